@@ -1,0 +1,135 @@
+# Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
+"""Compose a new V2Xum from a CLIP checkpoint and a Llama-family causal LM checkpoint."""
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    CLIPVisionConfig,
+    CLIPVisionModelWithProjection,
+    GenerationConfig,
+    PreTrainedTokenizerBase,
+)
+from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+from .configuration_v2xum import MAX_FRAME_TOKENS, V2XumConfig
+from .modeling_v2xum import V2XumForConditionalGeneration
+
+
+FRAME_TOKEN_TEMPLATE = "[f{:02d}]"
+FRAME_PLACEHOLDER_TOKEN = "<frame>"
+
+
+def add_v2xum_tokens(tokenizer: PreTrainedTokenizerBase, num_frame_tokens: int = MAX_FRAME_TOKENS) -> tuple[int, int]:
+    """Adds `[f00]..[fNN]` (contiguous ids) and the `<frame>` placeholder as special tokens.
+
+    Returns `(frame_token_start_id, placeholder_id)`. Raises if the tokenizer already knows one of the tokens with an
+    id that breaks contiguity (a range mask would then forbid or allow the wrong tokens).
+    """
+    frame_tokens = [FRAME_TOKEN_TEMPLATE.format(i) for i in range(num_frame_tokens)]
+    tokenizer.add_tokens(frame_tokens, special_tokens=True)
+    tokenizer.add_tokens([FRAME_PLACEHOLDER_TOKEN], special_tokens=True)
+    ids = tokenizer.convert_tokens_to_ids(frame_tokens)
+    if ids != list(range(ids[0], ids[0] + num_frame_tokens)):
+        raise ValueError(
+            f"The tokenizer gave [f00]..[f{num_frame_tokens - 1:02d}] non-contiguous ids ({ids[:3]}...); "
+            "start from a tokenizer that does not already contain some of them."
+        )
+    return ids[0], tokenizer.convert_tokens_to_ids(FRAME_PLACEHOLDER_TOKEN)
+
+
+def _mean_initialise_new_rows(weight: torch.Tensor, num_old_rows: int) -> None:
+    with torch.no_grad():
+        weight[num_old_rows:] = weight[:num_old_rows].mean(dim=0, keepdim=True)
+
+
+def _load_vision_tower(name_or_path: str, vision_feature_mode: str, dtype: torch.dtype | None, **hub_kwargs):
+    # A full CLIP checkpoint (CLIPConfig) also loads: the vision classes read its `vision_config` and its
+    # `vision_model.*` / `visual_projection.*` weights.
+    if vision_feature_mode == "image_embeds":
+        return CLIPVisionModelWithProjection.from_pretrained(name_or_path, dtype=dtype, **hub_kwargs)
+    config = AutoConfig.from_pretrained(name_or_path, **hub_kwargs)
+    vision_config = getattr(config, "vision_config", config)
+    if isinstance(vision_config, CLIPVisionConfig) or vision_config.model_type == "clip_vision_model":
+        vision_config = CLIPVisionConfig.from_pretrained(name_or_path, **hub_kwargs)
+    tower_class = MODEL_MAPPING[type(vision_config)]
+    return tower_class.from_pretrained(name_or_path, config=vision_config, dtype=dtype, **hub_kwargs)
+
+
+def compose_v2xum(
+    vision_model_name_or_path: str,
+    language_model_name_or_path: str,
+    *,
+    vision_feature_mode: str = "image_embeds",
+    projector_type: str = "linear",
+    pooled_patch_grid: int = 2,
+    vision_feature_layer: int = -2,
+    num_frame_tokens: int = MAX_FRAME_TOKENS,
+    dtype: torch.dtype | None = None,
+    **hub_kwargs,
+) -> tuple[V2XumForConditionalGeneration, PreTrainedTokenizerBase]:
+    """Builds a new V2Xum (`temporal_prompt_style="special"`) from pretrained parts.
+
+    The vision tower and decoder keep their pretrained weights; `[f00]..[fNN]` and `<frame>` are added to the LM's
+    tokenizer with contiguous ids; the new embedding and `lm_head` rows are set to the mean of the existing rows (a
+    neutral start: random rows would dominate the softmax); the projector is initialised from the decoder's
+    `initializer_range`. Each name is a local directory or a Hub id; `hub_kwargs` (e.g. `revision`) go to every
+    `from_pretrained`.
+
+    Returns the model and the tokenizer (left padding, a pad token), ready for `V2XumProcessor`.
+    """
+    tokenizer = AutoTokenizer.from_pretrained(language_model_name_or_path, **hub_kwargs)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    language_model = AutoModelForCausalLM.from_pretrained(language_model_name_or_path, dtype=dtype, **hub_kwargs)
+    vision_tower = _load_vision_tower(vision_model_name_or_path, vision_feature_mode, dtype, **hub_kwargs)
+
+    num_old_rows = language_model.get_input_embeddings().weight.shape[0]
+    frame_token_start_id, placeholder_id = add_v2xum_tokens(tokenizer, num_frame_tokens)
+    language_model.resize_token_embeddings(max(len(tokenizer), num_old_rows), mean_resizing=False)
+    _mean_initialise_new_rows(language_model.get_input_embeddings().weight, num_old_rows)
+    if not language_model.config.tie_word_embeddings:
+        _mean_initialise_new_rows(language_model.get_output_embeddings().weight, num_old_rows)
+
+    config = V2XumConfig(
+        vision_config=vision_tower.config.to_dict(),
+        text_config=language_model.config.to_dict(),
+        video_token_index=placeholder_id,
+        frame_token_start_id=frame_token_start_id,
+        num_frame_tokens=num_frame_tokens,
+        temporal_prompt_style="special",
+        vision_feature_mode=vision_feature_mode,
+        vision_feature_layer=vision_feature_layer,
+        pooled_patch_grid=pooled_patch_grid,
+        projector_type=projector_type,
+    )
+    # Build the shell on the meta device and move the pretrained modules in: no second copy of a 7B decoder.
+    with torch.device("meta"):
+        model = V2XumForConditionalGeneration(config)
+    model.model.vision_tower = vision_tower.requires_grad_(False)
+    model.model.language_model = language_model.model
+    model.lm_head = language_model.lm_head
+    projector = model.model.multi_modal_projector.to_empty(device=language_model.device)
+    projector.to(language_model.dtype)
+    std = getattr(config.text_config, "initializer_range", 0.02)
+    for module in projector.modules():
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+    if config.tie_word_embeddings:
+        model.tie_weights()
+
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
+        max_new_tokens=512,
+    )
+    return model, tokenizer
+
+
+__all__ = ["compose_v2xum", "add_v2xum_tokens", "FRAME_TOKEN_TEMPLATE", "FRAME_PLACEHOLDER_TOKEN"]

@@ -1,0 +1,178 @@
+# Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
+"""V2Xum model configuration."""
+
+from typing import Literal
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+from transformers.utils import logging
+
+
+logger = logging.get_logger(__name__)
+
+# Temporal prompts are written with two digits ([f00]..[f99] or [00]..[99]), so a prompt names at most 100 frames.
+MAX_FRAME_TOKENS = 100
+
+
+@strict
+class V2XumConfig(PreTrainedConfig):
+    r"""
+    Configuration of a V2Xum model: a vision tower, a projector and a Llama-family decoder that reads frames
+    interleaved with temporal prompts (`[f00] <frame> [f01] <frame> ...`) and writes a video summary, a text
+    summary or both.
+
+    Args:
+        vision_config (`dict` or `PreTrainedConfig`, *optional*):
+            Config of the vision tower, a CLIP vision config by default.
+        text_config (`dict` or `PreTrainedConfig`, *optional*):
+            Config of the decoder, a Llama config by default.
+        video_token_index (`int`, defaults to 32000):
+            Id of the placeholder token whose embeddings are replaced by projected visual features.
+            Aliased as `video_token_id`.
+        frame_token_start_id (`int`, *optional*):
+            Id of `[f00]`. `[f00]..[f{num_frame_tokens-1}]` must occupy the contiguous ids starting here, which makes
+            keyframe-constrained decoding a range mask. Required for the `special` temporal prompt style.
+        num_frame_tokens (`int`, defaults to 100):
+            Number of temporal prompt tokens, hence the maximum number of frames per video (at most 100).
+        temporal_prompt_style (`"special"` or `"text"`, defaults to `"special"`):
+            `special`: each `[fNN]` is one added token the model can generate as a keyframe id.
+            `text`: `[NN]` is written as plain text, as the released V2Xum-LLaMA was trained; keyframes are then
+            generated as text (`sentence [03, 04, 05].`).
+        vision_feature_mode (`"image_embeds"` or `"patch_pooled"`, defaults to `"image_embeds"`):
+            `image_embeds`: one token per frame, the tower's projected image embedding (CLIP `image_embeds`),
+            as in the released V2Xum-LLaMA. `patch_pooled`: `pooled_patch_grid**2` tokens per frame, the patch
+            tokens of `vision_feature_layer` (CLS dropped) average-pooled to a square grid.
+        vision_feature_layer (`int`, defaults to -2):
+            Hidden layer of the tower used by `patch_pooled`.
+        pooled_patch_grid (`int`, defaults to 2):
+            Side of the pooled patch grid for `patch_pooled`.
+        projector_type (`"linear"` or `"mlp2x_gelu"`, defaults to `"linear"`):
+            `linear` is the released single `Linear(768, 4096)`; `mlp2x_gelu` is LLaVA-1.5's two-layer MLP.
+        projector_bias (`bool`, defaults to `True`):
+            Whether the projector's linear layers have a bias.
+
+    Example:
+
+    ```python
+    >>> from modeling_v2xum import V2XumConfig, V2XumForConditionalGeneration
+    >>> config = V2XumConfig.released_v2xum_llama()  # CLIP ViT-L/14 + Linear(768, 4096) + Vicuna-7B shapes
+    >>> config.num_video_tokens_per_frame
+    1
+    ```
+    """
+
+    model_type = "v2xum"
+    attribute_map = {"video_token_id": "video_token_index", "image_token_id": "video_token_index"}
+    sub_configs_defaults = {
+        "vision_config": SubConfigSpec(config_class=AutoConfig, model_type="clip_vision_model"),
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama"),
+    }
+
+    vision_config: dict | PreTrainedConfig | None = None
+    text_config: dict | PreTrainedConfig | None = None
+    video_token_index: int = 32000
+    frame_token_start_id: int | None = None
+    num_frame_tokens: int = MAX_FRAME_TOKENS
+    temporal_prompt_style: Literal["special", "text"] = "special"
+    vision_feature_mode: Literal["image_embeds", "patch_pooled"] = "image_embeds"
+    vision_feature_layer: int = -2
+    pooled_patch_grid: int = 2
+    projector_type: Literal["linear", "mlp2x_gelu"] = "linear"
+    projector_bias: bool = True
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        # Llama-family checkpoints keep `tie_word_embeddings` in the text config.
+        if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
+            self.tie_word_embeddings = True
+
+    @property
+    def num_video_tokens_per_frame(self) -> int:
+        """Placeholder tokens per frame: what the processor must write and what `get_video_features` produces."""
+        return 1 if self.vision_feature_mode == "image_embeds" else self.pooled_patch_grid**2
+
+    @property
+    def vision_feature_dim(self) -> int:
+        """Width of the per-frame visual features fed to the projector."""
+        if self.vision_feature_mode == "image_embeds":
+            return getattr(self.vision_config, "projection_dim", None) or self.vision_config.hidden_size
+        return self.vision_config.hidden_size
+
+    @property
+    def frame_token_ids(self) -> range:
+        """Ids of `[f00]..[fNN]` (empty for the `text` temporal prompt style)."""
+        if self.frame_token_start_id is None:
+            return range(0)
+        return range(self.frame_token_start_id, self.frame_token_start_id + self.num_frame_tokens)
+
+    def validate_v2xum(self):
+        """Part of `@strict` validation: token ranges, modes and sizes that the model relies on."""
+        vocab_size = self.text_config.vocab_size
+        if not 1 <= self.num_frame_tokens <= MAX_FRAME_TOKENS:
+            raise ValueError(
+                f"num_frame_tokens must be between 1 and {MAX_FRAME_TOKENS} (two-digit temporal prompts), "
+                f"got {self.num_frame_tokens}."
+            )
+        if not 0 <= self.video_token_index < vocab_size:
+            raise ValueError(
+                f"video_token_index={self.video_token_index} is outside the text vocabulary (size {vocab_size})."
+            )
+        if self.temporal_prompt_style == "special":
+            if self.frame_token_start_id is None:
+                raise ValueError(
+                    "temporal_prompt_style='special' needs frame_token_start_id (the id of [f00]); "
+                    "use compose_v2xum() to add the tokens, or temporal_prompt_style='text'."
+                )
+            if self.frame_token_start_id < 0 or self.frame_token_start_id + self.num_frame_tokens > vocab_size:
+                raise ValueError(
+                    f"Frame tokens [{self.frame_token_start_id}, {self.frame_token_start_id + self.num_frame_tokens}) "
+                    f"do not fit the text vocabulary (size {vocab_size})."
+                )
+            if self.video_token_index in self.frame_token_ids:
+                raise ValueError(
+                    f"video_token_index={self.video_token_index} lies inside the frame token range "
+                    f"[{self.frame_token_ids.start}, {self.frame_token_ids.stop})."
+                )
+        if self.vision_feature_mode == "patch_pooled":
+            patches_per_side = self.vision_config.image_size // self.vision_config.patch_size
+            if not 1 <= self.pooled_patch_grid <= patches_per_side:
+                raise ValueError(
+                    f"pooled_patch_grid must be between 1 and the tower's {patches_per_side} patches per side, "
+                    f"got {self.pooled_patch_grid}."
+                )
+        elif self.vision_config.model_type != "clip_vision_model":
+            raise ValueError(
+                "vision_feature_mode='image_embeds' needs a CLIP vision tower (its projected image embedding); "
+                f"got a '{self.vision_config.model_type}' config. Use vision_feature_mode='patch_pooled'."
+            )
+
+    @classmethod
+    def released_v2xum_llama(cls, **kwargs) -> "V2XumConfig":
+        """The released V2Xum-LLaMA: CLIP ViT-L/14 at 224 px, 768-d image embedding per frame, `Linear(768, 4096)`,
+        Vicuna-7B-v1.5 plus one added placeholder token, `[NN]` temporal prompts written as text."""
+        vision_config = {
+            "model_type": "clip_vision_model",
+            "hidden_size": 1024,
+            "intermediate_size": 4096,
+            "num_hidden_layers": 24,
+            "num_attention_heads": 16,
+            "image_size": 224,
+            "patch_size": 14,
+            "projection_dim": 768,
+            "hidden_act": "quick_gelu",
+        }
+        text_config = {"model_type": "llama", "vocab_size": 32001, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5}
+        defaults = {
+            "vision_config": vision_config,
+            "text_config": text_config,
+            "video_token_index": 32000,
+            "temporal_prompt_style": "text",
+            "vision_feature_mode": "image_embeds",
+            "projector_type": "linear",
+        }
+        return cls(**(defaults | kwargs))
+
+
+__all__ = ["V2XumConfig"]

@@ -1,0 +1,228 @@
+# Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
+"""Summaries as data: the keyframe/time contract shared by training and evaluation, and answer parsing."""
+
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+
+
+SummaryTask = Literal["video", "text", "both"]
+SUMMARY_TASKS = ("video", "text", "both")
+# VTimeLLM/V2Xum annotations place events on a 0-99 grid: k = min(round(t / duration * 100), 99).
+GRID_SIZE = 100
+
+# `[f03]` (special temporal tokens) or the released model's `[03, 04, 05]` (text).
+_SPECIAL_REF = re.compile(r"\[f(\d+)\]")
+_TEXT_REF = re.compile(r"\[\s*(\d+(?:\s*,\s*\d+)*)\s*\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass(frozen=True)
+class FrameTimeline:
+    """Where each sampled frame of one video sits in time: the one mapping between sampled frame indices
+    (what the model sees and names), source frame indices and seconds.
+
+    Attributes:
+        timestamps: seconds of each sampled frame (from its presentation timestamp), increasing.
+        frame_indices: index of each sampled frame in the source video.
+        duration: length of the video in seconds.
+    """
+
+    timestamps: tuple[float, ...]
+    frame_indices: tuple[int, ...]
+    duration: float
+
+    def __post_init__(self):
+        if len(self.timestamps) != len(self.frame_indices):
+            raise ValueError(
+                f"timestamps ({len(self.timestamps)}) and frame_indices ({len(self.frame_indices)}) differ in length"
+            )
+        if len(self.timestamps) == 0:
+            raise ValueError("a FrameTimeline needs at least one sampled frame")
+        if any(b <= a for a, b in zip(self.timestamps, self.timestamps[1:])):
+            raise ValueError("timestamps must be strictly increasing")
+
+    @classmethod
+    def from_metadata(cls, metadata) -> "FrameTimeline":
+        """From a `DecodedVideo`, a `VideoMetadata`/`V2XumVideoMetadata` or a dict with the same fields."""
+        get = metadata.get if isinstance(metadata, dict) else lambda key, default=None: getattr(metadata, key, default)
+        frame_indices = list(get("frame_indices") or get("frames_indices") or [])
+        timestamps = get("frame_timestamps") or get("timestamps")
+        if timestamps is None:
+            fps = get("fps")
+            if not fps:
+                raise ValueError("video metadata has neither frame timestamps nor fps; seconds cannot be computed")
+            timestamps = [i / fps for i in frame_indices]
+        duration = get("duration")
+        if duration is None:
+            duration = float(timestamps[-1]) if len(timestamps) else 0.0
+        return cls(tuple(float(t) for t in timestamps), tuple(int(i) for i in frame_indices), float(duration))
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+    def to_seconds(self, sampled_index: int) -> float:
+        return self.timestamps[sampled_index]
+
+    def nearest(self, seconds: float) -> int:
+        """The sampled frame nearest to `seconds` (ties go to the earlier frame)."""
+        position = int(np.searchsorted(self.timestamps, seconds))
+        if position == 0:
+            return 0
+        if position == len(self.timestamps):
+            return len(self.timestamps) - 1
+        before, after = self.timestamps[position - 1], self.timestamps[position]
+        return position - 1 if seconds - before <= after - seconds else position
+
+    def from_grid(self, grid_index: int) -> int:
+        """The sampled frame nearest to a 0-99 annotation grid index (`grid_index / 100 * duration` seconds)."""
+        if not 0 <= grid_index < GRID_SIZE:
+            raise ValueError(f"grid index must be in [0, {GRID_SIZE}), got {grid_index}")
+        return self.nearest(grid_index / GRID_SIZE * self.duration)
+
+    def to_grid(self, sampled_index: int) -> int:
+        return min(round(self.to_seconds(sampled_index) / self.duration * GRID_SIZE), GRID_SIZE - 1)
+
+
+@dataclass
+class Keyframe:
+    """A keyframe: `index` among the sampled frames, `frame_index` in the source video, `seconds` from its start."""
+
+    index: int
+    frame_index: int
+    seconds: float
+
+
+@dataclass
+class SummarySentence:
+    """One sentence of the text summary and the keyframes it names (sampled indices, increasing)."""
+
+    text: str
+    keyframes: list[int] = field(default_factory=list)
+
+
+@dataclass
+class VideoSummary:
+    """A parsed answer. `to_dict()` is the JSON schema:
+
+    ```
+    {"task": "video" | "text" | "both", "text": str, "raw_text": str,
+     "sentences": [{"text": str, "keyframes": [int, ...]}],
+     "keyframes": [{"index": int, "frame_index": int, "seconds": float}],
+     "warnings": [str, ...]}
+    ```
+    `text` is the summary without keyframe references; `keyframes` are unique and sorted by time.
+    """
+
+    task: str
+    text: str
+    raw_text: str
+    sentences: list[SummarySentence]
+    keyframes: list[Keyframe]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _clean(text: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return re.sub(r"\s+([.,!?;:])", r"\1", text)
+
+
+def _references(text: str) -> list[tuple[int, int, list[int]]]:
+    """`(start, end, indices)` of every keyframe reference in `text`, in order."""
+    found = [(m.start(), m.end(), [int(m.group(1))]) for m in _SPECIAL_REF.finditer(text)]
+    found += [(m.start(), m.end(), [int(x) for x in m.group(1).split(",")]) for m in _TEXT_REF.finditer(text)]
+    return sorted(found)
+
+
+def parse_summary(text: str, timeline: FrameTimeline, task: str = "both") -> VideoSummary:
+    """Parses a generated answer (either temporal prompt style) into a `VideoSummary`.
+
+    Keyframe references outside the sampled frames or repeated are dropped with a warning; an answer without
+    references is a valid text summary. Never raises on model output.
+    """
+    if task not in SUMMARY_TASKS:
+        raise ValueError(f"task must be one of {SUMMARY_TASKS}, got {task!r}")
+    notes: list[str] = []
+    seen: set[int] = set()
+    sentences: list[SummarySentence] = []
+    pending: list[int] = []  # references found before any sentence text (e.g. a VIDEO-only answer)
+
+    for chunk in _SENTENCE_END.split(text.strip()):
+        keyframes = []
+        for _, _, indices in _references(chunk):
+            for index in indices:
+                if not 0 <= index < len(timeline):
+                    notes.append(f"dropped keyframe {index}: only {len(timeline)} frames were sampled")
+                elif index in seen:
+                    notes.append(f"dropped repeated keyframe {index}")
+                else:
+                    seen.add(index)
+                    keyframes.append(index)
+        sentence = _clean(_TEXT_REF.sub(" ", _SPECIAL_REF.sub(" ", chunk)))
+        if re.search(r"\w", sentence):
+            sentences.append(SummarySentence(sentence, sorted(pending + keyframes)))
+            pending = []
+        elif sentences:
+            sentences[-1].keyframes = sorted(sentences[-1].keyframes + keyframes)
+        else:
+            pending += keyframes
+
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    keyframes = [
+        Keyframe(index, timeline.frame_indices[index], timeline.to_seconds(index)) for index in sorted(seen)
+    ]
+    return VideoSummary(
+        task=task,
+        text=" ".join(s.text for s in sentences),
+        raw_text=text,
+        sentences=sentences,
+        keyframes=keyframes,
+        warnings=notes,
+    )
+
+
+def render_answer(
+    sentences: list[SummarySentence], style: str = "special", task: str = "both", frame_template: str = "[f{:02d}]"
+) -> str:
+    """The training target for a summary (the inverse of `parse_summary`).
+
+    `special`: `A man talks [f03][f04]. He pours water [f15].`; `text` (released model):
+    `A man talks [03, 04]. He pours water [15].`; the VIDEO task keeps only the references, the TEXT task only the
+    sentences.
+    """
+    if task not in SUMMARY_TASKS:
+        raise ValueError(f"task must be one of {SUMMARY_TASKS}, got {task!r}")
+    if task == "video":
+        indices = sorted({k for s in sentences for k in s.keyframes})
+        if style == "special":
+            return "".join(frame_template.format(k) for k in indices)
+        return "[" + ", ".join(f"{k:02d}" for k in indices) + "]"
+    parts = []
+    for sentence in sentences:
+        body = sentence.text.rstrip().rstrip(".")
+        if task == "both" and sentence.keyframes:
+            if style == "special":
+                body += " " + "".join(frame_template.format(k) for k in sentence.keyframes)
+            else:
+                body += " [" + ", ".join(f"{k:02d}" for k in sentence.keyframes) + "]"
+        parts.append(body + ".")
+    return " ".join(parts)
+
+
+__all__ = [
+    "FrameTimeline",
+    "Keyframe",
+    "SummarySentence",
+    "VideoSummary",
+    "parse_summary",
+    "render_answer",
+    "SUMMARY_TASKS",
+    "GRID_SIZE",
+]

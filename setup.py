@@ -1,0 +1,40 @@
+"""Install V2Xum: `pip install -e ".[dev]"` (see README)."""
+
+from setuptools import setup
+
+# Exact pins: the stack below is the one verified together (notes/env_stack.md). torch is pinned explicitly because
+# torchvision 0.29.1 only asks for torch>=2.14.0, which would otherwise pull a newer CUDA build.
+INSTALL_REQUIRES = [
+    "torch==2.14.1",
+    "torchvision==0.29.1",
+    "transformers==5.23.0",
+    "trl==1.16.0",
+    "peft==0.21.2",
+    "datasets==5.2.0",
+    "evaluate==0.4.6",
+    "huggingface_hub==2.4.0",
+    "accelerate==1.15.0",
+    "open_clip_torch==3.3.0",
+    "av==18.1.0",
+    "pillow",
+]
+
+EXTRAS_REQUIRE = {
+    "metrics": ["sacrebleu==2.6.0", "rouge-score==0.1.2"],
+    "dev": ["pytest", "pytest-timeout"],
+}
+EXTRAS_REQUIRE["dev"] += EXTRAS_REQUIRE["metrics"]
+
+setup(
+    name="v2xum",
+    version="0.1.0.dev0",
+    description="Hugging Face-native cross-modal video summarization (V2Xum-LLM, arXiv 2404.12353)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11",
+    packages=["modeling_v2xum", "processing"],
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    entry_points={"console_scripts": ["v2xum=modeling_v2xum.cli:main"]},
+)
