@@ -6,7 +6,6 @@ from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
-    CLIPVisionConfig,
     CLIPVisionModelWithProjection,
     GenerationConfig,
     PreTrainedTokenizerBase,
@@ -45,15 +44,24 @@ def _mean_initialise_new_rows(weight: torch.Tensor, num_old_rows: int) -> None:
 
 
 def _load_vision_tower(name_or_path: str, vision_feature_mode: str, dtype: torch.dtype | None, **hub_kwargs):
-    # A full CLIP checkpoint (CLIPConfig) also loads: the vision classes read its `vision_config` and its
-    # `vision_model.*` / `visual_projection.*` weights.
-    if vision_feature_mode == "image_embeds":
-        return CLIPVisionModelWithProjection.from_pretrained(name_or_path, dtype=dtype, **hub_kwargs)
+    """The vision tower from a vision-only or a full (text + vision) checkpoint, such as openai/clip-vit-large-patch14.
+
+    A full CLIP keeps `projection_dim` at its top level; it is copied into the vision config so that
+    `visual_projection` loads with its real shape instead of being re-initialised.
+    """
     config = AutoConfig.from_pretrained(name_or_path, **hub_kwargs)
     vision_config = getattr(config, "vision_config", config)
-    if isinstance(vision_config, CLIPVisionConfig) or vision_config.model_type == "clip_vision_model":
-        vision_config = CLIPVisionConfig.from_pretrained(name_or_path, **hub_kwargs)
-    tower_class = MODEL_MAPPING[type(vision_config)]
+    if getattr(config, "projection_dim", None) is not None and vision_config is not config:
+        vision_config.projection_dim = config.projection_dim
+    if vision_feature_mode == "image_embeds":
+        if vision_config.model_type != "clip_vision_model":
+            raise ValueError(
+                f"vision_feature_mode='image_embeds' needs a CLIP checkpoint, {name_or_path} is "
+                f"'{vision_config.model_type}'; use vision_feature_mode='patch_pooled'"
+            )
+        tower_class = CLIPVisionModelWithProjection
+    else:
+        tower_class = MODEL_MAPPING[type(vision_config)]
     return tower_class.from_pretrained(name_or_path, config=vision_config, dtype=dtype, **hub_kwargs)
 
 
@@ -89,7 +97,12 @@ def compose_v2xum(
     num_old_rows = language_model.get_input_embeddings().weight.shape[0]
     frame_token_start_id, placeholder_id = add_v2xum_tokens(tokenizer, num_frame_tokens)
     language_model.resize_token_embeddings(max(len(tokenizer), num_old_rows), mean_resizing=False)
-    _mean_initialise_new_rows(language_model.get_input_embeddings().weight, num_old_rows)
+    input_rows = language_model.get_input_embeddings().weight
+    _mean_initialise_new_rows(input_rows, num_old_rows)
+    with torch.no_grad():
+        # The placeholder's row is always overwritten by visual features, but `inputs_embeds` callers find the
+        # placeholders by comparing rows, so it must differ from the (identical, mean) [fNN] rows.
+        input_rows[placeholder_id] += input_rows[:num_old_rows].std(dim=0)
     if not language_model.config.tie_word_embeddings:
         _mean_initialise_new_rows(language_model.get_output_embeddings().weight, num_old_rows)
 

@@ -78,6 +78,15 @@ class V2XumPreTrainedModel(PreTrainedModel):
     _supports_attention_backend = True
     _can_compile_fullgraph = True
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        # Loading materialises fresh trainable parameters; keep the tower frozen as in a newly built model.
+        model = super().from_pretrained(*args, **kwargs)
+        base = model if isinstance(model, V2XumModel) else getattr(model, "model", None)
+        if isinstance(base, V2XumModel):
+            base.vision_tower.requires_grad_(False)
+        return model
+
 
 def _build_vision_tower(config: V2XumConfig) -> nn.Module:
     # `image_embeds` needs CLIP's visual projection, which the plain vision model (AutoModel's choice) lacks.

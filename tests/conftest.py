@@ -1,0 +1,50 @@
+"""Shared fixtures: a tiny checkpoint written by `v2xum init-tiny` and small numbered videos made with PyAV."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import modeling_v2xum  # noqa: E402,F401  (registers the Auto classes)
+from modeling_v2xum.cli import main as v2xum_main  # noqa: E402
+from processing.synthetic_video import write_numbered_video  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny") / "ckpt"
+    assert v2xum_main(["init-tiny", str(path)]) == 0
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_dir):
+    from transformers import AutoModelForImageTextToText
+
+    return AutoModelForImageTextToText.from_pretrained(tiny_dir).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_processor(tiny_dir):
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(tiny_dir)
+
+
+@pytest.fixture(scope="session")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    return {
+        "long": write_numbered_video(root / "long.mp4", 300, fps=30, gop=25),
+        "short": write_numbered_video(root / "short.mp4", 7, fps=10),
+        "medium": write_numbered_video(root / "medium.mp4", 40, fps=25, width=96, height=72),
+        "audio": write_numbered_video(root / "audio.mp4", 30, fps=15, audio=True),
+    }
+
+
+@pytest.fixture
+def seeded():
+    torch.manual_seed(0)
