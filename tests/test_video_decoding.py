@@ -1,0 +1,121 @@
+import av
+import numpy as np
+import pytest
+
+from processing import VideoDecodingError, decode_video, uniform_frame_indices
+from processing.synthetic_video import read_frame_number, write_numbered_video
+
+
+def numbers(video):
+    return [read_frame_number(frame) for frame in video.frames]
+
+
+def test_exact_frames_and_timestamps(videos):
+    video = decode_video(videos["long"], num_frames=100)
+    expected = np.linspace(0, 299, 100).round().astype(int).tolist()
+    assert video.frame_indices == expected
+    assert numbers(video) == expected  # the pixels are the frames we claim
+    assert video.timestamps == pytest.approx([i / 30 for i in expected], abs=1e-6)
+    assert (video.total_num_frames, video.width, video.height) == (300, 160, 120)
+    assert video.fps == pytest.approx(30) and video.duration == pytest.approx(10.0)
+    assert video.frames.shape == (100, 120, 160, 3) and video.frames.dtype == np.uint8
+
+
+@pytest.mark.parametrize("fps, size, codec", [(24, (96, 64), "libx264"), (60, (127, 93), "mpeg4")])
+def test_other_rates_and_odd_sizes(tmp_path, fps, size, codec):
+    # H.264 in 4:2:0 needs even sizes; MPEG-4 part 2 takes odd ones
+    path = write_numbered_video(tmp_path / "v.mp4", 90, fps=fps, width=size[0], height=size[1], gop=12, codec=codec)
+    video = decode_video(path, num_frames=10)
+    assert numbers(video) == video.frame_indices == np.linspace(0, 89, 10).round().astype(int).tolist()
+    assert video.frames.shape[1:3] == (size[1], size[0])
+
+
+def test_fewer_frames_than_requested_gives_all_once(videos):
+    video = decode_video(videos["short"], num_frames=100)
+    assert video.frame_indices == numbers(video) == list(range(7))
+    assert len(set(video.timestamps)) == 7
+
+
+def test_variable_frame_rate_reports_real_times(tmp_path):
+    pts = [0, 0.1, 0.15, 0.5, 0.55, 1.2, 1.3, 2.0]
+    path = write_numbered_video(tmp_path / "vfr.mp4", 8, fps=10, pts_seconds=pts)
+    video = decode_video(path, num_frames=8)
+    assert numbers(video) == list(range(8))
+    assert video.timestamps == pytest.approx(pts, abs=1e-3)
+
+
+def test_rotation_metadata_is_applied(tmp_path):
+    path = write_numbered_video(tmp_path / "rot.mp4", 6, width=160, height=96, rotation=90)
+    video = decode_video(path, num_frames=3)
+    assert video.rotation == 90 and video.frames.shape[1:3] == (160, 96)
+    # the red marker, stored top-left, is bottom-left after a 90 degree counter-clockwise turn
+    assert video.frames[0, -4:, :4, 0].mean() > 200 and video.frames[0, :4, :4, 0].mean() < 60
+
+
+@pytest.mark.parametrize("pix_fmt", ["gray", "yuv444p"])
+def test_other_pixel_formats(tmp_path, pix_fmt):
+    codec = "ffv1" if pix_fmt == "gray" else "libx264"
+    path = write_numbered_video(tmp_path / "f.mkv", 12, codec=codec, pix_fmt=pix_fmt, gop=5)
+    video = decode_video(path, num_frames=4)
+    assert video.frames.shape[-1] == 3
+    assert video.frame_indices == [0, 4, 7, 11]
+
+
+def test_keyframe_mode_returns_true_keyframes(videos):
+    exact = decode_video(videos["long"], num_frames=100)
+    fast = decode_video(videos["long"], num_frames=100, mode="keyframes")
+    assert 1 < len(fast.frame_indices) <= 100
+    assert numbers(fast) == fast.frame_indices == sorted(set(fast.frame_indices))
+    assert fast.timestamps == pytest.approx([i / 30 for i in fast.frame_indices], abs=1e-6)
+    with av.open(videos["long"]) as container:
+        keyframes = {p.pts for p in container.demux(video=0) if p.is_keyframe and p.pts is not None}
+    tb = 1 / 15360  # libx264 in mp4 at 30 fps
+    assert len(keyframes) >= len(fast.frame_indices)
+    assert exact.total_num_frames == fast.total_num_frames and tb > 0
+
+
+def test_uniform_indices():
+    assert uniform_frame_indices(0, 100) == []
+    assert uniform_frame_indices(5, 100) == [0, 1, 2, 3, 4]
+    assert uniform_frame_indices(1000, 3) == [0, 500, 999]
+    with pytest.raises(ValueError):
+        uniform_frame_indices(10, 0)
+
+
+def test_bad_inputs_raise_one_error_type(tmp_path, videos):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(open(videos["long"], "rb").read()[:3000])
+    audio_only = tmp_path / "audio.m4a"
+    with av.open(str(audio_only), "w") as container:
+        stream = container.add_stream("aac", rate=16000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+        frame.sample_rate, frame.pts = 16000, 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    zero_frames = tmp_path / "zero_frames.mp4"  # a video stream without a single frame, beside audio
+    with av.open(str(zero_frames), "w") as container:
+        video_stream = container.add_stream("libx264", rate=30)
+        video_stream.width, video_stream.height = 64, 64
+        stream = container.add_stream("aac", rate=16000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+        frame.sample_rate, frame.pts = 16000, 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+
+    cases = {
+        tmp_path / "missing.mp4": "file not found",
+        tmp_path: "is a directory",
+        text: "not a readable video container",
+        truncated: "corrupt|truncated|not a readable",
+        audio_only: "no video stream",
+        zero_frames: "has no frames|no video stream",
+        empty: "not a readable video container",
+    }
+    for path, reason in cases.items():
+        with pytest.raises(VideoDecodingError, match=reason) as info:
+            decode_video(path)
+        assert info.value.path == str(path)
