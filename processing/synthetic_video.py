@@ -11,7 +11,7 @@ import av
 import numpy as np
 
 
-NUM_BITS = 12
+NUM_BITS = 14
 
 
 def numbered_frame(index: int, width: int, height: int, noise: np.random.Generator | None = None) -> np.ndarray:
