@@ -36,15 +36,21 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    workdir = tempfile.mkdtemp()
-    if args.video:
-        path = args.video
-    else:
-        frames = int(args.minutes * 60 * 30)
-        start = time.perf_counter()
-        path = write_numbered_video(Path(workdir, "bench.mp4"), frames, fps=30, width=1280, height=720, gop=args.gop)
-        print(f"generated {frames} frames of 1280x720 H.264 (GOP {args.gop}) in {time.perf_counter() - start:.0f} s")
+    with tempfile.TemporaryDirectory() as workdir:  # the generated video (about 8 MB) goes away afterwards
+        if args.video:
+            path = args.video
+        else:
+            frames = int(args.minutes * 60 * 30)
+            start = time.perf_counter()
+            path = write_numbered_video(
+                Path(workdir, "bench.mp4"), frames, fps=30, width=1280, height=720, gop=args.gop
+            )
+            print(f"generated {frames} frames of 1280x720 H.264 (GOP {args.gop}) in {time.perf_counter() - start:.0f} s")
+        run(path, args)
 
+
+def run(path, args):
+    """Times the three decoders on `path` and prints times, ratios and the frame checks."""
     exact_s, exact = best_of(args.repeats, lambda: decode_video(path, args.num_frames))
     fast_s, fast = best_of(args.repeats, lambda: decode_video(path, args.num_frames, mode="keyframes"))
     indices = np.array(exact.frame_indices)

@@ -6,14 +6,12 @@ from transformers import (
     AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
-    CLIPVisionModelWithProjection,
     GenerationConfig,
     PreTrainedTokenizerBase,
 )
-from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
 from .configuration_v2xum import MAX_FRAME_TOKENS, V2XumConfig
-from .modeling_v2xum import V2XumForConditionalGeneration
+from .modeling_v2xum import V2XumForConditionalGeneration, vision_tower_class
 
 
 FRAME_TOKEN_TEMPLATE = "[f{:02d}]"
@@ -53,15 +51,7 @@ def _load_vision_tower(name_or_path: str, vision_feature_mode: str, dtype: torch
     vision_config = getattr(config, "vision_config", config)
     if getattr(config, "projection_dim", None) is not None and vision_config is not config:
         vision_config.projection_dim = config.projection_dim
-    if vision_feature_mode == "image_embeds":
-        if vision_config.model_type != "clip_vision_model":
-            raise ValueError(
-                f"vision_feature_mode='image_embeds' needs a CLIP checkpoint, {name_or_path} is "
-                f"'{vision_config.model_type}'; use vision_feature_mode='patch_pooled'"
-            )
-        tower_class = CLIPVisionModelWithProjection
-    else:
-        tower_class = MODEL_MAPPING[type(vision_config)]
+    tower_class = vision_tower_class(vision_feature_mode, vision_config)
     return tower_class.from_pretrained(name_or_path, config=vision_config, dtype=dtype, **hub_kwargs)
 
 

@@ -5,10 +5,17 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoModel, CLIPVisionModelWithProjection, GenerationMixin, LogitsProcessorList
+from transformers import (
+    AutoModel,
+    CLIPVisionModelWithProjection,
+    GenerationMixin,
+    LogitsProcessorList,
+    PreTrainedConfig,
+)
 from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutputWithPast, BaseModelOutputWithPooling, ModelOutput
 from transformers.modeling_utils import PreTrainedModel, slice_logits_to_keep
+from transformers.models.auto.modeling_auto import MODEL_MAPPING
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple, logging
 
@@ -88,11 +95,17 @@ class V2XumPreTrainedModel(PreTrainedModel):
         return model
 
 
-def _build_vision_tower(config: V2XumConfig) -> nn.Module:
-    # `image_embeds` needs CLIP's visual projection, which the plain vision model (AutoModel's choice) lacks.
-    if config.vision_feature_mode == "image_embeds":
-        return CLIPVisionModelWithProjection(config.vision_config)
-    return AutoModel.from_config(config.vision_config)
+def vision_tower_class(vision_feature_mode: str, vision_config: PreTrainedConfig) -> type[PreTrainedModel]:
+    """The tower class for a feature mode: `image_embeds` needs CLIP's visual projection, which the plain vision
+    model (AutoModel's choice) lacks; `patch_pooled` takes AutoModel's class for the vision config."""
+    if vision_feature_mode == "image_embeds":
+        if vision_config.model_type != "clip_vision_model":
+            raise ValueError(
+                f"vision_feature_mode='image_embeds' needs a CLIP vision tower, got '{vision_config.model_type}'; "
+                "use vision_feature_mode='patch_pooled'"
+            )
+        return CLIPVisionModelWithProjection
+    return MODEL_MAPPING[type(vision_config)]
 
 
 class V2XumModel(V2XumPreTrainedModel):
@@ -100,7 +113,9 @@ class V2XumModel(V2XumPreTrainedModel):
 
     def __init__(self, config: V2XumConfig):
         super().__init__(config)
-        self.vision_tower = _build_vision_tower(config)
+        self.vision_tower = vision_tower_class(config.vision_feature_mode, config.vision_config)._from_config(
+            config.vision_config
+        )
         self.multi_modal_projector = V2XumMultiModalProjector(config)
         self.language_model = AutoModel.from_config(config.text_config)
         # The tower is frozen (as in the paper); a trainer that wants it unfrozen calls `requires_grad_(True)`.
@@ -345,4 +360,10 @@ class V2XumForConditionalGeneration(V2XumPreTrainedModel, GenerationMixin):
         return super().generate(inputs, generation_config=generation_config, logits_processor=logits_processor, **kwargs)
 
 
-__all__ = ["V2XumPreTrainedModel", "V2XumModel", "V2XumForConditionalGeneration", "V2XumMultiModalProjector"]
+__all__ = [
+    "V2XumPreTrainedModel",
+    "V2XumModel",
+    "V2XumForConditionalGeneration",
+    "V2XumMultiModalProjector",
+    "vision_tower_class",
+]
