@@ -13,6 +13,7 @@ from transformers import (
     AutoProcessor,
     AutoVideoProcessor,
 )
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from processing import V2XumProcessor, V2XumVideoProcessor
 
@@ -20,6 +21,11 @@ from .composition import compose_v2xum
 from .configuration_v2xum import V2XumConfig
 from .generation_v2xum import KeyframeLogitsProcessor
 from .modeling_v2xum import V2XumForConditionalGeneration, V2XumModel, V2XumPreTrainedModel
+from .pipeline_v2xum import VideoSummarizationPipeline
+
+
+# What `pipeline("video-summarization")` loads when no model is given.
+DEFAULT_CHECKPOINT = ("org/v2xum-llama", "main")
 
 
 AutoConfig.register("v2xum", V2XumConfig, exist_ok=True)
@@ -27,6 +33,14 @@ AutoModel.register(V2XumConfig, V2XumModel, exist_ok=True)
 AutoModelForImageTextToText.register(V2XumConfig, V2XumForConditionalGeneration, exist_ok=True)
 AutoVideoProcessor.register(V2XumConfig, V2XumVideoProcessor, exist_ok=True)
 AutoProcessor.register(V2XumConfig, V2XumProcessor, exist_ok=True)
+
+PIPELINE_REGISTRY.register_pipeline(
+    "video-summarization",
+    pipeline_class=VideoSummarizationPipeline,
+    pt_model=AutoModelForImageTextToText,
+    default={"model": DEFAULT_CHECKPOINT},
+    type="multimodal",
+)
 
 V2XumConfig.register_for_auto_class()
 V2XumModel.register_for_auto_class("AutoModel")
@@ -42,5 +56,6 @@ __all__ = [
     "V2XumProcessor",
     "V2XumVideoProcessor",
     "KeyframeLogitsProcessor",
+    "VideoSummarizationPipeline",
     "compose_v2xum",
 ]

@@ -2,9 +2,18 @@
 """The `v2xum` command."""
 
 import argparse
+import importlib.util
+import json
 import sys
 import time
 from pathlib import Path
+
+
+DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+class CommandError(Exception):
+    """A problem with the command's arguments or environment, reported as one line and exit code 2."""
 
 
 def _init_tiny(args: argparse.Namespace) -> int:
@@ -26,6 +35,161 @@ def _init_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CommandError(f"--device {name} was asked for but CUDA is not available here (use --device cpu)")
+    return name
+
+
+def _resolve_dtype(name: str, device: str):
+    import torch
+
+    if name == "auto":
+        # bf16 where the GPU supports it; fp32 on CPU, where half precision is slow and lossy.
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, DTYPES[name])
+
+
+def _load_pipeline(args: argparse.Namespace, device: str, dtype):
+    from transformers import BitsAndBytesConfig, pipeline
+
+    kwargs = {"dtype": dtype}
+    if args.load_in_4bit or args.load_in_8bit:
+        if importlib.util.find_spec("bitsandbytes") is None:
+            flag = "--load-in-4bit" if args.load_in_4bit else "--load-in-8bit"
+            raise CommandError(f"{flag} needs the bitsandbytes package: pip install bitsandbytes")
+        quantization = BitsAndBytesConfig(
+            load_in_4bit=args.load_in_4bit,
+            load_in_8bit=args.load_in_8bit,
+            bnb_4bit_compute_dtype=dtype,
+            # The vision tower, projector and head stay in `dtype`: they are small and quality-sensitive.
+            llm_int8_skip_modules=["vision_tower", "multi_modal_projector", "lm_head"],
+        )
+        kwargs |= {"model_kwargs": {"quantization_config": quantization}, "device_map": device}
+    else:
+        kwargs["device"] = device
+    try:
+        return pipeline("video-summarization", model=args.model, **kwargs)
+    except (OSError, ValueError) as error:
+        raise CommandError(f"cannot load model '{args.model}': {error}") from error
+
+
+def _output_names(videos: list[str]) -> list[str]:
+    """One folder name per input: the file stem, numbered when two inputs share a stem."""
+    names, seen = [], {}
+    for video in videos:
+        stem = Path(video).stem or "video"
+        seen[stem] = seen.get(stem, 0) + 1
+        names.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return names
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from processing import VideoDecodingError, VideoSummary, decode_video
+    from processing.export import export_summary
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if not out.is_dir():
+            raise NotADirectoryError(f"{out} is not a directory")
+    except OSError as error:
+        print(f"error: cannot use output directory '{out}': {error}", file=sys.stderr)
+        return 2
+
+    failures: dict[str, str] = {}
+    jobs = []
+    for video, name in zip(args.videos, _output_names(args.videos)):
+        target = out / name
+        if target.exists() and any(target.iterdir()) and not args.overwrite:
+            failures[video] = f"output folder {target} already exists and is not empty (pass --overwrite)"
+        else:
+            jobs.append((video, target))
+
+    records = []
+    if jobs:
+        try:
+            device = _resolve_device(args.device)
+            dtype = _resolve_dtype(args.dtype, device)
+            pipe = _load_pipeline(args, device, dtype)
+        except CommandError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        num_frames = args.num_frames or pipe.processor.video_processor.num_frames
+        settings = {
+            "task": args.task,
+            "num_frames": num_frames,
+            "query": args.query,
+            "max_keyframes": args.max_keyframes,
+            "decode_mode": args.decode_mode,
+            "max_new_tokens": args.max_new_tokens,
+            "device": device,
+            "dtype": str(dtype).removeprefix("torch."),
+            "quantization": "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None,
+        }
+        progress = tqdm(total=len(jobs), desc="summarizing", unit="video", disable=None, file=sys.stderr)
+        for start in range(0, len(jobs), args.batch_size):
+            decoded = []
+            for video, target in jobs[start : start + args.batch_size]:
+                try:
+                    decoded.append((video, target, decode_video(video, num_frames=num_frames, mode=args.decode_mode)))
+                except VideoDecodingError as error:
+                    failures[video] = error.reason
+                    progress.update()
+            if not decoded:
+                continue
+            results = pipe(
+                [d for _, _, d in decoded],
+                batch_size=args.batch_size,
+                task=args.task,
+                num_frames=num_frames,
+                query=args.query,
+                max_keyframes=args.max_keyframes,
+                max_new_tokens=args.max_new_tokens,
+            )
+            for (video, target, d), result in zip(decoded, results):
+                try:
+                    record = export_summary(
+                        VideoSummary.from_dict(result),
+                        d,
+                        target,
+                        extra={"model": args.model, "settings": settings},
+                        highlights=args.highlights,
+                        highlight_before=args.highlight_before,
+                        highlight_after=args.highlight_after,
+                    )
+                except (OSError, ValueError) as error:
+                    failures[video] = f"writing outputs to {target} failed: {error}"
+                else:
+                    records.append(record)
+                    progress.write(f"{video} -> {target}", file=sys.stderr)
+                progress.update()
+        progress.close()
+
+    if args.json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+    for video, reason in failures.items():
+        print(f"error: {video}: {reason}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} of {len(args.videos)} videos failed", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="v2xum", description="Cross-modal video summarization with V2Xum.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -38,6 +202,36 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--seed", type=int, default=0)
     tiny.add_argument("--overwrite", action="store_true", help="write into a non-empty directory")
     tiny.set_defaults(handler=_init_tiny)
+
+    summarize = commands.add_parser(
+        "summarize",
+        help="summarize video files into JSON, subtitles, a contact sheet, a timeline and a highlight reel",
+        description="For each VIDEO writes OUT/<video stem>/: summary.json, summary.srt, summary.vtt, "
+        "timeline.png, contact_sheet.png (when there are keyframes) and, with --highlights, highlights.mp4.",
+    )
+    summarize.add_argument("videos", nargs="+", metavar="VIDEO")
+    summarize.add_argument("--model", required=True, help="a V2Xum checkpoint: local folder or Hub id")
+    summarize.add_argument("--out", required=True, help="output folder (one sub-folder per video)")
+    summarize.add_argument("--task", choices=["video", "text", "both"], default="both")
+    summarize.add_argument("--num-frames", type=_positive_int, help="frames to sample (default: the processor's)")
+    summarize.add_argument("--query", help="focus the summary on this topic")
+    summarize.add_argument("--max-keyframes", type=_positive_int)
+    summarize.add_argument("--max-new-tokens", type=_positive_int, default=256)
+    summarize.add_argument("--decode-mode", choices=["exact", "keyframes"], default="exact",
+                           help="'keyframes' decodes the nearest keyframes: much faster, approximate positions")
+    summarize.add_argument("--batch-size", type=_positive_int, default=1)
+    summarize.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    summarize.add_argument("--dtype", choices=["auto", *DTYPES], default="auto",
+                           help="auto: bf16 on GPUs that support it, fp32 on CPU")
+    quantize = summarize.add_mutually_exclusive_group()
+    quantize.add_argument("--load-in-4bit", action="store_true", help="4-bit language model (needs bitsandbytes)")
+    quantize.add_argument("--load-in-8bit", action="store_true", help="8-bit language model (needs bitsandbytes)")
+    summarize.add_argument("--highlights", action="store_true", help="also cut highlights.mp4 around the keyframes")
+    summarize.add_argument("--highlight-before", type=float, default=1.0, help="seconds kept before each keyframe")
+    summarize.add_argument("--highlight-after", type=float, default=2.0, help="seconds kept after each keyframe")
+    summarize.add_argument("--overwrite", action="store_true", help="write into existing non-empty output folders")
+    summarize.add_argument("--json", action="store_true", help="print the summaries as a JSON list on stdout")
+    summarize.set_defaults(handler=_summarize)
     return parser
 
 

@@ -127,6 +127,18 @@ class VideoSummary:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "VideoSummary":
+        """Inverse of `to_dict` (for example a pipeline result or a saved `summary.json`); extra keys are ignored."""
+        return cls(
+            task=data["task"],
+            text=data["text"],
+            raw_text=data["raw_text"],
+            sentences=[SummarySentence(s["text"], list(s["keyframes"])) for s in data["sentences"]],
+            keyframes=[Keyframe(k["index"], k["frame_index"], k["seconds"]) for k in data["keyframes"]],
+            warnings=list(data.get("warnings", [])),
+        )
+
 
 def _clean(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip()

@@ -21,6 +21,23 @@ def tiny_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def keyframe_model_dir(tiny_dir, tmp_path_factory):
+    """The tiny checkpoint with a generation config that favours `[fNN]` tokens (`sequence_bias`, stored in the
+    list form that survives JSON), so that a random model still names keyframes and they can be checked."""
+    import json
+    import shutil
+
+    path = tmp_path_factory.mktemp("keyframe_model") / "ckpt"
+    shutil.copytree(tiny_dir, path)
+    config = json.loads((path / "config.json").read_text())
+    generation = json.loads((path / "generation_config.json").read_text())
+    start = config["frame_token_start_id"]
+    generation["sequence_bias"] = [[[start + i], 8.0] for i in range(config["num_frame_tokens"])]
+    (path / "generation_config.json").write_text(json.dumps(generation))
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tiny_dir):
     from transformers import AutoModelForImageTextToText
 

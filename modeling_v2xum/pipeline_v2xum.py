@@ -1,0 +1,184 @@
+# Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
+"""The `video-summarization` pipeline: a video in, a `VideoSummary` dict out.
+
+Only transformers, torch and numpy are imported here, so `pipe.save_pretrained` can ship this file as Hub remote code;
+everything V2Xum-specific goes through the processor.
+"""
+
+import os
+
+import numpy as np
+from transformers import GenerationConfig, Pipeline
+from transformers.video_utils import VideoMetadata
+
+
+def _decoded_video_fields(video) -> dict:
+    """Decoded frames + timing from a `DecodedVideo` (duck-typed) or a dict with `frames` and `timestamps` or `fps`."""
+    get = video.get if isinstance(video, dict) else lambda key, default=None: getattr(video, key, default)
+    frames = get("frames")
+    if frames is None:
+        raise ValueError("A decoded video input needs 'frames': a (num_frames, height, width, 3) uint8 array")
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        raise ValueError(f"'frames' must be a non-empty (num_frames, height, width, 3) array, got shape {frames.shape}")
+    timestamps, fps = get("timestamps"), get("fps")
+    if timestamps is None:
+        if not fps:
+            raise ValueError("A decoded video input needs 'timestamps' (seconds per frame) or 'fps' to give seconds")
+        timestamps = [i / fps for i in range(len(frames))]
+    if len(timestamps) != len(frames):
+        raise ValueError(f"Got {len(frames)} frames but {len(timestamps)} timestamps")
+    frame_indices = get("frame_indices")
+    frame_indices = list(range(len(frames))) if frame_indices is None else list(frame_indices)
+    duration = get("duration")
+    if duration is None:
+        step = float(np.median(np.diff(timestamps))) if len(timestamps) > 1 else 0.0
+        duration = float(timestamps[-1]) + step
+    return {"frames": frames, "timestamps": list(timestamps), "frame_indices": frame_indices, "duration": duration}
+
+
+class VideoSummarizationPipeline(Pipeline):
+    r"""
+    Summarizes videos with a V2Xum model as keyframes (`task="video"`), text (`"text"`) or both (`"both"`).
+
+    ```python
+    >>> import modeling_v2xum  # registers the task
+    >>> from transformers import pipeline
+    >>> summarize = pipeline("video-summarization", model="path/to/v2xum")
+    >>> summarize("cooking.mp4", task="both")
+    {'task': 'both', 'text': 'A man cuts onions.', 'sentences': [...], 'keyframes': [{'index': 3, 'frame_index': 91,
+     'seconds': 3.03}], ...}
+    ```
+
+    Inputs: a video path, a decoded video (a `processing.DecodedVideo`, or a dict with `frames` of shape
+    `(T, H, W, 3)` and `timestamps` or `fps`, optionally `frame_indices` and `duration`), or a list of those (a list
+    gives a list of results). Decoded videos longer than `num_frames` are sampled uniformly like files.
+
+    Call parameters: `task`, `num_frames` (default: the video processor's), `query` (focus the summary on a topic),
+    `max_keyframes`, `decode_mode` (`"exact"` or `"keyframes"`), `constrain_keyframes`, `max_new_tokens`,
+    `generate_kwargs` (any `generate` argument), and the pipeline's `batch_size`: batches are left-padded and
+    generate exactly what one-by-one calls generate with greedy decoding.
+
+    Output: `VideoSummary.to_dict()`: `task`, `text`, `raw_text`, `sentences` (text + sampled keyframe indices),
+    `keyframes` (sampled `index`, source `frame_index`, `seconds`) and `warnings`.
+    """
+
+    _load_processor = True
+    _load_tokenizer = False
+    _load_image_processor = False
+    _load_video_processor = False
+    _load_feature_extractor = False
+    _pipeline_calls_generate = True
+    _default_generation_config = GenerationConfig(max_new_tokens=256)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The DataLoader collate pads input_ids on `tokenizer.padding_side`; decoder-only generation needs left.
+        if self.tokenizer is not None:
+            self.tokenizer.padding_side = "left"
+
+    def _sanitize_parameters(
+        self,
+        task: str | None = None,
+        num_frames: int | None = None,
+        query: str | None = None,
+        max_keyframes: int | None = None,
+        decode_mode: str | None = None,
+        constrain_keyframes: bool | None = None,
+        max_new_tokens: int | None = None,
+        generate_kwargs: dict | None = None,
+        **kwargs,
+    ):
+        if kwargs:
+            raise TypeError(f"Unknown video-summarization parameters: {sorted(kwargs)}")
+        preprocess, forward, postprocess = {}, {}, {}
+        if task is not None:  # checked by processor.build_prompt
+            preprocess["task"] = forward["task"] = postprocess["task"] = task
+        if num_frames is not None:
+            if not isinstance(num_frames, int) or num_frames < 1:
+                raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
+            preprocess["num_frames"] = num_frames
+        if query is not None:
+            preprocess["query"] = query
+        if decode_mode is not None:
+            preprocess["decode_mode"] = decode_mode
+        if max_keyframes is not None:
+            forward["max_keyframes"] = max_keyframes
+        if constrain_keyframes is not None:
+            forward["constrain_keyframes"] = constrain_keyframes
+        generate_kwargs = dict(generate_kwargs or {})
+        if max_new_tokens is not None:
+            generate_kwargs["max_new_tokens"] = max_new_tokens
+        if generate_kwargs:
+            forward["generate_kwargs"] = generate_kwargs
+        return preprocess, forward, postprocess
+
+    def __call__(self, inputs, **kwargs):
+        if isinstance(inputs, (list, tuple)) and len(inputs) == 0:
+            raise ValueError("No videos given: pass a path, a decoded video, or a non-empty list of them")
+        return super().__call__(list(inputs) if isinstance(inputs, tuple) else inputs, **kwargs)
+
+    def preprocess(self, video, task: str = "both", num_frames: int | None = None, query=None, decode_mode=None):
+        prompt = self.processor.build_prompt(task, query=query)
+        videos_kwargs = {"num_frames": num_frames} if num_frames else {}
+        if isinstance(video, (str, os.PathLike)):
+            if decode_mode:
+                videos_kwargs["decode_mode"] = decode_mode
+            inputs = self.processor(
+                text=[prompt], videos=[os.fspath(video)], return_metadata=True, return_tensors="pt", **videos_kwargs
+            )
+            metadata = inputs.pop("video_metadata")[0]
+        else:
+            fields = _decoded_video_fields(video)
+            keep = self.processor.video_processor.sample_frames(
+                VideoMetadata(total_num_frames=len(fields["frames"])), num_frames=num_frames
+            )
+            metadata = {
+                "frame_timestamps": [float(fields["timestamps"][i]) for i in keep],
+                "frame_indices": [int(fields["frame_indices"][i]) for i in keep],
+                "duration": float(fields["duration"]),
+            }
+            inputs = self.processor(
+                text=[prompt], videos=[fields["frames"][keep]], do_sample_frames=False, return_tensors="pt"
+            )
+        inputs = inputs.to(self.dtype)
+        # Not a tensor: the collate function turns it into a list, one entry per video of the batch.
+        inputs["video_metadata"] = metadata
+        return inputs
+
+    def _forward(
+        self,
+        model_inputs,
+        task: str = "both",
+        max_keyframes: int | None = None,
+        constrain_keyframes: bool = True,
+        generate_kwargs: dict | None = None,
+    ):
+        metadata = model_inputs.pop("video_metadata")
+        prompt_length = model_inputs["input_ids"].shape[1]
+        generated = self.model.generate(
+            **model_inputs,
+            summary_task=task,
+            max_keyframes=max_keyframes,
+            constrain_keyframes=constrain_keyframes,
+            **self._prepare_generate_kwargs(generate_kwargs or {}),
+        )
+        return {
+            "generated": generated[:, prompt_length:],
+            "video_metadata": metadata if isinstance(metadata, list) else [metadata],
+        }
+
+    def postprocess(self, model_outputs, task: str = "both"):
+        metadata = model_outputs["video_metadata"]
+        # One video: a list of one (unbatched run) or the entry itself (unrolled from a batch).
+        metadata = metadata[0] if isinstance(metadata, list) else metadata
+        return self.processor.post_process(model_outputs["generated"][0], metadata, task=task).to_dict()
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs):
+        """Saves model, tokenizer and, unlike `Pipeline.save_pretrained`, the processor (video processor and chat
+        template), so `pipeline("video-summarization", model=save_directory)` works from the saved folder."""
+        super().save_pretrained(save_directory, **kwargs)
+        self.processor.save_pretrained(save_directory, **kwargs)
+
+
+__all__ = ["VideoSummarizationPipeline"]

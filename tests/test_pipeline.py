@@ -1,0 +1,101 @@
+"""The `video-summarization` pipeline on tiny checkpoints."""
+
+import pytest
+from transformers import pipeline
+from transformers.pipelines import PIPELINE_REGISTRY
+
+import modeling_v2xum
+from processing import VideoDecodingError, decode_video, uniform_frame_indices
+
+
+SCHEMA = {"task", "text", "raw_text", "sentences", "keyframes", "warnings"}
+
+
+@pytest.fixture(scope="module")
+def summarize(keyframe_model_dir):
+    return pipeline("video-summarization", model=str(keyframe_model_dir))
+
+
+def test_task_is_registered_with_a_pinned_default():
+    _, info, _ = PIPELINE_REGISTRY.check_task("video-summarization")
+    assert info["impl"] is modeling_v2xum.VideoSummarizationPipeline
+    assert info["default"] == {"model": modeling_v2xum.DEFAULT_CHECKPOINT}
+
+
+def test_each_task_gives_its_modality(summarize, videos):
+    decoded = decode_video(videos["long"], num_frames=8)
+    for task in ("video", "both"):
+        result = summarize(videos["long"], task=task, max_new_tokens=12, max_keyframes=3)
+        assert set(result) == SCHEMA and result["task"] == task
+        # The biased tiny model always names frames; the constraint caps them at 3, in order.
+        assert [k["index"] for k in result["keyframes"]] == [0, 1, 2]
+        for keyframe in result["keyframes"]:
+            assert keyframe["seconds"] == pytest.approx(decoded.timestamps[keyframe["index"]])
+            assert keyframe["frame_index"] == decoded.frame_indices[keyframe["index"]]
+    text = summarize(videos["long"], task="text", max_new_tokens=12)
+    assert text["keyframes"] == [] and "[f" not in text["raw_text"] and text["text"]
+
+
+def test_list_input_and_batching_equal_one_by_one(summarize, videos):
+    # 8, 7 and 8 sampled frames: the batch pads frames and left-pads the prompts.
+    inputs = [videos["long"], videos["short"], videos["medium"]]
+    one_by_one = [summarize(v, task="both", max_new_tokens=12) for v in inputs]
+    batched = summarize(inputs, task="both", max_new_tokens=12, batch_size=2)
+    assert isinstance(batched, list) and len(batched) == 3
+    assert batched == one_by_one
+    assert one_by_one[0]["keyframes"] != one_by_one[1]["keyframes"]  # the videos really differ
+
+
+def test_decoded_inputs_match_paths(summarize, videos):
+    from_path = summarize(videos["long"], task="both", max_new_tokens=12)
+    decoded = decode_video(videos["long"], num_frames=8)
+    assert summarize(decoded, task="both", max_new_tokens=12) == from_path
+    as_dict = {
+        "frames": decoded.frames,
+        "timestamps": decoded.timestamps,
+        "frame_indices": decoded.frame_indices,
+        "duration": decoded.duration,
+    }
+    assert summarize(as_dict, task="both", max_new_tokens=12) == from_path
+
+
+def test_decoded_frames_are_sampled_like_files(summarize, videos):
+    frames = decode_video(videos["long"], num_frames=20).frames
+    result = summarize({"frames": frames, "fps": 10.0}, task="video", num_frames=8, max_new_tokens=12)
+    kept = uniform_frame_indices(20, 8)
+    assert [k["frame_index"] for k in result["keyframes"]] == [kept[k["index"]] for k in result["keyframes"]]
+    assert [k["seconds"] for k in result["keyframes"]] == [kept[k["index"]] / 10.0 for k in result["keyframes"]]
+
+
+def test_num_frames_and_query_reach_the_prompt(summarize, videos):
+    inputs = summarize.preprocess(videos["long"], task="both", num_frames=5, query="the red square")
+    prompt = summarize.tokenizer.decode(inputs["input_ids"][0])
+    assert "[f04]" in prompt and "[f05]" not in prompt
+    assert "Focus on what the video shows about: the red square" in prompt
+    assert inputs["pixel_values_videos"].shape[1] == 5
+
+
+def test_save_pretrained_keeps_the_processor(summarize, videos, tmp_path):
+    summarize.save_pretrained(tmp_path)
+    assert (tmp_path / "processor_config.json").exists() or (tmp_path / "video_preprocessor_config.json").exists()
+    # The saved config names this pipeline in `custom_pipelines`, so transformers asks for trust_remote_code.
+    reloaded = pipeline("video-summarization", model=str(tmp_path), trust_remote_code=True)
+    assert reloaded.processor.chat_template == summarize.processor.chat_template
+    assert reloaded(videos["short"], max_new_tokens=12) == summarize(videos["short"], max_new_tokens=12)
+
+
+def test_bad_inputs_have_clear_errors(summarize, videos, tmp_path):
+    with pytest.raises(ValueError, match="No videos given"):
+        summarize([])
+    with pytest.raises(ValueError, match="task must be one of"):
+        summarize(videos["short"], task="audio")
+    with pytest.raises(ValueError, match="'timestamps' .* or 'fps'"):
+        summarize({"frames": decode_video(videos["short"]).frames})
+    with pytest.raises(ValueError, match="'frames'"):
+        summarize({"fps": 10})
+    with pytest.raises(ValueError, match="num_frames must be a positive integer"):
+        summarize(videos["short"], num_frames=0)
+    with pytest.raises(TypeError, match="Unknown video-summarization parameters: \\['tsk'\\]"):
+        summarize(videos["short"], tsk="video")
+    with pytest.raises(VideoDecodingError, match="missing.mp4.*file not found"):
+        summarize(str(tmp_path / "missing.mp4"))
