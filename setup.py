@@ -34,6 +34,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11",
     packages=["modeling_v2xum", "processing"],
+    py_modules=["train_sft"],  # importable (tests, benchmarks, accelerate launch) as well as runnable
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={"console_scripts": ["v2xum=modeling_v2xum.cli:main"]},

@@ -183,6 +183,66 @@ def _summarize(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _convert_data(args: argparse.Namespace) -> int:
+    from processing.training_data import convert_v2xum_conversations, convert_videoxum, write_jsonl
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        print(f"error: {out} exists; pass --overwrite to replace it", file=sys.stderr)
+        return 2
+    try:
+        if args.format == "videoxum":
+            examples = convert_videoxum(args.input, args.video_root, tasks=args.tasks, min_agreement=args.min_agreement)
+        else:
+            examples = convert_v2xum_conversations(args.input, args.video_root)
+    except (OSError, ValueError, KeyError) as error:
+        print(f"error: cannot convert {args.input}: {error!r}", file=sys.stderr)
+        return 2
+    count = write_jsonl(examples, out)
+    print(f"wrote {count} training examples to {out}")
+    return 0
+
+
+def _cache_features(args: argparse.Namespace) -> int:
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from processing.training_data import load_training_examples
+
+    from .feature_cache import build_feature_cache
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        print(f"error: {out} exists and is not empty; pass --overwrite to rebuild the cache there", file=sys.stderr)
+        return 2
+    try:
+        examples = load_training_examples(args.data, args.video_root, args.skip_missing)
+        device = _resolve_device(args.device)
+        model = AutoModelForImageTextToText.from_pretrained(args.model).to(device).eval()
+        processor = AutoProcessor.from_pretrained(args.model)
+    except (OSError, ValueError, CommandError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    cache = build_feature_cache(
+        model, processor, examples["video"], out, num_frames=args.num_frames, decode_mode=args.decode_mode,
+        model_id=args.model,
+    )
+    print(f"cached features of {len(cache.info['videos'])} videos in {out} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _merge_adapter(args: argparse.Namespace) -> int:
+    from .training import merge_adapter
+
+    try:
+        merge_adapter(args.adapter_dir, args.out_dir, base_model=args.base, overwrite=args.overwrite)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote the merged checkpoint to {args.out_dir}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -232,6 +292,36 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("--overwrite", action="store_true", help="write into existing non-empty output folders")
     summarize.add_argument("--json", action="store_true", help="print the summaries as a JSON list on stdout")
     summarize.set_defaults(handler=_summarize)
+
+    convert = commands.add_parser("convert-data", help="convert VideoXum or V2Xum/VTimeLLM annotations to training JSONL")
+    convert.add_argument("format", choices=["videoxum", "v2xum"])
+    convert.add_argument("input", help="train/val/test_videoxum.json, or the V2Xum conversation JSON")
+    convert.add_argument("output", help="JSONL of training examples")
+    convert.add_argument("--video-root", help="where the videos are (finds each video's file extension)")
+    convert.add_argument("--tasks", nargs="+", choices=["video", "text", "both"], default=["both", "video", "text"])
+    convert.add_argument("--min-agreement", type=float, default=0.5,
+                         help="VideoXum: share of annotators that must select a frame for it to be a keyframe")
+    convert.add_argument("--overwrite", action="store_true")
+    convert.set_defaults(handler=_convert_data)
+
+    cache = commands.add_parser("cache-features", help="run the frozen vision tower once over a training set")
+    cache.add_argument("--model", required=True, help="the V2Xum checkpoint that will be trained")
+    cache.add_argument("--data", required=True, help="JSONL of training examples")
+    cache.add_argument("--video-root")
+    cache.add_argument("--out", required=True, help="cache folder")
+    cache.add_argument("--num-frames", type=_positive_int, default=100)
+    cache.add_argument("--decode-mode", choices=["exact", "keyframes"], default="exact")
+    cache.add_argument("--skip-missing", action="store_true")
+    cache.add_argument("--device", default="auto")
+    cache.add_argument("--overwrite", action="store_true")
+    cache.set_defaults(handler=_cache_features)
+
+    merge = commands.add_parser("merge-adapter", help="merge a LoRA adapter from train_sft.py into a full checkpoint")
+    merge.add_argument("adapter_dir")
+    merge.add_argument("out_dir")
+    merge.add_argument("--base", help="base checkpoint (default: the one named in adapter_config.json)")
+    merge.add_argument("--overwrite", action="store_true")
+    merge.set_defaults(handler=_merge_adapter)
     return parser
 
 

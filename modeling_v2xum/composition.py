@@ -135,4 +135,21 @@ def compose_v2xum(
     return model, tokenizer
 
 
-__all__ = ["compose_v2xum", "add_v2xum_tokens", "FRAME_TOKEN_TEMPLATE", "FRAME_PLACEHOLDER_TOKEN"]
+def v2xum_processor_for(model_config: V2XumConfig, tokenizer: PreTrainedTokenizerBase, num_frames: int = 100):
+    """The processor that matches a model: CLIP preprocessing at the tower's image size, the placeholder count per
+    frame and the temporal prompt style of `model_config`."""
+    from processing import V2XumProcessor, V2XumVideoProcessor
+
+    size = model_config.vision_config.image_size
+    video_processor = V2XumVideoProcessor(
+        size={"shortest_edge": size}, crop_size={"height": size, "width": size}, num_frames=num_frames
+    )
+    return V2XumProcessor(
+        video_processor=video_processor,
+        tokenizer=tokenizer,
+        num_video_tokens_per_frame=model_config.num_video_tokens_per_frame,
+        temporal_prompt_style=model_config.temporal_prompt_style,
+    )
+
+
+__all__ = ["compose_v2xum", "v2xum_processor_for", "add_v2xum_tokens", "FRAME_TOKEN_TEMPLATE", "FRAME_PLACEHOLDER_TOKEN"]

@@ -159,13 +159,40 @@ class V2XumModel(V2XumPreTrainedModel):
                 "pixel_values_videos must have shape (num_videos, num_frames, 3, height, width), "
                 f"got {tuple(pixel_values_videos.shape)}"
             )
-        num_videos, num_frames = pixel_values_videos.shape[:2]
+        mask = self._frame_mask(pixel_values_videos, video_frame_mask)
+        features = self._frame_features(pixel_values_videos[mask])  # only real frames reach the tower
+        return self._project(features, mask.sum(dim=1).tolist())
+
+    def get_video_tower_features(
+        self, pixel_values_videos: torch.Tensor, video_frame_mask: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """The frozen tower's output per video, `(real_frames, tokens_per_frame, vision_feature_dim)`, before the
+        projector: what `v2xum cache-features` stores, so training can skip the tower."""
+        mask = self._frame_mask(pixel_values_videos, video_frame_mask)
+        return list(torch.split(self._frame_features(pixel_values_videos[mask]), mask.sum(dim=1).tolist()))
+
+    def project_video_tower_features(
+        self, video_tower_features: torch.Tensor, video_frame_mask: torch.Tensor | None = None
+    ) -> BaseModelOutputWithPooling:
+        """`get_video_features` from cached tower features `(num_videos, num_frames, tokens_per_frame, dim)`."""
+        expected = (self.config.num_video_tokens_per_frame, self.config.vision_feature_dim)
+        if video_tower_features.ndim != 4 or tuple(video_tower_features.shape[2:]) != expected:
+            raise ValueError(
+                "video_tower_features must have shape (num_videos, num_frames, "
+                f"{expected[0]}, {expected[1]}) for this model, got {tuple(video_tower_features.shape)}"
+            )
+        mask = self._frame_mask(video_tower_features, video_frame_mask)
+        features = video_tower_features[mask].to(next(self.multi_modal_projector.parameters()).dtype)
+        return self._project(features, mask.sum(dim=1).tolist())
+
+    @staticmethod
+    def _frame_mask(videos: torch.Tensor, video_frame_mask: torch.Tensor | None) -> torch.Tensor:
         if video_frame_mask is None:
-            video_frame_mask = torch.ones(num_videos, num_frames, dtype=torch.bool, device=pixel_values_videos.device)
-        video_frame_mask = video_frame_mask.to(device=pixel_values_videos.device, dtype=torch.bool)
-        frames = pixel_values_videos[video_frame_mask]  # only real frames reach the tower
-        features = self.multi_modal_projector(self._frame_features(frames))
-        frames_per_video = video_frame_mask.sum(dim=1).tolist()
+            return torch.ones(videos.shape[:2], dtype=torch.bool, device=videos.device)
+        return video_frame_mask.to(device=videos.device, dtype=torch.bool)
+
+    def _project(self, tower_features: torch.Tensor, frames_per_video: list[int]) -> BaseModelOutputWithPooling:
+        features = self.multi_modal_projector(tower_features)
         per_video = [chunk.flatten(0, 1) for chunk in torch.split(features, frames_per_video)]
         return BaseModelOutputWithPooling(last_hidden_state=features, pooler_output=per_video)
 
@@ -200,6 +227,7 @@ class V2XumModel(V2XumPreTrainedModel):
         past_key_values: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         mm_encoder_outputs: dict[str, BaseModelOutputWithPooling] | None = None,
+        video_tower_features: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple | V2XumModelOutputWithPast:
         r"""
@@ -209,11 +237,18 @@ class V2XumModel(V2XumPreTrainedModel):
             Real-frame mask for batches of videos of different lengths.
         mm_encoder_outputs (`dict`, *optional*):
             `{"video": get_video_features(...)}` computed once by `generate()`; replaces `pixel_values_videos`.
+        video_tower_features (`torch.Tensor` of shape `(num_videos, num_frames, tokens_per_frame, dim)`, *optional*):
+            Cached vision-tower outputs (training with `v2xum cache-features`); replaces `pixel_values_videos`.
         """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
-        if pixel_values_videos is not None and mm_encoder_outputs is not None:
-            raise ValueError("You cannot specify both pixel_values_videos and mm_encoder_outputs")
+        given = [pixel_values_videos is not None, mm_encoder_outputs is not None, video_tower_features is not None]
+        if sum(given) > 1:
+            raise ValueError(
+                "Give the video once: pixel_values_videos, mm_encoder_outputs or video_tower_features, not several"
+            )
+        if video_tower_features is not None:
+            mm_encoder_outputs = {"video": self.project_video_tower_features(video_tower_features, video_frame_mask)}
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
 
@@ -280,11 +315,14 @@ class V2XumForConditionalGeneration(V2XumPreTrainedModel, GenerationMixin):
         labels: torch.LongTensor | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         mm_encoder_outputs: dict[str, BaseModelOutputWithPooling] | None = None,
+        video_tower_features: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple | V2XumCausalLMOutputWithPast:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             Next-token targets; -100 (prompt, frames, padding) is ignored. Shifting happens inside the loss.
+        video_tower_features (`torch.Tensor`, *optional*):
+            Cached vision-tower outputs instead of `pixel_values_videos`, see `V2XumModel.forward`.
         """
         outputs = self.model(
             input_ids=input_ids,
@@ -295,6 +333,7 @@ class V2XumForConditionalGeneration(V2XumPreTrainedModel, GenerationMixin):
             past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             mm_encoder_outputs=mm_encoder_outputs,
+            video_tower_features=video_tower_features,
             **kwargs,
         )
         logits = self.lm_head(slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep))

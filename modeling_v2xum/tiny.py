@@ -10,9 +10,9 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, LlamaConfig, LlamaForCausalLM
 from transformers import PreTrainedTokenizerFast
 
-from processing import SYSTEM_PROMPT, TASK_INSTRUCTIONS, V2XumProcessor, V2XumVideoProcessor
+from processing import SYSTEM_PROMPT, TASK_INSTRUCTIONS
 
-from .composition import compose_v2xum
+from .composition import compose_v2xum, v2xum_processor_for
 
 
 TINY_IMAGE_SIZE = 32
@@ -43,6 +43,42 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
+def write_tiny_parts(parts_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Writes a tiny CLIP vision tower (`parts_dir/clip`) and a tiny Llama with its tokenizer (`parts_dir/llama`):
+    the two pretrained parts `compose_v2xum` (and `train_sft.py --vision_model --language_model`) start from."""
+    vision_dir, text_dir = Path(parts_dir, "clip"), Path(parts_dir, "llama")
+    vision = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=TINY_IMAGE_SIZE,
+            patch_size=8,
+            projection_dim=24,
+        )
+    )
+    vision.save_pretrained(vision_dir)
+    tokenizer = tiny_tokenizer()
+    text = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=4096,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    text.save_pretrained(text_dir)
+    tokenizer.save_pretrained(text_dir)
+    return vision_dir, text_dir
+
+
 def write_tiny_checkpoint(
     out_dir: str | os.PathLike,
     vision_feature_mode: str = "image_embeds",
@@ -58,54 +94,15 @@ def write_tiny_checkpoint(
     torch.manual_seed(seed)
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory() as parts:
-        vision_dir, text_dir = Path(parts, "clip"), Path(parts, "llama")
-        vision = CLIPVisionModelWithProjection(
-            CLIPVisionConfig(
-                hidden_size=32,
-                intermediate_size=64,
-                num_hidden_layers=2,
-                num_attention_heads=4,
-                image_size=TINY_IMAGE_SIZE,
-                patch_size=8,
-                projection_dim=24,
-            )
-        )
-        vision.save_pretrained(vision_dir)
-        tokenizer = tiny_tokenizer()
-        text = LlamaForCausalLM(
-            LlamaConfig(
-                vocab_size=len(tokenizer),
-                hidden_size=32,
-                intermediate_size=64,
-                num_hidden_layers=2,
-                num_attention_heads=4,
-                num_key_value_heads=2,
-                max_position_embeddings=4096,
-                bos_token_id=tokenizer.bos_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        )
-        text.save_pretrained(text_dir)
-        tokenizer.save_pretrained(text_dir)
+        vision_dir, text_dir = write_tiny_parts(parts)
         model, tokenizer = compose_v2xum(
             str(vision_dir), str(text_dir), vision_feature_mode=vision_feature_mode, projector_type=projector_type
         )
     model.generation_config.max_new_tokens = 32
-    video_processor = V2XumVideoProcessor(
-        size={"shortest_edge": TINY_IMAGE_SIZE},
-        crop_size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE},
-        num_frames=num_frames,
-    )
-    processor = V2XumProcessor(
-        video_processor=video_processor,
-        tokenizer=tokenizer,
-        num_video_tokens_per_frame=model.config.num_video_tokens_per_frame,
-        temporal_prompt_style=model.config.temporal_prompt_style,
-    )
+    processor = v2xum_processor_for(model.config, tokenizer, num_frames=num_frames)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     return out_dir
 
 
-__all__ = ["write_tiny_checkpoint", "tiny_tokenizer"]
+__all__ = ["write_tiny_checkpoint", "write_tiny_parts", "tiny_tokenizer"]

@@ -108,10 +108,13 @@ class V2XumProcessor(ProcessorMixin):
     def temporal_prompt(self, frame: int) -> str:
         return f"[f{frame:02d}]" if self.temporal_prompt_style == "special" else f"[{frame:02d}]"
 
-    def replace_video_token(self, video_inputs: dict, video_idx: int, **kwargs) -> str:
-        num_frames = int(video_inputs["video_frame_mask"][video_idx].sum())
+    def video_prompt(self, num_frames: int) -> str:
+        """What one `<video>` becomes: `[f00]<frame>[f01]<frame>...` for `num_frames` frames."""
         placeholders = self.frame_placeholder_token * self.num_video_tokens_per_frame
         return "".join(self.temporal_prompt(i) + placeholders for i in range(num_frames))
+
+    def replace_video_token(self, video_inputs: dict, video_idx: int, **kwargs) -> str:
+        return self.video_prompt(int(video_inputs["video_frame_mask"][video_idx].sum()))
 
     def build_prompt(self, task: str = "both", instruction: str | None = None, query: str | None = None) -> str:
         """The generation prompt for one video: the released model's instruction for `task` (or `instruction`),
@@ -141,6 +144,7 @@ class V2XumProcessor(ProcessorMixin):
         tasks: list[str] | str = "both",
         queries: list[str | None] | None = None,
         max_length: int | None = None,
+        video_tower_features: list[torch.Tensor] | None = None,
         **videos_kwargs,
     ) -> BatchFeature:
         """Training batch: prompt + answer + EOS per video, right-padded, `labels` -100 except answer and EOS.
@@ -148,7 +152,12 @@ class V2XumProcessor(ProcessorMixin):
         The answer is tokenized on its own after the prompt, exactly as `generate` continues a prompt, so what the
         model learns is what it will be asked to produce. Nothing is truncated: an example longer than `max_length`
         raises a `ValueError` that names its length and the limit.
+
+        With `video_tower_features` (cached `(frames, tokens, dim)` tower outputs per video, `videos` then None),
+        the batch carries them, padded, instead of `pixel_values_videos`; the token ids are the same.
         """
+        if video_tower_features is not None:
+            videos = list(video_tower_features)
         videos = list(videos) if isinstance(videos, (list, tuple)) else [videos]
         tasks = [tasks] * len(videos) if isinstance(tasks, str) else list(tasks)
         queries = queries or [None] * len(videos)
@@ -157,7 +166,17 @@ class V2XumProcessor(ProcessorMixin):
                 f"Got {len(videos)} videos, {len(answers)} answers, {len(tasks)} tasks and {len(queries)} queries"
             )
         prompts = [self.build_prompt(task, query=query) for task, query in zip(tasks, queries)]
-        prompt_inputs = self(text=prompts, videos=videos, padding=False, videos_kwargs=videos_kwargs)
+        if video_tower_features is not None:
+            texts = [p.replace(self.video_token, self.video_prompt(len(f)), 1) for p, f in zip(prompts, videos)]
+            prompt_inputs = dict(self.tokenizer(texts, padding=False))
+            lengths = torch.tensor([len(f) for f in videos])
+            padded = torch.zeros((len(videos), int(lengths.max()), *videos[0].shape[1:]), dtype=videos[0].dtype)
+            for i, features in enumerate(videos):
+                padded[i, : len(features)] = features
+            prompt_inputs["video_tower_features"] = padded
+            prompt_inputs["video_frame_mask"] = torch.arange(padded.shape[1])[None, :] < lengths[:, None]
+        else:
+            prompt_inputs = self(text=prompts, videos=videos, padding=False, videos_kwargs=videos_kwargs)
         eos = self.tokenizer.eos_token_id
         rows, labels = [], []
         for i, (prompt_ids, answer) in enumerate(zip(prompt_inputs["input_ids"], answers)):
@@ -181,11 +200,12 @@ class V2XumProcessor(ProcessorMixin):
             input_ids[i, : len(row)] = torch.tensor(row)
             label_ids[i, : len(label)] = torch.tensor(label)
             attention_mask[i, : len(row)] = 1
+        video_key = "pixel_values_videos" if video_tower_features is None else "video_tower_features"
         data = {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
             "labels": label_ids,
-            "pixel_values_videos": prompt_inputs["pixel_values_videos"],
+            video_key: prompt_inputs[video_key],
             "video_frame_mask": prompt_inputs["video_frame_mask"],
         }
         return BatchFeature(data)

@@ -1,0 +1,135 @@
+# Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
+"""What `train_sft.py` needs beyond TRL: the model to train, its LoRA configuration, and adapter merging.
+
+Facts behind the choices (notes/trl_peft_evaluate_hub.md):
+- LoRA targets the language model only, by a regex (`all-linear` would also adapt CLIP and the projector).
+- The projector and `lm_head` are trained fully and saved (`modules_to_save`); the `[fNN]` input rows are trainable
+  tokens. Trainable tokens on `lm_head` crash TRL's fused head, hence `modules_to_save` for it.
+- PEFT does not save resized embeddings of composite configs: a model composed from a CLIP + LM pair is saved as a
+  base checkpoint first, so the adapter has a base to be loaded into.
+"""
+
+import json
+import os
+
+import torch
+from peft import LoraConfig, PeftModel
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from .composition import compose_v2xum, v2xum_processor_for
+
+
+# q/k/v/o and gate/up/down of every decoder layer, nothing in the vision tower or projector.
+LANGUAGE_MODEL_LORA_TARGETS = (
+    r"model\.language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
+)
+FULLY_TRAINED_WITH_LORA = ["multi_modal_projector", "lm_head"]
+COMPOSED_BASE_DIR = "base_model"
+
+
+def load_model_and_processor(
+    model_name_or_path: str | None = None,
+    vision_model: str | None = None,
+    language_model: str | None = None,
+    num_frames: int = 100,
+    dtype: torch.dtype | str | None = None,
+    attn_implementation: str | None = None,
+    composed_base_dir: str | os.PathLike | None = None,
+):
+    """A V2Xum checkpoint (`model_name_or_path`), or a new one composed from `vision_model` + `language_model`
+    and saved (with its processor) to `composed_base_dir`, so adapters trained on it can be reloaded."""
+    if model_name_or_path and (vision_model or language_model):
+        raise ValueError("Give either model_name_or_path (a V2Xum checkpoint) or vision_model + language_model")
+    if model_name_or_path:
+        model = AutoModelForImageTextToText.from_pretrained(
+            model_name_or_path, dtype=dtype, attn_implementation=attn_implementation
+        )
+        processor = AutoProcessor.from_pretrained(model_name_or_path)
+        if num_frames:
+            processor.video_processor.num_frames = num_frames
+        return model, processor
+    if not (vision_model and language_model):
+        raise ValueError("Give model_name_or_path, or both vision_model and language_model to compose a new V2Xum")
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) and dtype != "auto" else dtype
+    model, tokenizer = compose_v2xum(vision_model, language_model, dtype=None if dtype == "auto" else dtype)
+    processor = v2xum_processor_for(model.config, tokenizer, num_frames=num_frames)
+    if composed_base_dir is not None:
+        model.save_pretrained(composed_base_dir)
+        processor.save_pretrained(composed_base_dir)
+        model.config._name_or_path = model.name_or_path = os.fspath(composed_base_dir)
+    return model, processor
+
+
+def frame_token_ids(config) -> list[int]:
+    """Ids of `[f00]..[fNN]` (empty for the `text` temporal prompt style, where frames are plain text)."""
+    if config.temporal_prompt_style != "special":
+        return []
+    return list(range(config.frame_token_start_id, config.frame_token_start_id + config.num_frame_tokens))
+
+
+def v2xum_lora_config(
+    config,
+    r: int = 64,
+    lora_alpha: int = 128,
+    lora_dropout: float = 0.05,
+    target_modules: str | list[str] | None = None,
+    modules_to_save: list[str] | None = None,
+    use_rslora: bool = False,
+    use_dora: bool = False,
+) -> LoraConfig:
+    """LoRA on the language model; projector and `lm_head` fully trained; `[fNN]` input rows trainable tokens."""
+    token_ids = frame_token_ids(config)
+    return LoraConfig(
+        task_type="CAUSAL_LM",
+        r=r,
+        lora_alpha=lora_alpha,
+        lora_dropout=lora_dropout,
+        target_modules=target_modules or LANGUAGE_MODEL_LORA_TARGETS,
+        modules_to_save=list(modules_to_save or FULLY_TRAINED_WITH_LORA),
+        trainable_token_indices={"embed_tokens": token_ids} if token_ids else None,
+        bias="none",
+        use_rslora=use_rslora,
+        use_dora=use_dora,
+    )
+
+
+def load_adapter(adapter_dir: str | os.PathLike, base_model: str | None = None, dtype=None) -> PeftModel:
+    """A trained adapter on a fresh copy of its base (`base_model_name_or_path` of the adapter unless given)."""
+    adapter_dir = os.fspath(adapter_dir)
+    config_path = os.path.join(adapter_dir, "adapter_config.json")
+    if not os.path.isfile(config_path):
+        raise FileNotFoundError(f"{adapter_dir} holds no adapter_config.json: not a PEFT adapter folder")
+    with open(config_path, encoding="utf-8") as f:
+        base = base_model or json.load(f)["base_model_name_or_path"]
+    if not base:
+        raise ValueError(f"{config_path} names no base model; pass it explicitly")
+    model = AutoModelForImageTextToText.from_pretrained(base, dtype=dtype)
+    return PeftModel.from_pretrained(model, adapter_dir)
+
+
+def merge_adapter(
+    adapter_dir: str | os.PathLike, out_dir: str | os.PathLike, base_model: str | None = None, overwrite: bool = False
+) -> str:
+    """Writes a full checkpoint (model, generation config, processor) with the adapter merged into its base."""
+    out_dir = os.fspath(out_dir)
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
+        raise FileExistsError(f"{out_dir} exists and is not empty; pass overwrite=True (--overwrite) to write there")
+    model = load_adapter(adapter_dir, base_model).merge_and_unload()
+    model.save_pretrained(out_dir)
+    processor_source = adapter_dir if _has_processor(adapter_dir) else model.config._name_or_path
+    AutoProcessor.from_pretrained(processor_source).save_pretrained(out_dir)
+    return out_dir
+
+
+def _has_processor(path: str | os.PathLike) -> bool:
+    return os.path.isfile(os.path.join(path, "processor_config.json"))
+
+
+__all__ = [
+    "LANGUAGE_MODEL_LORA_TARGETS",
+    "load_model_and_processor",
+    "v2xum_lora_config",
+    "frame_token_ids",
+    "load_adapter",
+    "merge_adapter",
+]

@@ -1,0 +1,330 @@
+# Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
+"""Training data for V2Xum: the example format, converters from VideoXum and the released V2Xum/VTimeLLM JSON, and the
+collator that turns examples into model inputs with answer-only labels.
+
+An example (one JSON object per line, or a `datasets.Dataset` row):
+
+```
+{"video": "clips/cooking.mp4",            # path, relative to the dataset's video root unless absolute
+ "task": "both",                          # "video", "text" or "both"
+ "sentences": [{"text": "A man cuts onions.", "seconds": [3.0, 4.1]},
+               {"text": "He fries them.", "grid": [61, 62]}],   # keyframes in seconds, or on the 0-99 grid
+ "duration": 20.0,                        # needed only for "grid" keyframes
+ "query": null}                           # optional: focus of a query-driven summary
+```
+
+The target the model learns is rendered per video from the frames it actually sees: each keyframe time goes to the
+nearest sampled frame (`FrameTimeline.nearest`; grid index k means `k / 100 * duration` seconds), duplicates are
+dropped, and keyframes are kept strictly increasing over the whole answer, as constrained decoding generates them.
+"""
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .summary import GRID_SIZE, SUMMARY_TASKS, FrameTimeline, SummarySentence, parse_summary, render_answer
+from .video_decoding import decode_video
+
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
+
+
+class MissingVideosError(FileNotFoundError):
+    """Videos named by a dataset are not on disk. `paths` lists all of them."""
+
+    def __init__(self, paths: list[str]):
+        self.paths = paths
+        shown = "\n  ".join(paths[:20]) + (f"\n  ... and {len(paths) - 20} more" if len(paths) > 20 else "")
+        super().__init__(
+            f"{len(paths)} video(s) named by the dataset are missing (pass --skip_missing / skip_missing=True to "
+            f"drop those examples):\n  {shown}"
+        )
+
+
+def validate_example(example: dict, position: int | str = "?") -> None:
+    """Raises a `ValueError` naming the example and the field when `example` is not in the training format."""
+    where = f"Training example {position}"
+    if not isinstance(example.get("video"), str) or not example["video"]:
+        raise ValueError(f"{where}: 'video' must be a non-empty path string")
+    if example.get("task") not in SUMMARY_TASKS:
+        raise ValueError(f"{where}: 'task' must be one of {SUMMARY_TASKS}, got {example.get('task')!r}")
+    sentences = example.get("sentences")
+    if not isinstance(sentences, list) or not sentences:
+        raise ValueError(f"{where}: 'sentences' must be a non-empty list")
+    for n, sentence in enumerate(sentences):
+        if not isinstance(sentence, dict) or not isinstance(sentence.get("text"), str):
+            raise ValueError(f"{where}: sentence {n} must be an object with a 'text' string")
+        if sentence.get("seconds") and sentence.get("grid"):
+            raise ValueError(f"{where}: sentence {n} gives both 'seconds' and 'grid' keyframes; give one")
+        for value in sentence.get("seconds") or []:
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{where}: sentence {n} has a bad keyframe time {value!r} (seconds >= 0)")
+        for value in sentence.get("grid") or []:
+            if not isinstance(value, int) or not 0 <= value < GRID_SIZE:
+                raise ValueError(f"{where}: sentence {n} has a bad grid keyframe {value!r} (0..{GRID_SIZE - 1})")
+        if sentence.get("grid") and not example.get("duration"):
+            raise ValueError(f"{where}: 'grid' keyframes need the video's 'duration' in seconds")
+    if example["task"] != "text" and not any(s.get("seconds") or s.get("grid") for s in sentences):
+        raise ValueError(f"{where}: task '{example['task']}' needs at least one keyframe")
+
+
+def resolve_video_path(video: str, video_root: str | os.PathLike | None) -> str:
+    if os.path.isabs(video) or video_root is None:
+        return video
+    return os.path.join(os.fspath(video_root), video)
+
+
+def find_missing_videos(examples: Iterable[dict], video_root: str | os.PathLike | None = None) -> list[str]:
+    return sorted({p for e in examples if not os.path.isfile(p := resolve_video_path(e["video"], video_root))})
+
+
+def prepare_examples(
+    rows: list[dict], video_root: str | os.PathLike | None = None, skip_missing: bool = False, source: str = "dataset"
+):
+    """Validates training rows, resolves their video paths against `video_root`, and returns a `datasets.Dataset`.
+    Videos are not decoded here (the collator decodes them); missing ones raise a `MissingVideosError` listing every
+    path, or are dropped with `skip_missing=True`."""
+    import datasets
+
+    if not rows:
+        raise ValueError(f"{source} holds no training examples")
+    prepared = []
+    for n, row in enumerate(rows):
+        row = dict(row)
+        validate_example(row, n)
+        row["video"] = resolve_video_path(row["video"], video_root)
+        row["query"] = row.get("query")
+        row["duration"] = row.get("duration")
+        row["sentences"] = [
+            {"text": s["text"], "seconds": list(s.get("seconds") or []), "grid": list(s.get("grid") or [])}
+            for s in row["sentences"]
+        ]
+        prepared.append(row)
+    missing = set(find_missing_videos(prepared))
+    if missing and not skip_missing:
+        raise MissingVideosError(sorted(missing))
+    prepared = [row for row in prepared if row["video"] not in missing]
+    if not prepared:
+        raise ValueError(f"No training example of {source} has its video on disk")
+    return datasets.Dataset.from_list(prepared)
+
+
+def load_training_examples(
+    path: str | os.PathLike, video_root: str | os.PathLike | None = None, skip_missing: bool = False
+):
+    """`prepare_examples` for a JSONL (or JSON list) file; `video_root` defaults to the file's folder."""
+    path = os.fspath(path)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        if text.lstrip().startswith("["):
+            rows = json.loads(text)
+        else:
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is neither a JSON list nor JSON lines: {error}") from error
+    video_root = os.path.dirname(os.path.abspath(path)) if video_root is None else video_root
+    return prepare_examples(rows, video_root, skip_missing, source=path)
+
+
+def render_target(example: dict, timeline: FrameTimeline, style: str = "special") -> str:
+    """The answer the model must generate for `example` when it sees the frames of `timeline`."""
+    sentences, last = [], -1
+    for sentence in example["sentences"]:
+        seconds = list(sentence.get("seconds") or [])
+        seconds += [k / GRID_SIZE * example["duration"] for k in sentence.get("grid") or []]
+        keyframes = []
+        for index in sorted({timeline.nearest(t) for t in seconds}):
+            if index > last:  # constrained decoding only generates increasing frames
+                keyframes.append(index)
+                last = index
+        sentences.append(SummarySentence(sentence["text"], keyframes))
+    return render_answer(sentences, style=style, task=example["task"])
+
+
+# -- converters ----------------------------------------------------------------------------------------------------
+
+
+def _find_video(video_root: str | os.PathLike | None, video_id: str) -> str:
+    """`<video_id><ext>` under `video_root` for the first extension present (`.mp4` when none is)."""
+    for extension in VIDEO_EXTENSIONS:
+        candidate = video_id + extension
+        if video_root is not None and os.path.isfile(os.path.join(video_root, candidate)):
+            return candidate
+    return video_id + ".mp4"
+
+
+def convert_videoxum(
+    annotations: list[dict] | str | os.PathLike,
+    video_root: str | os.PathLike | None = None,
+    tasks: Iterable[str] = ("both", "video", "text"),
+    min_agreement: float = 0.5,
+) -> list[dict]:
+    """VideoXum (`train/val/test_videoxum.json`) to training examples, one per video and task.
+
+    VideoXum gives per video `timestamps` (a `[start, end]` segment per sentence), `tsum` (the sentences) and
+    `vsum_onehot` (one 0/1 row per annotator over frames sampled at 1 fps, frame j at j seconds). A frame is a
+    keyframe when at least `min_agreement` of the annotators selected it; it belongs to the first sentence whose
+    segment holds it (`start <= j <= end`); keyframes outside every segment are dropped.
+    """
+    if not isinstance(annotations, list):
+        with open(annotations, encoding="utf-8") as f:
+            annotations = json.load(f)
+    tasks = list(tasks)
+    for task in tasks:
+        if task not in SUMMARY_TASKS:
+            raise ValueError(f"task must be one of {SUMMARY_TASKS}, got {task!r}")
+    examples = []
+    for entry in annotations:
+        rows = entry["vsum_onehot"]
+        votes = [sum(column) / len(rows) for column in zip(*rows)]
+        selected = [j for j, share in enumerate(votes) if share >= min_agreement]
+        if len(entry["timestamps"]) != len(entry["tsum"]):
+            raise ValueError(
+                f"VideoXum video {entry['video_id']}: {len(entry['timestamps'])} segments but "
+                f"{len(entry['tsum'])} sentences"
+            )
+        sentences = []
+        for n, text in enumerate(entry["tsum"]):
+            owned = [
+                float(j)
+                for j in selected
+                if entry["timestamps"][n][0] <= j <= entry["timestamps"][n][1]
+                and not any(s <= j <= e for s, e in entry["timestamps"][:n])
+            ]
+            sentences.append({"text": text.strip(), "seconds": owned, "grid": []})
+        for task in tasks:
+            if task != "text" and not any(s["seconds"] for s in sentences):
+                continue  # no keyframe the annotators agree on: nothing to learn for this task
+            examples.append(
+                {
+                    "video": _find_video(video_root, entry["video_id"]),
+                    "task": task,
+                    "sentences": sentences,
+                    "duration": float(entry["duration"]),
+                    "query": None,
+                }
+            )
+    return examples
+
+
+_PLACEHOLDER = re.compile(r"<([se]\d+)>")
+
+
+def convert_v2xum_conversations(
+    conversations: list[dict] | str | os.PathLike, video_root: str | os.PathLike | None = None
+) -> list[dict]:
+    """The released V2Xum / VTimeLLM training JSON (`{"id", "conversations": [{"from": "human", "value":
+    "<video>\\n<instruction>"}, {"from": "gpt", "value": answer}], "meta": {"duration", "token": {"<s0>": t}}}`)
+    to training examples.
+
+    Answers name keyframes on the 0-99 grid (`[03, 04]`), or with `<sN>`/`<eN>` placeholders whose seconds are in
+    `meta.token`. The task comes from the instruction (one of the released three); each human/gpt pair is one example.
+    """
+    from .processing_v2xum import TASK_INSTRUCTIONS
+
+    if not isinstance(conversations, list):
+        with open(conversations, encoding="utf-8") as f:
+            conversations = json.load(f)
+    task_of = {instruction: task for task, instruction in TASK_INSTRUCTIONS.items()}
+    grid = FrameTimeline(tuple(float(k) for k in range(GRID_SIZE)), tuple(range(GRID_SIZE)), float(GRID_SIZE))
+    examples = []
+    for entry in conversations:
+        meta = entry.get("meta") or {}
+        duration = meta.get("duration")
+        turns = entry["conversations"]
+        for human, gpt in zip(turns[::2], turns[1::2]):
+            instruction = human["value"].replace("<video>", "").strip()
+            if instruction not in task_of:
+                raise ValueError(f"V2Xum example {entry['id']}: unknown instruction {instruction!r}")
+            answer = gpt["value"]
+            if _PLACEHOLDER.search(answer):
+                if not duration:
+                    raise ValueError(f"V2Xum example {entry['id']}: placeholders need meta.duration")
+                times = meta.get("token") or {}
+                answer = _PLACEHOLDER.sub(
+                    lambda m: f"[{min(round(times[f'<{m.group(1)}>'] / duration * GRID_SIZE), GRID_SIZE - 1):02d}]",
+                    answer,
+                )
+            parsed = parse_summary(answer, grid, task_of[instruction])
+            if not parsed.sentences and parsed.keyframes:  # a VIDEO answer: keyframes only
+                parsed.sentences = [SummarySentence("", [k.index for k in parsed.keyframes])]
+            has_keyframes = bool(parsed.keyframes)
+            if has_keyframes and not duration:
+                raise ValueError(f"V2Xum example {entry['id']}: grid keyframes need meta.duration")
+            examples.append(
+                {
+                    "video": _find_video(video_root, entry["id"]),
+                    "task": task_of[instruction],
+                    "sentences": [{"text": s.text, "seconds": [], "grid": s.keyframes} for s in parsed.sentences],
+                    "duration": float(duration) if duration else None,
+                    "query": None,
+                }
+            )
+    return examples
+
+
+def write_jsonl(examples: Iterable[dict], path: str | os.PathLike) -> int:
+    count = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for example in examples:
+            f.write(json.dumps(example, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+# -- collator -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class V2XumDataCollator:
+    """Decodes each example's video (here, lazily, never at dataset load), renders its target from the sampled
+    frames' timeline, and builds a right-padded batch with labels on the answer and EOS only
+    (`V2XumProcessor.build_training_inputs`). Videos of different lengths are padded with `video_frame_mask`.
+
+    With `feature_cache` (a `VideoFeatureCache`), frames are not decoded: the cached vision-tower features and
+    timelines are used, and the batch holds `video_tower_features` instead of `pixel_values_videos`.
+    """
+
+    processor: object
+    num_frames: int = 100
+    max_length: int | None = None
+    decode_mode: str = "exact"
+    feature_cache: object | None = None
+
+    def __call__(self, examples: list[dict]) -> dict:
+        style = self.processor.temporal_prompt_style
+        tasks = [e["task"] for e in examples]
+        queries = [e.get("query") for e in examples]
+        if self.feature_cache is not None:
+            cached = [self.feature_cache.get(e["video"]) for e in examples]
+            answers = [render_target(e, timeline, style) for e, (_, timeline) in zip(examples, cached)]
+            return self.processor.build_training_inputs(
+                None,
+                answers,
+                tasks,
+                queries,
+                max_length=self.max_length,
+                video_tower_features=[features for features, _ in cached],
+            )
+        decoded = [decode_video(e["video"], num_frames=self.num_frames, mode=self.decode_mode) for e in examples]
+        answers = [render_target(e, FrameTimeline.from_metadata(v), style) for e, v in zip(examples, decoded)]
+        return self.processor.build_training_inputs(
+            [v.frames for v in decoded], answers, tasks, queries, max_length=self.max_length, do_sample_frames=False
+        )
+
+
+__all__ = [
+    "MissingVideosError",
+    "V2XumDataCollator",
+    "validate_example",
+    "load_training_examples",
+    "prepare_examples",
+    "find_missing_videos",
+    "render_target",
+    "convert_videoxum",
+    "convert_v2xum_conversations",
+    "write_jsonl",
+]
