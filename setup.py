@@ -20,7 +20,8 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
-    "metrics": ["sacrebleu==2.6.0", "rouge-score==0.1.2"],
+    # pycocoevalcap: BLEU/CIDEr-D/ROUGE-L as the VideoXum protocol computes them (METEOR and its tokenizer use Java)
+    "metrics": ["sacrebleu==2.6.0", "rouge-score==0.1.2", "pycocoevalcap==1.2", "scipy==1.17.1", "scikit-learn==1.9.1"],
     "dev": ["pytest", "pytest-timeout"],
 }
 EXTRAS_REQUIRE["dev"] += EXTRAS_REQUIRE["metrics"]
@@ -33,7 +34,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.11",
-    packages=["modeling_v2xum", "processing"],
+    packages=["modeling_v2xum", "processing", "evaluate_metrics"],
     py_modules=["train_sft"],  # importable (tests, benchmarks, accelerate launch) as well as runnable
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,

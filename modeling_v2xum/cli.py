@@ -243,6 +243,51 @@ def _merge_adapter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from evaluate_metrics.clip_backends import ClipEmbedder
+    from processing.training_data import load_training_examples
+
+    from .evaluation import run_evaluation
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        print(f"error: {out} exists and is not empty; pass --overwrite to write there", file=sys.stderr)
+        return 2
+    if (args.model is None) == (args.predictions is None):
+        print("error: give --model (to generate summaries) or --predictions (a predictions JSONL)", file=sys.stderr)
+        return 2
+    data = Path(args.data)
+    data_file = data / f"{args.split}.jsonl" if data.is_dir() else data
+    try:
+        examples = list(load_training_examples(data_file, args.video_root, args.skip_missing))
+        device = _resolve_device(args.device)
+        embedder = ClipEmbedder(args.clip_model, backend=args.clip_backend, pretrained=args.clip_pretrained,
+                                device=device, progress=True)
+        record = run_evaluation(
+            examples,
+            out,
+            model=args.model,
+            predictions_file=args.predictions,
+            clip_embedder=embedder,
+            num_frames=args.num_frames,
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            baselines=args.baselines,
+            dataset_name=args.dataset_name or data_file.stem,
+            split=args.split,
+            device=device,
+            dtype=_resolve_dtype(args.dtype, device),
+        )
+    except (OSError, ValueError, CommandError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    from .evaluation import markdown_table
+
+    print(markdown_table(record["results"]))
+    print(f"wrote results.json, results.md, model_index.json and predictions.jsonl to {out}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -322,6 +367,29 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--base", help="base checkpoint (default: the one named in adapter_config.json)")
     merge.add_argument("--overwrite", action="store_true")
     merge.set_defaults(handler=_merge_adapter)
+
+    evaluation = commands.add_parser("evaluate", help="score a model (or a predictions file) on a dataset")
+    source = evaluation.add_mutually_exclusive_group()
+    source.add_argument("--model", help="a V2Xum checkpoint to generate summaries with")
+    source.add_argument("--predictions", help="a predictions JSONL (VideoSummary dicts with 'video') instead")
+    evaluation.add_argument("--data", required=True, help="JSONL in the training format, or a folder of <split>.jsonl")
+    evaluation.add_argument("--split", default="test")
+    evaluation.add_argument("--out", required=True)
+    evaluation.add_argument("--video-root")
+    evaluation.add_argument("--skip-missing", action="store_true")
+    evaluation.add_argument("--dataset-name", help="name for model-index entries (default: the file name)")
+    evaluation.add_argument("--clip-model", default="openai/clip-vit-large-patch14",
+                            help="CLIP for FCLIP/Cross-FCLIP/VT-CLIPScore (Hub id or folder; open_clip model name)")
+    evaluation.add_argument("--clip-backend", choices=["transformers", "open_clip"], default="transformers")
+    evaluation.add_argument("--clip-pretrained", help="open_clip pretrained tag or checkpoint file")
+    evaluation.add_argument("--num-frames", type=_positive_int)
+    evaluation.add_argument("--batch-size", type=_positive_int, default=1)
+    evaluation.add_argument("--max-new-tokens", type=_positive_int, default=256)
+    evaluation.add_argument("--baselines", action="store_true", help="also score random and uniform baselines")
+    evaluation.add_argument("--device", default="auto")
+    evaluation.add_argument("--dtype", choices=["auto", *DTYPES], default="auto")
+    evaluation.add_argument("--overwrite", action="store_true")
+    evaluation.set_defaults(handler=_evaluate)
     return parser
 
 

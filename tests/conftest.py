@@ -38,6 +38,30 @@ def keyframe_model_dir(tiny_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory):
+    """A tiny random CLIPModel (image + text towers) with an image processor and tokenizer, saved like a Hub one."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    from modeling_v2xum.tiny import tiny_tokenizer
+
+    path = tmp_path_factory.mktemp("clip") / "tiny-clip"
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                     "num_attention_heads": 4, "max_position_embeddings": 77, "bos_token_id": tokenizer.bos_token_id,
+                     "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                       "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
+    CLIPModel(config).save_pretrained(path)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tiny_dir):
     from transformers import AutoModelForImageTextToText
 

@@ -1,0 +1,251 @@
+# Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
+"""`v2xum evaluate`: summaries of a dataset (from a model or a predictions file), every metric that applies to each
+task, beside random and uniform baselines; written as results.json, a markdown table and model-index entries.
+
+Per example the frames are the ones the model sees (uniform samples with real timestamps); reference keyframes
+(seconds or grid) go to their nearest sampled frame, as in training targets. Metrics:
+
+- keyframes (VIDEO, BOTH): `keyframe_f1_max`/`keyframe_f1_mean`, `kendall_tau`, `spearman_rho` (VideoXum protocol at
+  1 fps; predicted keyframes become frame scores by `keyframe_frame_scores`; annotators are the example's
+  `annotations` when it has them, else its reference keyframes), `fclip` (CLIP embeddings of the sampled frames);
+- text (TEXT, BOTH): `bleu4`, `meteor`, `rouge_l`, `cider` (VideoXum protocol);
+- BOTH: `cross_fclip`, `vt_clipscore`;
+- every task: `modality_accuracy`, the share of answers with the modality the task asks for.
+
+Baselines, given the reference keyframe count k of each video: `random` takes k random sampled frames and the
+reference text of another video; `uniform` takes k evenly spaced sampled frames and the set's most frequent
+reference sentence.
+"""
+
+import json
+import os
+from collections import Counter
+
+import numpy as np
+
+from processing import FrameTimeline, VideoSummary, decode_video
+from processing.summary import GRID_SIZE, Keyframe, SummarySentence
+
+
+KEYFRAME_METRICS = ("keyframe_f1_max", "keyframe_f1_mean", "kendall_tau", "spearman_rho", "fclip")
+TEXT_METRICS = ("bleu4", "meteor", "rouge_l", "cider")
+BOTH_METRICS = ("cross_fclip", "vt_clipscore")
+
+
+def reference_seconds(example: dict) -> list[list[float]]:
+    """Reference keyframe times per sentence, in seconds (grid index k is `k / 100 * duration`)."""
+    return [
+        list(s.get("seconds") or []) + [k / GRID_SIZE * example["duration"] for k in s.get("grid") or []]
+        for s in example["sentences"]
+    ]
+
+
+def _summary_from(keyframe_indices: list[int], sentences: list[str], timeline: FrameTimeline, task: str):
+    keyframes = [Keyframe(i, timeline.frame_indices[i], timeline.to_seconds(i)) for i in sorted(set(keyframe_indices))]
+    sentence_objects = [SummarySentence(text) for text in sentences]
+    text = " ".join(sentences)
+    return VideoSummary(task, text, text, sentence_objects, keyframes)
+
+
+def baseline_summaries(examples, timelines, seed: int = 0) -> dict[str, list[VideoSummary]]:
+    rng = np.random.default_rng(seed)
+    counts = Counter(s["text"] for e in examples for s in e["sentences"] if s["text"])
+    majority = [counts.most_common(1)[0][0]] if counts else []
+    random_runs, uniform_runs = [], []
+    for n, (example, timeline) in enumerate(zip(examples, timelines)):
+        wanted = {timeline.nearest(t) for times in reference_seconds(example) for t in times}
+        k = max(1, len(wanted))
+        picked = sorted(rng.choice(len(timeline), size=min(k, len(timeline)), replace=False).tolist())
+        spaced = sorted(set(np.linspace(0, len(timeline) - 1, k).round().astype(int).tolist()))
+        other = examples[int(rng.integers(len(examples)))] if len(examples) > 1 else example
+        if other is example and len(examples) > 1:
+            other = examples[(n + 1) % len(examples)]
+        other_text = [s["text"] for s in other["sentences"] if s["text"]]
+        task = example["task"]
+        random_runs.append(_summary_from(picked if task != "text" else [], other_text if task != "video" else [],
+                                         timeline, task))
+        uniform_runs.append(_summary_from(spaced if task != "text" else [], majority if task != "video" else [],
+                                          timeline, task))
+    return {"random": random_runs, "uniform": uniform_runs}
+
+
+def _right_modality(summary: VideoSummary) -> bool:
+    has_keyframes, has_text = bool(summary.keyframes), bool(summary.text.strip())
+    return {"video": has_keyframes, "text": has_text and not has_keyframes, "both": has_keyframes and has_text}[
+        summary.task
+    ]
+
+
+def score_summaries(examples, summaries, timelines, frame_embeddings, embed_texts) -> dict[str, dict[str, float]]:
+    """Metrics per task for one system. `frame_embeddings[i]` are CLIP embeddings of example i's sampled frames;
+    `embed_texts(list[str])` gives CLIP text embeddings."""
+    from evaluate_metrics.scoring import cross_fclip_score, fclip_score, keyframe_frame_scores, videoxum_scores, vt_clipscore
+    from evaluate_metrics.text_scoring import caption_scores
+
+    results = {}
+    for task in sorted({e["task"] for e in examples}):
+        rows = [i for i, e in enumerate(examples) if e["task"] == task]
+        metrics: dict[str, list] = {"modality_accuracy": [float(_right_modality(summaries[i])) for i in rows]}
+        if task in ("video", "both"):
+            for i in rows:
+                example, summary, timeline = examples[i], summaries[i], timelines[i]
+                sampled = np.asarray(timeline.timestamps)
+                seconds = np.arange(int(np.floor(timeline.duration)) + 1, dtype=np.float64)  # 1 fps
+                reference = sorted({timeline.nearest(t) for times in reference_seconds(example) for t in times})
+                if example.get("annotations"):
+                    annotators = np.asarray(example["annotations"]["scores"], dtype=np.float64)
+                    seconds = np.arange(annotators.shape[1]) / float(example["annotations"].get("fps", 1.0))
+                else:
+                    annotators = (keyframe_frame_scores(sampled[reference], sampled, seconds) == 1.0)[None, :]
+                predicted = keyframe_frame_scores([k.seconds for k in summary.keyframes], sampled, seconds)
+                frame_scores = videoxum_scores(predicted, annotators)
+                metrics.setdefault("keyframe_f1_max", []).append(frame_scores["f1_max"])
+                metrics.setdefault("keyframe_f1_mean", []).append(frame_scores["f1_mean"])
+                metrics.setdefault("kendall_tau", []).append(frame_scores["kendall_tau"])
+                metrics.setdefault("spearman_rho", []).append(frame_scores["spearman_rho"])
+                embeddings = frame_embeddings[i]
+                predicted_frames = embeddings[[k.index for k in summary.keyframes]]
+                metrics.setdefault("fclip", []).append(fclip_score(predicted_frames, embeddings[reference])["f1"])
+                if task == "both":
+                    texts = [s.text for s in summary.sentences if s.text] or [""]
+                    references = [s["text"] for s in example["sentences"] if s["text"]]
+                    predicted_texts = embed_texts(texts) if summary.text.strip() else np.zeros((0, embeddings.shape[1]))
+                    reference_texts = embed_texts(references) if references else np.zeros((0, embeddings.shape[1]))
+                    cross = cross_fclip_score(predicted_frames, predicted_texts, embeddings[reference], reference_texts)
+                    metrics.setdefault("cross_fclip", []).append(cross["cross_fclip"])
+                    sampled_scores = keyframe_frame_scores([k.seconds for k in summary.keyframes], sampled, sampled)
+                    text_embedding = embed_texts([summary.text or " "])[0]
+                    metrics.setdefault("vt_clipscore", []).append(vt_clipscore(sampled_scores, embeddings, text_embedding))
+        summary_values = {name: float(np.mean(values)) for name, values in metrics.items()}
+        if task in ("text", "both"):
+            text = caption_scores(
+                [summaries[i].text for i in rows], [[s["text"] for s in examples[i]["sentences"]] for i in rows]
+            )
+            summary_values.update({k: v for k, v in text.items() if k in TEXT_METRICS})
+        results[task] = summary_values
+    return results
+
+
+def markdown_table(results: dict) -> str:
+    lines = []
+    for task, systems in results.items():
+        names = [n for n in (*KEYFRAME_METRICS, *TEXT_METRICS, *BOTH_METRICS, "modality_accuracy")
+                 if any(n in s for s in systems.values())]
+        lines += [f"### Task: {task.upper()}", "", "| system | " + " | ".join(names) + " |",
+                  "|---|" + "---|" * len(names)]
+        for system, values in systems.items():
+            cells = ["n/a" if values.get(n) is None else f"{values[n]:.4f}" for n in names]
+            lines.append(f"| {system} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def model_index_results(results: dict, dataset_name: str, split: str) -> list[dict]:
+    """`model-index` entries (huggingface_hub `EvalResult` fields) for the model's own numbers."""
+    entries = []
+    for task, systems in results.items():
+        for metric, value in systems.get("model", {}).items():
+            if value is None:
+                continue
+            entries.append({
+                "task_type": "video-text-to-text",
+                "task_name": f"Video summarization ({task.upper()})",
+                "dataset_type": dataset_name,
+                "dataset_name": dataset_name,
+                "dataset_split": split,
+                "metric_type": metric,
+                "metric_name": f"{metric} ({task})",
+                "metric_value": round(float(value), 4),
+            })
+    return entries
+
+
+def load_predictions(path: str | os.PathLike, examples: list[dict]) -> list[VideoSummary]:
+    """A predictions JSONL: one `VideoSummary` dict (as `v2xum summarize` and the pipeline write) per line, with a
+    `video` path, in any order; every example needs one."""
+    by_video = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f):
+            if line.strip():
+                row = json.loads(line)
+                video = row.get("video")
+                video = video.get("path") if isinstance(video, dict) else video
+                if not video:
+                    raise ValueError(f"{path} line {n + 1}: no 'video' path")
+                by_video[(os.path.abspath(video), row["task"])] = VideoSummary.from_dict(row)
+    missing = [e["video"] for e in examples if (os.path.abspath(e["video"]), e["task"]) not in by_video]
+    if missing:
+        raise ValueError(f"{path} has no prediction for {len(missing)} example(s), e.g. {missing[:3]}")
+    return [by_video[(os.path.abspath(e["video"]), e["task"])] for e in examples]
+
+
+def run_evaluation(
+    examples: list[dict],
+    out_dir: str | os.PathLike,
+    model: str | None = None,
+    predictions_file: str | None = None,
+    clip_embedder=None,
+    num_frames: int | None = None,
+    batch_size: int = 1,
+    max_new_tokens: int = 256,
+    baselines: bool = False,
+    dataset_name: str = "custom",
+    split: str = "test",
+    device: str = "cpu",
+    dtype=None,
+    seed: int = 0,
+) -> dict:
+    """Summaries (from `model` or `predictions_file`), decoded timelines and CLIP frame embeddings, scores per task
+    and system; writes results.json, results.md, model_index.json and predictions.jsonl into `out_dir`."""
+    from transformers import pipeline
+
+    if (model is None) == (predictions_file is None):
+        raise ValueError("Give exactly one of a model or a predictions file")
+    os.makedirs(out_dir, exist_ok=True)
+    pipe = pipeline("video-summarization", model=model, device=device, dtype=dtype) if model else None
+    num_frames = num_frames or (pipe.processor.video_processor.num_frames if pipe else 100)
+    decoded = [decode_video(e["video"], num_frames=num_frames) for e in examples]
+    timelines = [FrameTimeline.from_metadata(d) for d in decoded]
+
+    if pipe is not None:
+        summaries = []
+        for task in ("video", "text", "both"):
+            rows = [i for i, e in enumerate(examples) if e["task"] == task]
+            if rows:
+                outputs = pipe([decoded[i] for i in rows], task=task, batch_size=batch_size, max_new_tokens=max_new_tokens)
+                summaries += list(zip(rows, outputs))
+        summaries = [VideoSummary.from_dict(s) for _, s in sorted(summaries, key=lambda pair: pair[0])]
+    else:
+        summaries = load_predictions(predictions_file, examples)
+    with open(os.path.join(out_dir, "predictions.jsonl"), "w", encoding="utf-8") as f:
+        for example, summary in zip(examples, summaries):
+            f.write(json.dumps({**summary.to_dict(), "video": example["video"]}, ensure_ascii=False) + "\n")
+
+    frame_embeddings = [clip_embedder.embed_images(list(d.frames)) for d in decoded]
+    systems = {"model": summaries}
+    if baselines:
+        systems.update(baseline_summaries(examples, timelines, seed))
+    per_system = {
+        name: score_summaries(examples, runs, timelines, frame_embeddings, clip_embedder.embed_texts)
+        for name, runs in systems.items()
+    }
+    results = {task: {name: per_system[name][task] for name in systems} for task in per_system["model"]}
+    record = {
+        "model": model or predictions_file,
+        "dataset": dataset_name,
+        "split": split,
+        "num_examples": len(examples),
+        "num_frames": num_frames,
+        "clip_model": clip_embedder.name,
+        "results": results,
+    }
+    with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=2)
+    with open(os.path.join(out_dir, "results.md"), "w", encoding="utf-8") as f:
+        f.write(markdown_table(results))
+    with open(os.path.join(out_dir, "model_index.json"), "w", encoding="utf-8") as f:
+        json.dump(model_index_results(results, dataset_name, split), f, indent=2)
+    return record
+
+
+__all__ = ["run_evaluation", "score_summaries", "baseline_summaries", "markdown_table", "model_index_results"]

@@ -1,0 +1,62 @@
+"""`v2xum evaluate`: a model and a predictions file give the same numbers; baselines; every output file."""
+
+import json
+
+import pytest
+
+from modeling_v2xum.cli import main as v2xum
+from processing.synthetic_video import write_numbered_video
+
+
+@pytest.fixture(scope="module")
+def test_split(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval_data")
+    rows = []
+    for i, task in enumerate(["video", "both", "text", "both"]):
+        write_numbered_video(root / f"t{i}.mp4", 30 + 5 * i, fps=10)
+        rows.append({"video": f"t{i}.mp4", "task": task, "sentences": [
+            {"text": "A square appears.", "seconds": [0.5]}, {"text": f"It moves {i} times.", "seconds": [2.0]}]})
+    (root / "test.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    return root
+
+
+def test_model_then_predictions_file(keyframe_model_dir, tiny_clip_dir, test_split, tmp_path, capsys):
+    out = tmp_path / "eval"
+    code = v2xum(["evaluate", "--model", str(keyframe_model_dir), "--data", str(test_split), "--split", "test",
+                  "--out", str(out), "--clip-model", str(tiny_clip_dir), "--baselines", "--max-new-tokens", "12"])
+    assert code == 0, capsys.readouterr().err
+    assert {p.name for p in out.iterdir()} == {"results.json", "results.md", "model_index.json", "predictions.jsonl"}
+    record = json.loads((out / "results.json").read_text())
+    results = record["results"]
+    assert record["num_examples"] == 4 and set(results) == {"video", "text", "both"}
+    assert set(results["video"]) == {"model", "random", "uniform"}
+    assert {"keyframe_f1_max", "kendall_tau", "spearman_rho", "fclip", "modality_accuracy"} <= set(
+        results["video"]["model"])
+    assert {"bleu4", "rouge_l", "cider", "cross_fclip", "vt_clipscore"} <= set(results["both"]["model"])
+    assert "fclip" not in results["text"]["model"]
+    # The keyframe-biased tiny model names keyframes for VIDEO/BOTH and, constrained, none for TEXT.
+    assert results["video"]["model"]["modality_accuracy"] == 1.0
+    assert results["text"]["model"]["modality_accuracy"] == 1.0
+    assert "| model |" in (out / "results.md").read_text()
+    entries = json.loads((out / "model_index.json").read_text())
+    assert {"task_type", "dataset_name", "dataset_split", "metric_type", "metric_value"} <= set(entries[0])
+    assert entries[0]["dataset_split"] == "test"
+
+    again = tmp_path / "again"
+    assert v2xum(["evaluate", "--predictions", str(out / "predictions.jsonl"), "--data", str(test_split / "test.jsonl"),
+                  "--out", str(again), "--clip-model", str(tiny_clip_dir), "--num-frames", "8"]) == 0
+    rescored = json.loads((again / "results.json").read_text())["results"]
+    for task in results:
+        assert rescored[task]["model"] == pytest.approx(results[task]["model"])
+
+
+def test_evaluate_argument_errors(tiny_clip_dir, test_split, tmp_path, capsys):
+    assert v2xum(["evaluate", "--data", str(test_split), "--out", str(tmp_path / "o"),
+                  "--clip-model", str(tiny_clip_dir)]) == 2
+    assert "give --model" in capsys.readouterr().err
+    bad = tmp_path / "preds.jsonl"
+    bad.write_text(json.dumps({"video": "elsewhere.mp4", "task": "video", "text": "", "raw_text": "",
+                               "sentences": [], "keyframes": []}))
+    assert v2xum(["evaluate", "--predictions", str(bad), "--data", str(test_split), "--out", str(tmp_path / "p"),
+                  "--clip-model", str(tiny_clip_dir)]) == 2
+    assert "has no prediction for 4 example(s)" in capsys.readouterr().err
