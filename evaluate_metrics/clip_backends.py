@@ -100,6 +100,46 @@ class ClipEmbedder:
         return self.model.text_projection.shape[1]
 
 
+class ClipMetricMixin:
+    """For `evaluate` metrics that take embeddings or raw images/texts: module arguments `clip_model`,
+    `clip_backend`, `clip_pretrained`, `device`, `batch_size`; CLIP is loaded on first use only."""
+
+    def __init__(
+        self,
+        clip_model: str = DEFAULT_CLIP,
+        clip_backend: str = "transformers",
+        clip_pretrained: str | None = None,
+        device: str | None = None,
+        batch_size: int = 32,
+        **kwargs,
+    ):
+        self.clip_options = {
+            "model_name_or_path": clip_model,
+            "backend": clip_backend,
+            "pretrained": clip_pretrained,
+            "device": device,
+            "batch_size": batch_size,
+        }
+        self._embedder = None
+        super().__init__(**kwargs)
+
+    @property
+    def embedder(self) -> ClipEmbedder:
+        if self._embedder is None:
+            self._embedder = ClipEmbedder(**self.clip_options)
+        return self._embedder
+
+    def as_embeddings(self, items) -> np.ndarray:
+        """Embeddings as given, or CLIP embeddings of strings (texts) or images."""
+        if not len(items):
+            return np.zeros((0, 0))
+        if isinstance(items[0], str):
+            return self.embedder.embed_texts(list(items))
+        if not isinstance(items[0], (list, tuple, np.ndarray)):
+            return self.embedder.embed_images(list(items))
+        return np.asarray(items, dtype=np.float64)
+
+
 def _normalised(features) -> np.ndarray:
     features = getattr(features, "pooler_output", features)  # transformers 5 may return a model output
     features = features.float()
@@ -114,4 +154,4 @@ def _as_pil(image) -> Image.Image:
     return Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
 
 
-__all__ = ["ClipEmbedder", "DEFAULT_CLIP"]
+__all__ = ["ClipEmbedder", "ClipMetricMixin", "DEFAULT_CLIP"]

@@ -5,7 +5,7 @@ import datasets
 import evaluate
 import numpy as np
 
-from evaluate_metrics.clip_backends import DEFAULT_CLIP, ClipEmbedder
+from evaluate_metrics.clip_backends import ClipMetricMixin
 from evaluate_metrics.scoring import cross_fclip_score
 
 
@@ -32,28 +32,9 @@ _EMBEDDINGS = datasets.Sequence(datasets.Sequence(datasets.Value("float32")))
 _NAMES = ("prediction_frames", "prediction_texts", "reference_frames", "reference_texts")
 
 
-class CrossFclip(evaluate.Metric):
+class CrossFclip(ClipMetricMixin, evaluate.Metric):
     """Loaded with `evaluate.load("evaluate_metrics/cross_fclip", clip_model=...)`; CLIP is loaded only for raw
     images or texts."""
-
-    def __init__(
-        self,
-        clip_model: str = DEFAULT_CLIP,
-        clip_backend: str = "transformers",
-        clip_pretrained: str | None = None,
-        device: str | None = None,
-        batch_size: int = 32,
-        **kwargs,
-    ):
-        self.clip_options = {
-            "model_name_or_path": clip_model,
-            "backend": clip_backend,
-            "pretrained": clip_pretrained,
-            "device": device,
-            "batch_size": batch_size,
-        }
-        self._embedder = None
-        super().__init__(**kwargs)
 
     def _info(self):
         raw = {
@@ -70,24 +51,9 @@ class CrossFclip(evaluate.Metric):
             reference_urls=["https://arxiv.org/abs/2404.12353"],
         )
 
-    @property
-    def embedder(self) -> ClipEmbedder:
-        if self._embedder is None:
-            self._embedder = ClipEmbedder(**self.clip_options)
-        return self._embedder
-
-    def _as_embeddings(self, items) -> np.ndarray:
-        if not len(items):
-            return np.zeros((0, 0))
-        if isinstance(items[0], str):
-            return self.embedder.embed_texts(list(items))
-        if not isinstance(items[0], (list, tuple, np.ndarray)):
-            return self.embedder.embed_images(list(items))
-        return np.asarray(items, dtype=np.float64)
-
     def _compute(self, prediction_frames, prediction_texts, reference_frames, reference_texts, **kwargs):
         scores = [
-            cross_fclip_score(*(self._as_embeddings(x) for x in example))
+            cross_fclip_score(*(self.as_embeddings(x) for x in example))
             for example in zip(prediction_frames, prediction_texts, reference_frames, reference_texts)
         ]
         result = {}

@@ -6,7 +6,7 @@ import datasets
 import evaluate
 import numpy as np
 
-from evaluate_metrics.clip_backends import DEFAULT_CLIP, ClipEmbedder
+from evaluate_metrics.clip_backends import ClipMetricMixin
 from evaluate_metrics.scoring import fclip_score
 
 
@@ -35,28 +35,9 @@ _EMBEDDINGS = datasets.Sequence(datasets.Sequence(datasets.Value("float32")))
 _IMAGES = datasets.Sequence(datasets.Image())
 
 
-class Fclip(evaluate.Metric):
+class Fclip(ClipMetricMixin, evaluate.Metric):
     """Loaded with `evaluate.load("evaluate_metrics/fclip", clip_model=..., clip_backend=...)`; the CLIP model is
     only loaded when images (not embeddings) are given."""
-
-    def __init__(
-        self,
-        clip_model: str = DEFAULT_CLIP,
-        clip_backend: str = "transformers",
-        clip_pretrained: str | None = None,
-        device: str | None = None,
-        batch_size: int = 32,
-        **kwargs,
-    ):
-        self.clip_options = {
-            "model_name_or_path": clip_model,
-            "backend": clip_backend,
-            "pretrained": clip_pretrained,
-            "device": device,
-            "batch_size": batch_size,
-        }
-        self._embedder = None
-        super().__init__(**kwargs)
 
     def _info(self):
         return evaluate.MetricInfo(
@@ -70,20 +51,9 @@ class Fclip(evaluate.Metric):
             reference_urls=["https://arxiv.org/abs/2404.12353"],
         )
 
-    @property
-    def embedder(self) -> ClipEmbedder:
-        if self._embedder is None:
-            self._embedder = ClipEmbedder(**self.clip_options)
-        return self._embedder
-
-    def _as_embeddings(self, items) -> np.ndarray:
-        if len(items) and not isinstance(items[0], (list, tuple, np.ndarray)):
-            return self.embedder.embed_images(list(items))
-        return np.asarray(items, dtype=np.float64).reshape(len(items), -1) if len(items) else np.zeros((0, 0))
-
     def _compute(self, predictions, references, **kwargs):
         scores = [
-            fclip_score(self._as_embeddings(p), self._as_embeddings(r)) for p, r in zip(predictions, references)
+            fclip_score(self.as_embeddings(p), self.as_embeddings(r)) for p, r in zip(predictions, references)
         ]
         f1 = [s["f1"] for s in scores]
         precision = [s["precision"] for s in scores]
