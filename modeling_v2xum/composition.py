@@ -55,6 +55,23 @@ def _load_vision_tower(name_or_path: str, vision_feature_mode: str, dtype: torch
     return tower_class.from_pretrained(name_or_path, config=vision_config, dtype=dtype, **hub_kwargs)
 
 
+def assemble_v2xum(
+    config: V2XumConfig, vision_tower: torch.nn.Module, language_model: torch.nn.Module
+) -> V2XumForConditionalGeneration:
+    """A V2Xum around an existing vision tower and causal LM (their modules are moved in, not copied: the shell is
+    built on the meta device, so a 7B decoder is never held twice). The projector is allocated but not initialised."""
+    with torch.device("meta"):
+        model = V2XumForConditionalGeneration(config)
+    model.model.vision_tower = vision_tower.requires_grad_(False)
+    model.model.language_model = language_model.model
+    model.lm_head = language_model.lm_head
+    projector = model.model.multi_modal_projector.to_empty(device=language_model.device)
+    projector.to(language_model.dtype)
+    if config.tie_word_embeddings:
+        model.tie_weights()
+    return model
+
+
 def compose_v2xum(
     vision_model_name_or_path: str,
     language_model_name_or_path: str,
@@ -108,22 +125,13 @@ def compose_v2xum(
         pooled_patch_grid=pooled_patch_grid,
         projector_type=projector_type,
     )
-    # Build the shell on the meta device and move the pretrained modules in: no second copy of a 7B decoder.
-    with torch.device("meta"):
-        model = V2XumForConditionalGeneration(config)
-    model.model.vision_tower = vision_tower.requires_grad_(False)
-    model.model.language_model = language_model.model
-    model.lm_head = language_model.lm_head
-    projector = model.model.multi_modal_projector.to_empty(device=language_model.device)
-    projector.to(language_model.dtype)
+    model = assemble_v2xum(config, vision_tower, language_model)
     std = getattr(config.text_config, "initializer_range", 0.02)
-    for module in projector.modules():
+    for module in model.model.multi_modal_projector.modules():
         if isinstance(module, torch.nn.Linear):
             torch.nn.init.normal_(module.weight, std=std)
             if module.bias is not None:
                 torch.nn.init.zeros_(module.bias)
-    if config.tie_word_embeddings:
-        model.tie_weights()
 
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
@@ -152,4 +160,4 @@ def v2xum_processor_for(model_config: V2XumConfig, tokenizer: PreTrainedTokenize
     )
 
 
-__all__ = ["compose_v2xum", "v2xum_processor_for", "add_v2xum_tokens", "FRAME_TOKEN_TEMPLATE", "FRAME_PLACEHOLDER_TOKEN"]
+__all__ = ["compose_v2xum", "assemble_v2xum", "v2xum_processor_for", "add_v2xum_tokens", "FRAME_TOKEN_TEMPLATE", "FRAME_PLACEHOLDER_TOKEN"]

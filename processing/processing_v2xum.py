@@ -1,6 +1,8 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
 """Processor for V2Xum: task prompts, `[f00]<frame>...` expansion, training examples and answer parsing."""
 
+import re
+
 import torch
 from transformers import BatchFeature, ProcessorMixin
 from transformers.processing_utils import ProcessingKwargs, Unpack
@@ -135,7 +137,60 @@ class V2XumProcessor(ProcessorMixin):
             text = [self.build_prompt("both")] * num_videos
         kwargs.setdefault("padding", True)
         kwargs.setdefault("padding_side", "left")
+        if self.temporal_prompt_style == "text" and videos is not None and text is not None:
+            return self._call_with_segments(text, videos, **kwargs)
         return super().__call__(images=images, text=text, videos=videos, audio=audio, **kwargs)
+
+    def tokenize_prompts(self, texts: list[str], frame_counts: list[int]) -> list[list[int]]:
+        """Token ids of prompts whose `<video>` markers stand for videos of `frame_counts` frames (in order).
+
+        `special` style: the expanded text is tokenized whole. `text` style: as the released model was fed, the
+        text around each video is tokenized on its own (BOS only at the start) and each `[ii]` on its own, so a
+        plain-text temporal prompt never merges with its neighbours (`USER: [00]` would otherwise tokenize
+        ` [` instead of `[`).
+        """
+        counts = iter(frame_counts)
+        if self.temporal_prompt_style == "special":
+            expanded = [
+                re.sub(re.escape(self.video_token), lambda _: self.video_prompt(next(counts)), sample)
+                for sample in texts
+            ]
+            return self.tokenizer(expanded)["input_ids"]
+        placeholders = [self.frame_placeholder_id] * self.num_video_tokens_per_frame
+        rows = []
+        for sample in texts:
+            chunks = sample.split(self.video_token)
+            ids = list(self.tokenizer(chunks[0])["input_ids"])
+            for chunk in chunks[1:]:
+                for frame in range(next(counts)):
+                    ids += self._temporal_prompt_ids(frame) + placeholders
+                ids += self.tokenizer(chunk, add_special_tokens=False)["input_ids"] if chunk else []
+            rows.append(ids)
+        return rows
+
+    def _temporal_prompt_ids(self, frame: int) -> list[int]:
+        return self.tokenizer(self.temporal_prompt(frame), add_special_tokens=False)["input_ids"]
+
+    def _call_with_segments(self, text, videos, **kwargs) -> BatchFeature:
+        texts = [text] if isinstance(text, str) else list(text)
+        merged = self._merge_kwargs(V2XumProcessorKwargs, tokenizer_init_kwargs=self.tokenizer.init_kwargs, **kwargs)
+        processed_videos, _ = self._process_videos(videos, **merged["videos_kwargs"])
+        frame_counts = torch.as_tensor(processed_videos["video_frame_mask"]).sum(dim=1).tolist()
+        if sum(t.count(self.video_token) for t in texts) != len(frame_counts):
+            raise ValueError(
+                f"{sum(t.count(self.video_token) for t in texts)} '{self.video_token}' markers in the text but "
+                f"{len(frame_counts)} videos"
+            )
+        text_kwargs = merged["text_kwargs"]
+        text_inputs = self.tokenizer.pad(
+            {"input_ids": self.tokenize_prompts(texts, [int(c) for c in frame_counts])},
+            padding=text_kwargs.get("padding", True),
+            padding_side=text_kwargs.get("padding_side", "left"),
+        )
+        data = {**text_inputs, **processed_videos}
+        if not kwargs.get("return_metadata"):
+            data.pop("video_metadata", None)
+        return BatchFeature(data, tensor_type=text_kwargs.get("return_tensors"))
 
     def build_training_inputs(
         self,
@@ -167,8 +222,7 @@ class V2XumProcessor(ProcessorMixin):
             )
         prompts = [self.build_prompt(task, query=query) for task, query in zip(tasks, queries)]
         if video_tower_features is not None:
-            texts = [p.replace(self.video_token, self.video_prompt(len(f)), 1) for p, f in zip(prompts, videos)]
-            prompt_inputs = dict(self.tokenizer(texts, padding=False))
+            prompt_inputs = {"input_ids": self.tokenize_prompts(prompts, [len(f) for f in videos])}
             lengths = torch.tensor([len(f) for f in videos])
             padded = torch.zeros((len(videos), int(lengths.max()), *videos[0].shape[1:]), dtype=videos[0].dtype)
             for i, features in enumerate(videos):
