@@ -288,6 +288,28 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _push(args: argparse.Namespace) -> int:
+    from .hub import METRIC_NAMES, push_metric, push_model
+
+    try:
+        if args.what == "model":
+            commit = push_model(
+                args.checkpoint, args.repo_id, private=args.private, token=args.token, results_dir=args.results,
+                datasets=args.dataset, base_model=args.base_model, license=args.license,
+            )
+            print(f"pushed {args.checkpoint} to {commit.commit_url if hasattr(commit, 'commit_url') else args.repo_id}")
+        else:
+            names = METRIC_NAMES if args.name == "all" else [args.name]
+            for name in names:
+                space = f"{args.space}/{name}" if args.name == "all" else args.space
+                push_metric(name, space, token=args.token, private=args.private)
+                print(f"pushed the {name} metric to the Space {space}")
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -390,6 +412,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--dtype", choices=["auto", *DTYPES], default="auto")
     evaluation.add_argument("--overwrite", action="store_true")
     evaluation.set_defaults(handler=_evaluate)
+
+    push = commands.add_parser("push", help="publish a checkpoint or the metrics to the Hugging Face Hub")
+    targets = push.add_subparsers(dest="what", required=True)
+    model_push = targets.add_parser("model", help="checkpoint + processor + remote code + pipeline + model card")
+    model_push.add_argument("checkpoint")
+    model_push.add_argument("repo_id")
+    model_push.add_argument("--results", help="a `v2xum evaluate` output folder: model-index and results table")
+    model_push.add_argument("--dataset", nargs="+", help="training/evaluation datasets for the card")
+    model_push.add_argument("--base-model", nargs="+", help="base models for the card")
+    model_push.add_argument("--license", default="apache-2.0")
+    metric_push = targets.add_parser("metric", help="a metric as a gradio Space (card, module, app.py)")
+    metric_push.add_argument("name", help="fclip, cross_fclip, video_summary_f1, video_summary_text, or all")
+    metric_push.add_argument("space", help="org/space-name (with 'all': the org, one Space per metric)")
+    for target in (model_push, metric_push):
+        target.add_argument("--private", action="store_true")
+        target.add_argument("--token", help="Hub token (default: the logged-in one or HF_TOKEN)")
+    push.set_defaults(handler=_push)
     return parser
 
 

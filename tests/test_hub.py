@@ -1,0 +1,152 @@
+"""Publishing against an in-process mock Hub: the exact files and card metadata that are uploaded."""
+
+import json
+
+import httpx2
+import pytest
+from huggingface_hub import ModelCard
+from huggingface_hub.utils import set_client_factory
+
+from modeling_v2xum.cli import main as v2xum
+
+
+class MockHub:
+    """Answers the routes create_repo and upload_folder use; records each commit's files and contents."""
+
+    def __init__(self):
+        self.created, self.commits = [], []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        path = request.url.path
+        if path == "/api/agent-harnesses":
+            return httpx2.Response(200, json={"standardEnvVars": [], "harnesses": {}})
+        if path == "/api/repos/create":
+            body = json.loads(request.content)
+            self.created.append(body)
+            prefix = "spaces/" if body.get("type") == "space" else ""
+            repo = f"{body['organization']}/{body['name']}" if body.get("organization") else body["name"]
+            return httpx2.Response(200, json={"url": f"https://huggingface.co/{prefix}{repo}"})
+        if path == "/api/validate-yaml":
+            return httpx2.Response(200, json={})
+        if "/preupload/" in path:
+            files = json.loads(request.content)["files"]
+            return httpx2.Response(200, json={"files": [
+                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]})
+        if "/commit/" in path:
+            lines = [json.loads(line) for line in request.content.decode().splitlines() if line.strip()]
+            files = {}
+            for line in lines:
+                if line["key"] == "file":
+                    import base64
+
+                    files[line["value"]["path"]] = base64.b64decode(line["value"]["content"])
+            self.commits.append({"path": path, "files": files})
+            kind, repo = path.split("/")[2], "/".join(path.split("/")[3:5])
+            prefix = "spaces/" if kind == "spaces" else ""
+            return httpx2.Response(200, json={"commitUrl": f"https://huggingface.co/{prefix}{repo}/commit/" + "a" * 40,
+                                              "commitOid": "a" * 40, "pullRequestUrl": None})
+        return httpx2.Response(404, json={"error": f"unexpected {request.method} {path}"})
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_TOKEN", "hf_fake")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    mock = MockHub()
+    set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(mock), base_url="https://huggingface.co"))
+    yield mock
+    set_client_factory(lambda: httpx2.Client())
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    (folder / "model_index.json").write_text(json.dumps([{
+        "task_type": "video-text-to-text", "task_name": "Video summarization (BOTH)", "dataset_type": "storyboard",
+        "dataset_name": "storyboard", "dataset_split": "test", "metric_type": "fclip", "metric_name": "fclip (both)",
+        "metric_value": 0.8125}]))
+    (folder / "results.md").write_text("| system | fclip |\n|---|---|\n| model | 0.8125 |\n")
+    return folder
+
+
+def test_push_model_uploads_checkpoint_code_pipeline_and_card(hub, tiny_dir, results_dir):
+    assert v2xum(["push", "model", str(tiny_dir), "org/v2xum-tiny", "--results", str(results_dir),
+                  "--base-model", "lmsys/vicuna-7b-v1.5", "--license", "apache-2.0"]) == 0
+    assert len(hub.created) == 1 and hub.created[0]["name"] == "v2xum-tiny"
+    assert hub.created[0]["organization"] == "org" and not hub.created[0].get("private")
+    (commit,) = hub.commits
+    assert commit["path"] == "/api/models/org/v2xum-tiny/commit/main"
+    assert set(commit["files"]) == {
+        "README.md", "config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+        "tokenizer_config.json", "processor_config.json", "chat_template.jinja", "configuration_v2xum.py",
+        "modeling_v2xum.py", "generation_v2xum.py", "pipeline_v2xum.py", "processing_v2xum.py",
+        "video_processing_v2xum.py", "video_decoding.py", "summary.py",
+    }
+    config = json.loads(commit["files"]["config.json"])
+    assert config["custom_pipelines"]["video-summarization"]["impl"] == "pipeline_v2xum.VideoSummarizationPipeline"
+    assert config["auto_map"]["AutoModelForImageTextToText"] == "modeling_v2xum.V2XumForConditionalGeneration"
+    card = ModelCard(commit["files"]["README.md"].decode())
+    assert card.data.pipeline_tag == "video-text-to-text" and card.data.license == "apache-2.0"
+    assert card.data.base_model == ["lmsys/vicuna-7b-v1.5"] and card.data.datasets == ["storyboard"]
+    (result,) = card.data.eval_results
+    assert (result.metric_type, result.metric_value, result.dataset_split) == ("fclip", 0.8125, "test")
+    assert 'pipeline("video-summarization", model="org/v2xum-tiny")' in card.text
+    assert "| model | 0.8125 |" in card.text
+
+
+def test_push_metrics_as_spaces(hub):
+    assert v2xum(["push", "metric", "all", "org"]) == 0
+    assert [c["path"] for c in hub.commits] == [
+        f"/api/spaces/org/{name}/commit/main" for name in ("fclip", "cross_fclip", "video_summary_f1",
+                                                           "video_summary_text")]
+    for commit, name in zip(hub.commits, ("fclip", "cross_fclip", "video_summary_f1", "video_summary_text")):
+        assert set(commit["files"]) == {"README.md", f"{name}.py", "app.py", "requirements.txt"}
+        card = ModelCard(commit["files"]["README.md"].decode())
+        assert card.data.sdk == "gradio" and card.data.app_file == "app.py"
+        assert "evaluate" in card.data.tags
+        app = commit["files"]["app.py"].decode()
+        compile(app, "app.py", "exec")
+        assert f'evaluate.load("{name}.py")' in app and "gr.inputs" not in app
+        assert b"evaluate==0.4.6" in commit["files"]["requirements.txt"]
+    assert all(c["type"] == "space" and c["sdk"] == "gradio" for c in hub.created)
+
+
+def test_push_refuses_what_is_not_a_v2xum_checkpoint(hub, tmp_path, capsys):
+    assert v2xum(["push", "model", str(tmp_path), "org/x"]) == 2
+    assert "not a saved checkpoint" in capsys.readouterr().err
+    assert hub.commits == []
+
+
+PIPELINE_SCRIPT = r"""
+import json, sys
+sys.modules["modeling_v2xum"] = sys.modules["processing"] = sys.modules["evaluate_metrics"] = None
+from transformers import pipeline
+summarize = pipeline(model=sys.argv[1], trust_remote_code=True)  # the task comes from custom_pipelines
+assert type(summarize).__module__.startswith("transformers_modules"), type(summarize).__module__
+print("RESULT", json.dumps(summarize(sys.argv[2], task="video", max_new_tokens=6)))
+"""
+
+
+def test_staged_repository_runs_the_pipeline_without_the_package(keyframe_model_dir, videos, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from transformers import pipeline
+
+    from modeling_v2xum.hub import stage_model
+
+    staged = stage_model(keyframe_model_dir, tmp_path / "repo", "org/v2xum-tiny")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
+    result = subprocess.run([sys.executable, "-c", PIPELINE_SCRIPT, str(staged), videos["short"]], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = json.loads(result.stdout.split("RESULT")[-1])
+    local = pipeline("video-summarization", model=str(keyframe_model_dir))(videos["short"], task="video",
+                                                                           max_new_tokens=6)
+    assert remote == local and remote["keyframes"]
