@@ -16,12 +16,20 @@ class CommandError(Exception):
     """A problem with the command's arguments or environment, reported as one line and exit code 2."""
 
 
+def _is_occupied(path: Path, overwrite: bool) -> bool:
+    """True (after saying so) when `path` holds files and `--overwrite` was not given: user data is never replaced
+    silently."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())) and not overwrite:
+        print(f"error: {path} exists and is not empty; pass --overwrite to write there", file=sys.stderr)
+        return True
+    return False
+
+
 def _init_tiny(args: argparse.Namespace) -> int:
     from .tiny import write_tiny_checkpoint
 
     out = Path(args.out_dir)
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        print(f"error: {out} exists and is not empty; pass --overwrite to replace its checkpoint files", file=sys.stderr)
+    if _is_occupied(out, args.overwrite):
         return 2
     start = time.perf_counter()
     write_tiny_checkpoint(
@@ -187,8 +195,7 @@ def _convert_data(args: argparse.Namespace) -> int:
     from processing.training_data import convert_v2xum_conversations, convert_videoxum, write_jsonl
 
     out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        print(f"error: {out} exists; pass --overwrite to replace it", file=sys.stderr)
+    if _is_occupied(out, args.overwrite):
         return 2
     try:
         if args.format == "videoxum":
@@ -211,8 +218,7 @@ def _cache_features(args: argparse.Namespace) -> int:
     from .feature_cache import build_feature_cache
 
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        print(f"error: {out} exists and is not empty; pass --overwrite to rebuild the cache there", file=sys.stderr)
+    if _is_occupied(out, args.overwrite):
         return 2
     try:
         examples = load_training_examples(args.data, args.video_root, args.skip_missing)
@@ -250,8 +256,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .evaluation import run_evaluation
 
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        print(f"error: {out} exists and is not empty; pass --overwrite to write there", file=sys.stderr)
+    if _is_occupied(out, args.overwrite):
         return 2
     if (args.model is None) == (args.predictions is None):
         print("error: give --model (to generate summaries) or --predictions (a predictions JSONL)", file=sys.stderr)
