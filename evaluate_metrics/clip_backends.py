@@ -17,7 +17,8 @@ class ClipEmbedder:
     Args:
         model_name_or_path: a transformers CLIP checkpoint (Hub id or local folder; default
             `openai/clip-vit-large-patch14`), or for `backend="open_clip"` an open_clip model name (`ViT-L-14`).
-        backend: `"transformers"` or `"open_clip"`.
+        backend: `"transformers"`, `"open_clip"`, or `"v2xum_tower"` (images only: the vision tower of a V2Xum
+            checkpoint, its projected image embedding or pooled output; `has_text` is False).
         pretrained: open_clip only: a pretrained tag (`openai`) or a local checkpoint file; None for random weights.
         device: `cpu`, `cuda`, ... (default: CUDA when present).
         batch_size: images or texts per forward pass.
@@ -33,14 +34,21 @@ class ClipEmbedder:
         batch_size: int = 32,
         progress: bool = False,
     ):
-        if backend not in ("transformers", "open_clip"):
-            raise ValueError(f"backend must be 'transformers' or 'open_clip', got {backend!r}")
+        if backend not in ("transformers", "open_clip", "v2xum_tower"):
+            raise ValueError(f"backend must be 'transformers', 'open_clip' or 'v2xum_tower', got {backend!r}")
         self.backend = backend
         self.name = model_name_or_path if pretrained is None else f"{model_name_or_path}:{pretrained}"
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size = batch_size
         self.progress = progress
-        if backend == "transformers":
+        self.has_text = backend != "v2xum_tower"
+        if backend == "v2xum_tower":
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+
+            model = AutoModelForImageTextToText.from_pretrained(model_name_or_path)
+            self.model = model.model.vision_tower.to(self.device).eval()
+            self.video_processor = AutoProcessor.from_pretrained(model_name_or_path).video_processor
+        elif backend == "transformers":
             from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
 
             self.model = CLIPModel.from_pretrained(model_name_or_path).to(self.device).eval()
@@ -68,7 +76,16 @@ class ClipEmbedder:
         images = [_as_pil(image) for image in images]
         outputs = []
         for batch in self._batches(images, "images"):
-            if self.backend == "transformers":
+            if self.backend == "v2xum_tower":
+                frames = [np.asarray(image) for image in batch]
+                pixels = torch.cat([
+                    self.video_processor(videos=[frame[None]], do_sample_frames=False, return_tensors="pt")[
+                        "pixel_values_videos"][0] for frame in frames
+                ]).to(self.device)
+                tower = self.model(pixel_values=pixels)
+                features = getattr(tower, "image_embeds", None)
+                features = tower.pooler_output if features is None else features
+            elif self.backend == "transformers":
                 pixels = self.image_processor(images=batch, return_tensors="pt")["pixel_values"].to(self.device)
                 features = self.model.get_image_features(pixel_values=pixels)
             else:
@@ -80,6 +97,8 @@ class ClipEmbedder:
     @torch.no_grad()
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Returns `(N, D)` float32; texts longer than the model's context are truncated."""
+        if not self.has_text:
+            raise NotImplementedError("the v2xum_tower backend embeds images only")
         outputs = []
         for batch in self._batches(list(texts), "texts"):
             if self.backend == "transformers":
@@ -95,6 +114,8 @@ class ClipEmbedder:
 
     @property
     def dim(self) -> int:
+        if self.backend == "v2xum_tower":
+            return getattr(self.model.config, "projection_dim", None) or self.model.config.hidden_size
         if self.backend == "transformers":
             return self.model.config.projection_dim
         return self.model.text_projection.shape[1]

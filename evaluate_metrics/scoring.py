@@ -240,6 +240,22 @@ def shot_protocol_scores(predicted, annotations, change_points: list[int], aggre
     }
 
 
+def event_keyframe_f1(keyframe_seconds, event_spans) -> dict[str, float]:
+    """Keyframes against known events (StoryBoard): a keyframe counts when it falls inside an event `[start, end)`
+    not already counted (one per event). precision = counted / keyframes, recall = events hit / events."""
+    hit, counted = set(), 0
+    for t in keyframe_seconds:
+        for n, (start, end) in enumerate(event_spans):
+            if start <= t < end and n not in hit:
+                hit.add(n)
+                counted += 1
+                break
+    precision = counted / len(keyframe_seconds) if len(keyframe_seconds) else 0.0
+    recall = len(hit) / len(event_spans) if len(event_spans) else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
 def vt_clipscore(frame_scores, frame_embeddings, text_embedding, ratio: float = SUMMARY_RATIO) -> float:
     """VT-CLIPScore (VideoXum): cosine of the mean embedding of the top `max(1, int(ratio * T))` frames by score
     and the summary text's embedding."""
@@ -266,5 +282,6 @@ __all__ = [
     "shot_summary",
     "shot_protocol_scores",
     "vt_clipscore",
+    "event_keyframe_f1",
     "SUMMARY_RATIO",
 ]

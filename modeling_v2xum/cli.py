@@ -315,6 +315,63 @@ def _push(args: argparse.Namespace) -> int:
     return 0
 
 
+def _storyboard(args: argparse.Namespace) -> int:
+    if _is_occupied(Path(args.out), args.overwrite):
+        return 2
+    start = time.perf_counter()
+    if args.action == "make":
+        from processing.storyboard import make_storyboard
+
+        splits = make_storyboard(args.out, n_videos=args.n_videos, seed=args.seed)
+        counts = ", ".join(f"{len(v)} {k}" for k, v in splits.items())
+        print(f"wrote {args.n_videos} StoryBoard videos ({counts}) to {args.out} in {time.perf_counter() - start:.1f} s")
+    else:
+        from .demo import write_storyboard_base
+
+        write_storyboard_base(args.out, seed=args.seed)
+        print(f"wrote the untrained StoryBoard demo model to {args.out}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from processing.storyboard import make_video_example
+
+    from .demo import DEMO_MODEL_DIR
+
+    model = Path(args.model) if args.model else DEMO_MODEL_DIR
+    if not (model / "config.json").is_file():
+        print(f"error: no demo model at {model}; build it with the commands in configs/storyboard_tiny.yaml",
+              file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if _is_occupied(out, args.overwrite):
+        return 2
+    start = time.perf_counter()
+    (out / "videos").mkdir(parents=True, exist_ok=True)
+    truth = make_video_example(str(out / "videos" / "storyboard_sample.mp4"), np.random.default_rng(args.seed),
+                               "storyboard_sample")
+    (out / "ground_truth.json").write_text(json.dumps(truth, indent=2))
+    video = str(out / truth["video"])
+    code = main(["summarize", video, "--model", str(model), "--out", str(out), "--task", "both", "--highlights",
+                 "--max-new-tokens", "64", "--device", args.device, "--overwrite"])
+    if code != 0:
+        return code
+    summary = json.loads((out / "storyboard_sample" / "summary.json").read_text())
+    print("\nwhat the video shows (ground truth):")
+    for sentence in truth["sentences"]:
+        print(f"  {sentence['seconds'][0]:5.1f} s  {sentence['text']}")
+    print("what the model says:")
+    seconds = {k["index"]: k["seconds"] for k in summary["keyframes"]}
+    for sentence in summary["sentences"]:
+        times = ", ".join(f"{seconds[i]:.1f} s" for i in sentence["keyframes"])
+        print(f"  {times:>7}  {sentence['text']}")
+    print(f"\noutputs in {out / 'storyboard_sample'}: " + ", ".join(sorted(summary["files"].values())))
+    print(f"done in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -407,7 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--dataset-name", help="name for model-index entries (default: the file name)")
     evaluation.add_argument("--clip-model", default="openai/clip-vit-large-patch14",
                             help="CLIP for FCLIP/Cross-FCLIP/VT-CLIPScore (Hub id or folder; open_clip model name)")
-    evaluation.add_argument("--clip-backend", choices=["transformers", "open_clip"], default="transformers")
+    evaluation.add_argument("--clip-backend", choices=["transformers", "open_clip", "v2xum_tower"],
+                            default="transformers", help="v2xum_tower: the evaluated model's own tower (images only)")
     evaluation.add_argument("--clip-pretrained", help="open_clip pretrained tag or checkpoint file")
     evaluation.add_argument("--num-frames", type=_positive_int)
     evaluation.add_argument("--batch-size", type=_positive_int, default=1)
@@ -434,6 +492,27 @@ def build_parser() -> argparse.ArgumentParser:
         target.add_argument("--private", action="store_true")
         target.add_argument("--token", help="Hub token (default: the logged-in one or HF_TOKEN)")
     push.set_defaults(handler=_push)
+
+    storyboard = commands.add_parser("storyboard", help="the StoryBoard benchmark: generated videos with ground truth")
+    actions = storyboard.add_subparsers(dest="action", required=True)
+    make = actions.add_parser("make", help="generate videos, annotations and train/val/test splits")
+    make.add_argument("--out", required=True)
+    make.add_argument("--n-videos", type=_positive_int, default=300)
+    make.add_argument("--seed", type=int, default=0)
+    init_model = actions.add_parser("init-model", help="write the untrained StoryBoard demo model")
+    init_model.add_argument("out")
+    init_model.add_argument("--seed", type=int, default=0)
+    for action in (make, init_model):
+        action.add_argument("--overwrite", action="store_true")
+    storyboard.set_defaults(handler=_storyboard)
+
+    demo = commands.add_parser("demo", help="summarize a generated StoryBoard video with the demo model, end to end")
+    demo.add_argument("--out", default="v2xum-demo")
+    demo.add_argument("--model", help="default: the committed examples/storyboard-demo")
+    demo.add_argument("--seed", type=int, default=7, help="which sample video to generate")
+    demo.add_argument("--device", default="cpu")
+    demo.add_argument("--overwrite", action="store_true")
+    demo.set_defaults(handler=_demo)
     return parser
 
 

@@ -78,6 +78,7 @@ def compose_v2xum(
     *,
     vision_feature_mode: str = "image_embeds",
     projector_type: str = "linear",
+    projector_feature_norm: bool = False,
     pooled_patch_grid: int = 2,
     vision_feature_layer: int = -2,
     num_frame_tokens: int = MAX_FRAME_TOKENS,
@@ -124,6 +125,7 @@ def compose_v2xum(
         vision_feature_layer=vision_feature_layer,
         pooled_patch_grid=pooled_patch_grid,
         projector_type=projector_type,
+        projector_feature_norm=projector_feature_norm,
     )
     model = assemble_v2xum(config, vision_tower, language_model)
     std = getattr(config.text_config, "initializer_range", 0.02)
@@ -132,6 +134,8 @@ def compose_v2xum(
             torch.nn.init.normal_(module.weight, std=std)
             if module.bias is not None:
                 torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, torch.nn.BatchNorm1d):
+            module.reset_running_stats()
 
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,

@@ -51,6 +51,10 @@ class V2XumConfig(PreTrainedConfig):
             `linear` is the released single `Linear(768, 4096)`; `mlp2x_gelu` is LLaVA-1.5's two-layer MLP.
         projector_bias (`bool`, defaults to `True`):
             Whether the projector's linear layers have a bias.
+        projector_feature_norm (`bool`, defaults to `False`):
+            Standardize each feature channel (BatchNorm running statistics, no affine) before the projector. For
+            towers whose tokens share a large constant component (small or from-scratch towers on simple images),
+            where the decoder otherwise cannot find the signal.
 
     Example:
 
@@ -80,6 +84,7 @@ class V2XumConfig(PreTrainedConfig):
     pooled_patch_grid: int = 2
     projector_type: Literal["linear", "mlp2x_gelu"] = "linear"
     projector_bias: bool = True
+    projector_feature_norm: bool = False
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):

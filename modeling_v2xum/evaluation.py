@@ -5,7 +5,8 @@ task, beside random and uniform baselines; written as results.json, a markdown t
 Per example the frames are the ones the model sees (uniform samples with real timestamps); reference keyframes
 (seconds or grid) go to their nearest sampled frame, as in training targets. Metrics:
 
-- keyframes (VIDEO, BOTH): `keyframe_f1_max`/`keyframe_f1_mean`, `kendall_tau`, `spearman_rho` (VideoXum protocol at
+- keyframes (VIDEO, BOTH): `event_keyframe_f1` when the examples list their scenes (StoryBoard: a keyframe counts
+  inside an event scene, once per scene), `keyframe_f1_max`/`keyframe_f1_mean`, `kendall_tau`, `spearman_rho` (VideoXum protocol at
   1 fps; predicted keyframes become frame scores by `keyframe_frame_scores`; annotators are the example's
   `annotations` when it has them, else its reference keyframes), `fclip` (CLIP embeddings of the sampled frames);
 - text (TEXT, BOTH): `bleu4`, `meteor`, `rouge_l`, `cider` (VideoXum protocol);
@@ -27,7 +28,7 @@ from processing import FrameTimeline, VideoSummary, decode_video
 from processing.summary import GRID_SIZE, Keyframe, SummarySentence
 
 
-KEYFRAME_METRICS = ("keyframe_f1_max", "keyframe_f1_mean", "kendall_tau", "spearman_rho", "fclip")
+KEYFRAME_METRICS = ("event_keyframe_f1", "keyframe_f1_max", "keyframe_f1_mean", "kendall_tau", "spearman_rho", "fclip")
 TEXT_METRICS = ("bleu4", "meteor", "rouge_l", "cider")
 BOTH_METRICS = ("cross_fclip", "vt_clipscore")
 
@@ -78,8 +79,16 @@ def _right_modality(summary: VideoSummary) -> bool:
 
 def score_summaries(examples, summaries, timelines, frame_embeddings, embed_texts) -> dict[str, dict[str, float]]:
     """Metrics per task for one system. `frame_embeddings[i]` are CLIP embeddings of example i's sampled frames;
-    `embed_texts(list[str])` gives CLIP text embeddings."""
-    from evaluate_metrics.scoring import cross_fclip_score, fclip_score, keyframe_frame_scores, videoxum_scores, vt_clipscore
+    `embed_texts(list[str])` gives CLIP text embeddings (None for an image-only backend: no Cross-FCLIP and
+    VT-CLIPScore then)."""
+    from evaluate_metrics.scoring import (
+        cross_fclip_score,
+        event_keyframe_f1,
+        fclip_score,
+        keyframe_frame_scores,
+        videoxum_scores,
+        vt_clipscore,
+    )
     from evaluate_metrics.text_scoring import caption_scores
 
     results = {}
@@ -103,10 +112,14 @@ def score_summaries(examples, summaries, timelines, frame_embeddings, embed_text
                 metrics.setdefault("keyframe_f1_mean", []).append(frame_scores["f1_mean"])
                 metrics.setdefault("kendall_tau", []).append(frame_scores["kendall_tau"])
                 metrics.setdefault("spearman_rho", []).append(frame_scores["spearman_rho"])
+                if example.get("scenes"):
+                    events = [(s["start"], s["end"]) for s in example["scenes"] if s["kind"] == "event"]
+                    event_scores = event_keyframe_f1([k.seconds for k in summary.keyframes], events)
+                    metrics.setdefault("event_keyframe_f1", []).append(event_scores["f1"])
                 embeddings = frame_embeddings[i]
                 predicted_frames = embeddings[[k.index for k in summary.keyframes]]
                 metrics.setdefault("fclip", []).append(fclip_score(predicted_frames, embeddings[reference])["f1"])
-                if task == "both":
+                if task == "both" and embed_texts is not None:
                     texts = [s.text for s in summary.sentences if s.text] or [""]
                     references = [s["text"] for s in example["sentences"] if s["text"]]
                     predicted_texts = embed_texts(texts) if summary.text.strip() else np.zeros((0, embeddings.shape[1]))
@@ -225,8 +238,9 @@ def run_evaluation(
     systems = {"model": summaries}
     if baselines:
         systems.update(baseline_summaries(examples, timelines, seed))
+    embed_texts = clip_embedder.embed_texts if clip_embedder.has_text else None
     per_system = {
-        name: score_summaries(examples, runs, timelines, frame_embeddings, clip_embedder.embed_texts)
+        name: score_summaries(examples, runs, timelines, frame_embeddings, embed_texts)
         for name, runs in systems.items()
     }
     results = {task: {name: per_system[name][task] for name in systems} for task in per_system["model"]}

@@ -59,12 +59,16 @@ class V2XumMultiModalProjector(nn.Module):
     def __init__(self, config: V2XumConfig):
         super().__init__()
         text_hidden = config.text_config.hidden_size
+        if config.projector_feature_norm:
+            self.feature_norm = nn.BatchNorm1d(config.vision_feature_dim, affine=False)
         self.linear_1 = nn.Linear(config.vision_feature_dim, text_hidden, bias=config.projector_bias)
         if config.projector_type == "mlp2x_gelu":
             self.act = nn.GELU()
             self.linear_2 = nn.Linear(text_hidden, text_hidden, bias=config.projector_bias)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if hasattr(self, "feature_norm"):
+            features = self.feature_norm(features.flatten(0, -2)).view_as(features)
         hidden_states = self.linear_1(features)
         if hasattr(self, "linear_2"):
             hidden_states = self.linear_2(self.act(hidden_states))

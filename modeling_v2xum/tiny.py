@@ -43,35 +43,29 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def write_tiny_parts(parts_dir: str | os.PathLike) -> tuple[Path, Path]:
-    """Writes a tiny CLIP vision tower (`parts_dir/clip`) and a tiny Llama with its tokenizer (`parts_dir/llama`):
-    the two pretrained parts `compose_v2xum` (and `train_sft.py --vision_model --language_model`) start from."""
+def write_tiny_parts(
+    parts_dir: str | os.PathLike,
+    tokenizer: PreTrainedTokenizerFast | None = None,
+    vision: dict | None = None,
+    text: dict | None = None,
+) -> tuple[Path, Path]:
+    """Writes a small random CLIP vision tower (`parts_dir/clip`) and a small random Llama with its tokenizer
+    (`parts_dir/llama`): the two pretrained parts `compose_v2xum` (and `train_sft.py --vision_model
+    --language_model`) start from. `vision` / `text` override the (tiny) config sizes."""
     vision_dir, text_dir = Path(parts_dir, "clip"), Path(parts_dir, "llama")
-    vision = CLIPVisionModelWithProjection(
-        CLIPVisionConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            image_size=TINY_IMAGE_SIZE,
-            patch_size=8,
-            projection_dim=24,
-        )
-    )
-    vision.save_pretrained(vision_dir)
-    tokenizer = tiny_tokenizer()
+    vision_config = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                     "image_size": TINY_IMAGE_SIZE, "patch_size": 8, "projection_dim": 24} | (vision or {})
+    CLIPVisionModelWithProjection(CLIPVisionConfig(**vision_config)).save_pretrained(vision_dir)
+    tokenizer = tokenizer or tiny_tokenizer()
+    text_config = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                   "num_key_value_heads": 2, "max_position_embeddings": 4096} | (text or {})
     text = LlamaForCausalLM(
         LlamaConfig(
             vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=4096,
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
+            **text_config,
         )
     )
     text.save_pretrained(text_dir)

@@ -51,3 +51,25 @@ def test_compose_adds_contiguous_tokens_and_mean_rows(tmp_path):
     )
     assert new_tokenizer.padding_side == "left"
     assert model.generation_config.eos_token_id == new_tokenizer.eos_token_id
+
+
+def test_projector_feature_norm_standardizes_and_round_trips(tmp_path, videos):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from modeling_v2xum.demo import write_storyboard_base
+
+    path = write_storyboard_base(tmp_path / "base")
+    model = AutoModelForImageTextToText.from_pretrained(path)
+    processor = AutoProcessor.from_pretrained(path)
+    norm = model.model.multi_modal_projector.feature_norm
+    assert torch.equal(norm.running_mean, torch.zeros_like(norm.running_mean))  # reset, not to_empty garbage
+    batch = processor(text=processor.build_prompt("both"), videos=videos["long"], return_tensors="pt")
+    model.train()
+    with torch.no_grad():
+        model(**batch)
+    assert norm.num_batches_tracked.item() == 1 and norm.running_mean.abs().sum() > 0
+    model.eval().save_pretrained(tmp_path / "saved")
+    reloaded = AutoModelForImageTextToText.from_pretrained(tmp_path / "saved").eval()
+    torch.testing.assert_close(reloaded.model.multi_modal_projector.feature_norm.running_var, norm.running_var)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(**batch).logits, model(**batch).logits)

@@ -1,0 +1,184 @@
+# Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
+"""StoryBoard: procedurally generated videos with exact summarization ground truth.
+
+A video is 3-7 scenes. An *event* scene shows one distinct object (shape, colour, size) that stays still or moves
+in one direction; a *filler* scene shows only the background, nearly static. Ground truth per video, in the
+package's training format: one sentence per event describing only what is visible ("A large red circle moves
+left."), its keyframe (the middle of the scene), scene boundaries, and 1-fps importance from several simulated
+annotators who mostly, but not always, agree. Splits never share an event combination between train and test.
+Everything is decided by the seed; videos are H.264 written with PyAV.
+"""
+
+import json
+import os
+from dataclasses import asdict, dataclass
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+SHAPES = ("circle", "square", "triangle")
+COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (50, 90, 230), "yellow": (235, 215, 40)}
+SIZES = {"small": 14, "large": 26}
+MOTIONS = {"stays still": (0, 0), "moves left": (-1, 0), "moves right": (1, 0), "moves up": (0, -1), "moves down": (0, 1)}
+FPS = 10
+SIZE = 64
+NUM_ANNOTATORS = 5
+SPLITS = {"train": 0.7, "val": 0.1, "test": 0.2}
+
+
+@dataclass
+class Scene:
+    start: float
+    end: float
+    kind: str  # "event" or "filler"
+    shape: str | None = None
+    colour: str | None = None
+    size: str | None = None
+    motion: str | None = None
+
+    @property
+    def sentence(self) -> str | None:
+        if self.kind != "event":
+            return None
+        return f"A {self.size} {self.colour} {self.shape} {self.motion}."
+
+
+def vocabulary() -> list[str]:
+    """Every word a StoryBoard sentence can use (for a word-level tokenizer)."""
+    words = {"a", "."} | set(SHAPES) | set(COLOURS) | set(SIZES)
+    for motion in MOTIONS:
+        words |= set(motion.split())
+    return sorted(words)
+
+
+def _draw(image: Image.Image, scene: Scene, progress: float) -> None:
+    size = SIZES[scene.size]
+    dx, dy = MOTIONS[scene.motion]
+    travel = (SIZE - size) / 2 - 4
+    cx = SIZE / 2 + dx * travel * (2 * progress - 1)
+    cy = SIZE / 2 + dy * travel * (2 * progress - 1)
+    box = (cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2)
+    draw, colour = ImageDraw.Draw(image), COLOURS[scene.colour]
+    if scene.shape == "circle":
+        draw.ellipse(box, fill=colour)
+    elif scene.shape == "square":
+        draw.rectangle(box, fill=colour)
+    else:
+        draw.polygon([(cx, box[1]), (box[2], box[3]), (box[0], box[3])], fill=colour)
+
+
+def _scenes(rng: np.random.Generator) -> list[Scene]:
+    count = int(rng.integers(3, 8))
+    kinds = ["event" if rng.random() < 0.6 else "filler" for _ in range(count)]
+    if "event" not in kinds:
+        kinds[int(rng.integers(count))] = "event"
+    scenes, start = [], 0.0
+    for kind in kinds:
+        length = int(rng.integers(15, 36)) / FPS
+        scene = Scene(round(start, 3), round(start + length, 3), kind)
+        if kind == "event":
+            scene.shape = SHAPES[int(rng.integers(len(SHAPES)))]
+            scene.colour = list(COLOURS)[int(rng.integers(len(COLOURS)))]
+            scene.size = list(SIZES)[int(rng.integers(len(SIZES)))]
+            scene.motion = list(MOTIONS)[int(rng.integers(len(MOTIONS)))]
+        scenes.append(scene)
+        start += length
+    return scenes
+
+
+def _annotations(scenes: list[Scene], duration: float, rng: np.random.Generator) -> tuple[list, list]:
+    """Per annotator, 1-fps importance in [0, 1] and the 0/1 selection (importance > 0.5). Annotators agree on
+    events most of the time; each overlooks an event with probability 0.15 and picks a filler second rarely."""
+    seconds = np.arange(int(np.ceil(duration)))
+    importance = []
+    for _ in range(NUM_ANNOTATORS):
+        row = np.full(len(seconds), 0.1)
+        for scene in scenes:
+            inside = (seconds >= scene.start) & (seconds < scene.end)
+            if scene.kind == "event":
+                row[inside] = 0.2 if rng.random() < 0.15 else rng.uniform(0.7, 1.0)
+        row = np.clip(row + rng.normal(0, 0.08, len(row)), 0, 1)
+        importance.append(row.round(3).tolist())
+    selections = [[int(v > 0.5) for v in row] for row in importance]
+    return importance, selections
+
+
+def _write_video(path: str, scenes: list[Scene], background: tuple[int, int, int], rng: np.random.Generator) -> None:
+    with av.open(path, mode="w") as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width = stream.height = SIZE
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "18", "preset": "veryfast", "bf": "0", "threads": "1"}
+        index = 0
+        for scene in scenes:
+            frames = int(round((scene.end - scene.start) * FPS))
+            for n in range(frames):
+                image = Image.new("RGB", (SIZE, SIZE), background)
+                if scene.kind == "event":
+                    _draw(image, scene, n / max(frames - 1, 1))
+                pixels = np.asarray(image, dtype=np.int16) + rng.integers(-3, 4, (SIZE, SIZE, 3))  # near-static
+                frame = av.VideoFrame.from_ndarray(np.clip(pixels, 0, 255).astype(np.uint8), format="rgb24")
+                frame.pts = index
+                index += 1
+                container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
+def make_video_example(path: str, rng: np.random.Generator, name: str) -> dict:
+    """Writes one video and returns its training example (paths relative to the StoryBoard folder)."""
+    scenes = _scenes(rng)
+    background = tuple(int(v) for v in rng.integers(10, 70, 3))
+    _write_video(path, scenes, background, rng)
+    duration = scenes[-1].end
+    importance, selections = _annotations(scenes, duration, rng)
+    events = [s for s in scenes if s.kind == "event"]
+    return {
+        "video": f"videos/{name}.mp4",
+        "task": "both",
+        "duration": duration,
+        "query": None,
+        "sentences": [{"text": s.sentence, "seconds": [round((s.start + s.end) / 2, 3)], "grid": []} for s in events],
+        "scenes": [asdict(s) for s in scenes],
+        "annotations": {"fps": 1, "scores": selections, "importance": importance},
+    }
+
+
+def combination(example: dict) -> tuple[str, ...]:
+    """What must not repeat between train and test: the video's sequence of event sentences."""
+    return tuple(s["text"] for s in example["sentences"])
+
+
+def make_storyboard(out_dir: str | os.PathLike, n_videos: int = 200, seed: int = 0) -> dict[str, list[dict]]:
+    """Writes `out_dir/videos/*.mp4`, `{train,val,test}.jsonl` (one example per video and task) and
+    `storyboard.json` (seed, counts, vocabulary). The same seed gives the same annotations byte for byte."""
+    out_dir = os.fspath(out_dir)
+    os.makedirs(os.path.join(out_dir, "videos"), exist_ok=True)
+    rng = np.random.default_rng(seed)
+    n_train, n_val = round(SPLITS["train"] * n_videos), round(SPLITS["val"] * n_videos)
+    order = ["train"] * n_train + ["val"] * n_val + ["test"] * (n_videos - n_train - n_val)
+    splits: dict[str, list[dict]] = {name: [] for name in SPLITS}
+    train_combinations: set[tuple[str, ...]] = set()
+    for index, split in enumerate(order):
+        name = f"{split}_{index:05d}"
+        while True:  # a held-out video never repeats a training combination
+            example = make_video_example(os.path.join(out_dir, "videos", f"{name}.mp4"), rng, name)
+            if split == "train" or combination(example) not in train_combinations:
+                break
+        if split == "train":
+            train_combinations.add(combination(example))
+        splits[split].append(example)
+    for split, examples in splits.items():
+        with open(os.path.join(out_dir, f"{split}.jsonl"), "w", encoding="utf-8") as f:
+            for example in examples:
+                for task in ("both", "video", "text"):
+                    f.write(json.dumps({**example, "task": task}) + "\n")
+    info = {"seed": seed, "n_videos": n_videos, "fps": FPS, "size": SIZE, "vocabulary": vocabulary(),
+            "counts": {split: len(examples) for split, examples in splits.items()}}
+    with open(os.path.join(out_dir, "storyboard.json"), "w", encoding="utf-8") as f:
+        json.dump(info, f, indent=2)
+    return splits
+
+
+__all__ = ["make_storyboard", "make_video_example", "vocabulary", "combination", "Scene", "SHAPES", "COLOURS"]
