@@ -154,15 +154,21 @@ def _summarize(args: argparse.Namespace) -> int:
                     progress.update()
             if not decoded:
                 continue
-            results = pipe(
-                [d for _, _, d in decoded],
-                batch_size=args.batch_size,
-                task=args.task,
-                num_frames=num_frames,
-                query=args.query,
-                max_keyframes=args.max_keyframes,
-                max_new_tokens=args.max_new_tokens,
-            )
+            try:
+                results = pipe(
+                    [d for _, _, d in decoded],
+                    batch_size=args.batch_size,
+                    task=args.task,
+                    num_frames=num_frames,
+                    query=args.query,
+                    max_keyframes=args.max_keyframes,
+                    max_new_tokens=args.max_new_tokens,
+                )
+            except (RuntimeError, ValueError) as error:  # e.g. out of memory: the other batches still run
+                for video, _, _ in decoded:
+                    failures[video] = f"summarizing failed: {error}"
+                progress.update(len(decoded))
+                continue
             for (video, target, d), result in zip(decoded, results):
                 try:
                     record = export_summary(
