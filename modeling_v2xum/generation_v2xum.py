@@ -22,6 +22,9 @@ class KeyframeLogitsProcessor(LogitsProcessor):
         allow_keyframes (`bool`, defaults to `True`): `False` forbids frame tokens entirely.
         max_keyframes (`int`, *optional*): maximum number of frame tokens per sequence.
         video_token_id (`int`, *optional*): the placeholder token, always forbidden.
+        min_keyframes (`int`, defaults to 0): end-of-sequence is forbidden until a row has this many frame tokens
+            (VIDEO and BOTH answers name at least one keyframe); needs `eos_token_id`.
+        eos_token_id (`int` or `list[int]`, *optional*): the end-of-sequence token(s).
     """
 
     def __init__(
@@ -32,9 +35,15 @@ class KeyframeLogitsProcessor(LogitsProcessor):
         allow_keyframes: bool = True,
         max_keyframes: int | None = None,
         video_token_id: int | None = None,
+        min_keyframes: int = 0,
+        eos_token_id: int | list[int] | None = None,
     ):
         if max_keyframes is not None and max_keyframes < 0:
             raise ValueError(f"max_keyframes must be >= 0, got {max_keyframes}")
+        if max_keyframes is not None:
+            min_keyframes = min(min_keyframes, max_keyframes)
+        self.min_keyframes = min_keyframes if allow_keyframes else 0
+        self.eos_token_ids = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or [])
         self.start = frame_token_start_id
         self.num_frames = num_frame_tokens
         self.prompt_length = prompt_length
@@ -69,6 +78,12 @@ class KeyframeLogitsProcessor(LogitsProcessor):
             if self.max_keyframes is not None:
                 allowed &= (generated.sum(dim=1) < self.max_keyframes)[:, None]
             frame_scores.masked_fill_(~allowed, -float("inf"))
+            if self.min_keyframes and self.eos_token_ids:
+                too_few = generated.sum(dim=1) < self.min_keyframes
+                # Only while a keyframe can still come: otherwise the row must be allowed to end.
+                too_few &= allowed.any(dim=1)
+                for eos in self.eos_token_ids:
+                    scores[too_few, eos] = -float("inf")
         if self.video_token_id is not None:
             scores[:, self.video_token_id] = -float("inf")
         return scores

@@ -356,10 +356,15 @@ class V2XumForConditionalGeneration(V2XumPreTrainedModel, GenerationMixin):
         )
 
     def keyframe_logits_processor(
-        self, prompt_length: int, summary_task: str | None = None, max_keyframes: int | None = None
+        self,
+        prompt_length: int,
+        summary_task: str | None = None,
+        max_keyframes: int | None = None,
+        eos_token_id: int | list[int] | None = None,
     ) -> KeyframeLogitsProcessor | None:
         """The keyframe constraint for a prompt of `prompt_length` tokens, or `None` when keyframes are written as
-        plain text (`temporal_prompt_style="text"`), where no token range can be masked."""
+        plain text (`temporal_prompt_style="text"`), where no token range can be masked. VIDEO and BOTH answers
+        cannot end before naming a keyframe (when `eos_token_id` is known)."""
         if self.config.temporal_prompt_style != "special":
             return None
         if summary_task not in (None, "video", "text", "both"):
@@ -371,6 +376,8 @@ class V2XumForConditionalGeneration(V2XumPreTrainedModel, GenerationMixin):
             allow_keyframes=summary_task != "text",
             max_keyframes=max_keyframes,
             video_token_id=self.config.video_token_id,
+            min_keyframes=1 if summary_task in ("video", "both") else 0,
+            eos_token_id=eos_token_id,
         )
 
     @torch.no_grad()
@@ -397,7 +404,8 @@ class V2XumForConditionalGeneration(V2XumPreTrainedModel, GenerationMixin):
         if constrain_keyframes:
             prompt_ids = kwargs.get("input_ids", inputs)
             prompt_length = prompt_ids.shape[1] if prompt_ids is not None and prompt_ids.ndim == 2 else 0
-            constraint = self.keyframe_logits_processor(prompt_length, summary_task, max_keyframes)
+            eos_token_id = (generation_config or self.generation_config).eos_token_id
+            constraint = self.keyframe_logits_processor(prompt_length, summary_task, max_keyframes, eos_token_id)
             if constraint is not None:
                 logits_processor = LogitsProcessorList([*(logits_processor or []), constraint])
         return super().generate(inputs, generation_config=generation_config, logits_processor=logits_processor, **kwargs)

@@ -78,3 +78,22 @@ def test_model_generate_respects_the_prompt_frames(tiny_model, tiny_processor, v
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="max_keyframes"):
         KeyframeLogitsProcessor(START, NUM, 3, max_keyframes=-1)
+
+
+def test_video_answers_cannot_end_before_a_keyframe():
+    import torch
+
+    from modeling_v2xum.generation_v2xum import KeyframeLogitsProcessor
+
+    processor = KeyframeLogitsProcessor(frame_token_start_id=10, num_frame_tokens=4, prompt_length=3,
+                                        min_keyframes=1, eos_token_id=2)
+    prompt = torch.tensor([[10, 11, 5]])  # frames 0 and 1 are in the prompt
+    scores = processor(prompt, torch.zeros(1, 20))
+    assert scores[0, 2] == -float("inf")  # no keyframe yet: EOS forbidden
+    after = processor(torch.tensor([[10, 11, 5, 11]]), torch.zeros(1, 20))
+    assert after[0, 2] == 0  # a keyframe was named: EOS allowed
+    stuck = processor(torch.tensor([[10, 11, 5, 7]]), torch.zeros(1, 20))
+    assert stuck[0, 2] == -float("inf")
+    # TEXT answers are never held back.
+    text_only = KeyframeLogitsProcessor(10, 4, 3, allow_keyframes=False, min_keyframes=1, eos_token_id=2)
+    assert text_only(prompt, torch.zeros(1, 20))[0, 2] == 0
