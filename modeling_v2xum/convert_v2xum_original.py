@@ -185,7 +185,7 @@ def openai_clip_vision_tower(state_dict: dict[str, torch.Tensor], head_dim: int 
 def load_vision_tower(clip: str) -> CLIPVisionModelWithProjection:
     if os.path.isfile(clip) or clip.endswith((".pt", ".pth", ".bin")):
         return openai_clip_vision_tower(load_openai_clip_state_dict(resolve(clip, "file")))
-    return _load_vision_tower(resolve(clip, "dir") if os.path.exists(clip) else clip, "image_embeds", None)
+    return _load_vision_tower(clip, "image_embeds", None)  # a folder or Hub id: from_pretrained resolves both
 
 
 # -- projector and LoRA -----------------------------------------------------------------------------------------------
@@ -251,12 +251,11 @@ def merge_lora(language_model, lora_dir: str):
 def convert(base: str, projector: str, lora: str, clip: str, out: str, overwrite: bool = False, dtype=torch.float16):
     if os.path.isdir(out) and os.listdir(out) and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty; pass --overwrite to write there")
-    base_path = resolve(base, "dir") if os.path.exists(base) else base
-    tokenizer = AutoTokenizer.from_pretrained(base_path)
+    tokenizer = AutoTokenizer.from_pretrained(base)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token  # as the released training
-    language_model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    language_model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     language_model = merge_lora(language_model, resolve(lora, "dir"))
     vision_tower = load_vision_tower(clip)
     projector_weights = load_projector(

@@ -25,7 +25,8 @@ from collections import Counter
 import numpy as np
 
 from processing import FrameTimeline, VideoSummary, decode_video
-from processing.summary import GRID_SIZE, Keyframe, SummarySentence
+from processing.summary import Keyframe, SummarySentence
+from processing.training_data import keyframe_seconds
 
 
 KEYFRAME_METRICS = ("event_keyframe_f1", "keyframe_f1_max", "keyframe_f1_mean", "kendall_tau", "spearman_rho", "fclip")
@@ -33,12 +34,10 @@ TEXT_METRICS = ("bleu4", "meteor", "rouge_l", "cider")
 BOTH_METRICS = ("cross_fclip", "vt_clipscore")
 
 
-def reference_seconds(example: dict) -> list[list[float]]:
-    """Reference keyframe times per sentence, in seconds (grid index k is `k / 100 * duration`)."""
-    return [
-        list(s.get("seconds") or []) + [k / GRID_SIZE * example["duration"] for k in s.get("grid") or []]
-        for s in example["sentences"]
-    ]
+def reference_frames(example: dict, timeline: FrameTimeline) -> list[int]:
+    """The sampled frames nearest to the example's reference keyframes, as training targets map them."""
+    seconds = [t for s in example["sentences"] for t in keyframe_seconds(s, example["duration"])]
+    return sorted({timeline.nearest(t) for t in seconds})
 
 
 def _summary_from(keyframe_indices: list[int], sentences: list[str], timeline: FrameTimeline, task: str):
@@ -54,8 +53,7 @@ def baseline_summaries(examples, timelines, seed: int = 0) -> dict[str, list[Vid
     majority = [counts.most_common(1)[0][0]] if counts else []
     random_runs, uniform_runs = [], []
     for n, (example, timeline) in enumerate(zip(examples, timelines)):
-        wanted = {timeline.nearest(t) for times in reference_seconds(example) for t in times}
-        k = max(1, len(wanted))
+        k = max(1, len(reference_frames(example, timeline)))
         picked = sorted(rng.choice(len(timeline), size=min(k, len(timeline)), replace=False).tolist())
         spaced = sorted(set(np.linspace(0, len(timeline) - 1, k).round().astype(int).tolist()))
         other = examples[int(rng.integers(len(examples)))] if len(examples) > 1 else example
@@ -100,7 +98,7 @@ def score_summaries(examples, summaries, timelines, frame_embeddings, embed_text
                 example, summary, timeline = examples[i], summaries[i], timelines[i]
                 sampled = np.asarray(timeline.timestamps)
                 seconds = np.arange(int(np.floor(timeline.duration)) + 1, dtype=np.float64)  # 1 fps
-                reference = sorted({timeline.nearest(t) for times in reference_seconds(example) for t in times})
+                reference = reference_frames(example, timeline)
                 if example.get("annotations"):
                     annotators = np.asarray(example["annotations"]["scores"], dtype=np.float64)
                     seconds = np.arange(annotators.shape[1]) / float(example["annotations"].get("fps", 1.0))

@@ -129,14 +129,18 @@ def load_training_examples(
     return prepare_examples(rows, video_root, skip_missing, source=path)
 
 
+def keyframe_seconds(sentence: dict, duration: float | None) -> list[float]:
+    """A sentence's keyframe times in seconds: its `seconds`, and its `grid` indices k as `k / 100 * duration`."""
+    seconds = list(sentence.get("seconds") or [])
+    return seconds + [k / GRID_SIZE * duration for k in sentence.get("grid") or []]
+
+
 def render_target(example: dict, timeline: FrameTimeline, style: str = "special") -> str:
     """The answer the model must generate for `example` when it sees the frames of `timeline`."""
     sentences, last = [], -1
     for sentence in example["sentences"]:
-        seconds = list(sentence.get("seconds") or [])
-        seconds += [k / GRID_SIZE * example["duration"] for k in sentence.get("grid") or []]
         keyframes = []
-        for index in sorted({timeline.nearest(t) for t in seconds}):
+        for index in sorted({timeline.nearest(t) for t in keyframe_seconds(sentence, example["duration"])}):
             if index > last:  # constrained decoding only generates increasing frames
                 keyframes.append(index)
                 last = index
@@ -324,6 +328,7 @@ __all__ = [
     "prepare_examples",
     "find_missing_videos",
     "render_target",
+    "keyframe_seconds",
     "convert_videoxum",
     "convert_v2xum_conversations",
     "write_jsonl",
