@@ -236,7 +236,17 @@ def run_evaluation(
     systems = {"model": summaries}
     if baselines:
         systems.update(baseline_summaries(examples, timelines, seed))
-    embed_texts = clip_embedder.embed_texts if clip_embedder.has_text else None
+    embed_texts = None
+    if clip_embedder.has_text:
+        text_embeddings: dict[tuple[str, ...], np.ndarray] = {}
+
+        def embed_texts(texts: list[str]) -> np.ndarray:
+            # Reference sentences are scored against every system: embed each set once.
+            key = tuple(texts)
+            if key not in text_embeddings:
+                text_embeddings[key] = clip_embedder.embed_texts(list(texts))
+            return text_embeddings[key]
+
     per_system = {
         name: score_summaries(examples, runs, timelines, frame_embeddings, embed_texts)
         for name, runs in systems.items()
