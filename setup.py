@@ -2,7 +2,7 @@
 
 from setuptools import setup
 
-# Exact pins: the stack below is the one verified together (notes/env_stack.md). torch is pinned explicitly because
+# Exact pins: the stack below is the one verified together. torch is pinned explicitly because
 # torchvision 0.29.1 only asks for torch>=2.14.0, which would otherwise pull a newer CUDA build.
 INSTALL_REQUIRES = [
     "torch==2.14.1",
@@ -34,9 +34,15 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.11",
-    packages=["modeling_v2xum", "processing", "evaluate_metrics"],
+    packages=["modeling_v2xum", "processing", "v2xum", "evaluate_metrics"],
+    # Files read at run time ship inside the packages (found with importlib.resources): the model card template
+    # (v2xum/model_card.md links to the top-level model_card.md), the StoryBoard demo model, the metric modules.
+    package_data={
+        "v2xum": ["model_card.md", "storyboard_demo/*"],
+        "evaluate_metrics": ["*/*.py", "*/README.md"],
+    },
     py_modules=["train_sft"],  # importable (tests, benchmarks, accelerate launch) as well as runnable
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
-    entry_points={"console_scripts": ["v2xum=modeling_v2xum.cli:main"]},
+    entry_points={"console_scripts": ["v2xum=v2xum.cli:main"]},
 )

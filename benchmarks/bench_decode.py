@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from transformers.video_utils import load_video
 
-from processing.synthetic_video import read_frame_number, write_numbered_video
+from v2xum.testing import read_frame_number, write_numbered_video
 from processing.video_decoding import decode_video
 
 

@@ -15,13 +15,13 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import train_sft  # noqa: E402
-from modeling_v2xum.cli import main as v2xum  # noqa: E402
-from processing.synthetic_video import write_numbered_video  # noqa: E402
+from v2xum.cli import main as v2xum  # noqa: E402
+from v2xum.testing import write_numbered_video  # noqa: E402
 
 
 def run(common: list[str], output_dir: str, extra: list[str] = ()) -> float:
     start = time.perf_counter()
-    trainer = train_sft.main([*common, "--output_dir", output_dir, *extra])
+    trainer = train_sft.run([*common, "--output_dir", output_dir, *extra])
     elapsed = time.perf_counter() - start
     return trainer.state.global_step * trainer.args.per_device_train_batch_size / elapsed
 

@@ -1,5 +1,6 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
-"""V2Xum: cross-modal video summarization as a transformers model.
+"""V2Xum: cross-modal video summarization as a transformers model (configuration, modeling, keyframe-constrained
+generation, the `video-summarization` pipeline, composition and the released-weights converter).
 
 Importing this package registers V2Xum with transformers' Auto classes, so `AutoModelForImageTextToText`,
 `AutoModel`, `AutoConfig`, `AutoProcessor` and `AutoVideoProcessor` resolve `model_type="v2xum"` checkpoints, and
@@ -24,10 +25,6 @@ from .modeling_v2xum import V2XumForConditionalGeneration, V2XumModel, V2XumPreT
 from .pipeline_v2xum import VideoSummarizationPipeline
 
 
-# What `pipeline("video-summarization")` loads when no model is given.
-DEFAULT_CHECKPOINT = ("org/v2xum-llama", "main")
-
-
 AutoConfig.register("v2xum", V2XumConfig, exist_ok=True)
 AutoModel.register(V2XumConfig, V2XumModel, exist_ok=True)
 AutoModelForImageTextToText.register(V2XumConfig, V2XumForConditionalGeneration, exist_ok=True)
@@ -38,8 +35,7 @@ PIPELINE_REGISTRY.register_pipeline(
     "video-summarization",
     pipeline_class=VideoSummarizationPipeline,
     pt_model=AutoModelForImageTextToText,
-    default={"model": DEFAULT_CHECKPOINT},
-    type="multimodal",
+    type="multimodal",  # no default model: no V2Xum checkpoint is published under a fixed id yet
 )
 
 V2XumConfig.register_for_auto_class()

@@ -10,35 +10,55 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from processing import V2XumProcessor, V2XumVideoProcessor
+from processing.summary import frame_token
+
 from .configuration_v2xum import MAX_FRAME_TOKENS, V2XumConfig
 from .modeling_v2xum import V2XumForConditionalGeneration, vision_tower_class
 
 
-FRAME_TOKEN_TEMPLATE = "[f{:02d}]"
 FRAME_PLACEHOLDER_TOKEN = "<frame>"
 
 
-def add_v2xum_tokens(tokenizer: PreTrainedTokenizerBase, num_frame_tokens: int = MAX_FRAME_TOKENS) -> tuple[int, int]:
-    """Adds `[f00]..[fNN]` (contiguous ids) and the `<frame>` placeholder as special tokens.
+def add_v2xum_tokens(tokenizer: PreTrainedTokenizerBase, num_frame_tokens: int = MAX_FRAME_TOKENS) -> tuple[int | None, int]:
+    """Adds `[f00]..[fNN]` (contiguous ids; none for `num_frame_tokens=0`, the `text` style) and the `<frame>`
+    placeholder as special tokens.
 
     Returns `(frame_token_start_id, placeholder_id)`. Raises if the tokenizer already knows one of the tokens with an
     id that breaks contiguity (a range mask would then forbid or allow the wrong tokens).
     """
-    frame_tokens = [FRAME_TOKEN_TEMPLATE.format(i) for i in range(num_frame_tokens)]
+    frame_tokens = [frame_token(i) for i in range(num_frame_tokens)]
     tokenizer.add_tokens(frame_tokens, special_tokens=True)
     tokenizer.add_tokens([FRAME_PLACEHOLDER_TOKEN], special_tokens=True)
     ids = tokenizer.convert_tokens_to_ids(frame_tokens)
-    if ids != list(range(ids[0], ids[0] + num_frame_tokens)):
+    if ids and ids != list(range(ids[0], ids[0] + num_frame_tokens)):
         raise ValueError(
-            f"The tokenizer gave [f00]..[f{num_frame_tokens - 1:02d}] non-contiguous ids ({ids[:3]}...); "
+            f"The tokenizer gave {frame_tokens[0]}..{frame_tokens[-1]} non-contiguous ids ({ids[:3]}...); "
             "start from a tokenizer that does not already contain some of them."
         )
-    return ids[0], tokenizer.convert_tokens_to_ids(FRAME_PLACEHOLDER_TOKEN)
+    return (ids[0] if ids else None), tokenizer.convert_tokens_to_ids(FRAME_PLACEHOLDER_TOKEN)
 
 
-def _mean_initialise_new_rows(weight: torch.Tensor, num_old_rows: int) -> None:
+def add_v2xum_token_rows(
+    language_model, tokenizer: PreTrainedTokenizerBase, num_frame_tokens: int = MAX_FRAME_TOKENS
+) -> tuple[int | None, int]:
+    """`add_v2xum_tokens`, plus the language model's new embedding (and untied `lm_head`) rows.
+
+    New rows start at the mean of the existing rows: a neutral start, where random rows would dominate the softmax.
+    The placeholder's input row is always overwritten by visual features, but `inputs_embeds` callers find the
+    placeholders by comparing rows, so it is moved one standard deviation away from the (identical, mean) others.
+    """
+    num_old_rows = language_model.get_input_embeddings().weight.shape[0]
+    frame_token_start_id, placeholder_id = add_v2xum_tokens(tokenizer, num_frame_tokens)
+    language_model.resize_token_embeddings(max(len(tokenizer), num_old_rows), mean_resizing=False)
+    weights = [language_model.get_input_embeddings().weight]
+    if not language_model.config.tie_word_embeddings:
+        weights.append(language_model.get_output_embeddings().weight)
     with torch.no_grad():
-        weight[num_old_rows:] = weight[:num_old_rows].mean(dim=0, keepdim=True)
+        for weight in weights:
+            weight[num_old_rows:] = weight[:num_old_rows].mean(dim=0, keepdim=True)
+        weights[0][placeholder_id] += weights[0][:num_old_rows].std(dim=0)
+    return frame_token_start_id, placeholder_id
 
 
 def _load_vision_tower(name_or_path: str, vision_feature_mode: str, dtype: torch.dtype | None, **hub_kwargs):
@@ -62,7 +82,7 @@ def assemble_v2xum(
     built on the meta device, so a 7B decoder is never held twice). The projector is allocated but not initialised."""
     with torch.device("meta"):
         model = V2XumForConditionalGeneration(config)
-    model.model.vision_tower = vision_tower.requires_grad_(False)
+    model.model.vision_tower = vision_tower
     model.model.language_model = language_model.model
     model.lm_head = language_model.lm_head
     projector = model.model.multi_modal_projector.to_empty(device=language_model.device)
@@ -102,17 +122,7 @@ def compose_v2xum(
     language_model = AutoModelForCausalLM.from_pretrained(language_model_name_or_path, dtype=dtype, **hub_kwargs)
     vision_tower = _load_vision_tower(vision_model_name_or_path, vision_feature_mode, dtype, **hub_kwargs)
 
-    num_old_rows = language_model.get_input_embeddings().weight.shape[0]
-    frame_token_start_id, placeholder_id = add_v2xum_tokens(tokenizer, num_frame_tokens)
-    language_model.resize_token_embeddings(max(len(tokenizer), num_old_rows), mean_resizing=False)
-    input_rows = language_model.get_input_embeddings().weight
-    _mean_initialise_new_rows(input_rows, num_old_rows)
-    with torch.no_grad():
-        # The placeholder's row is always overwritten by visual features, but `inputs_embeds` callers find the
-        # placeholders by comparing rows, so it must differ from the (identical, mean) [fNN] rows.
-        input_rows[placeholder_id] += input_rows[:num_old_rows].std(dim=0)
-    if not language_model.config.tie_word_embeddings:
-        _mean_initialise_new_rows(language_model.get_output_embeddings().weight, num_old_rows)
+    frame_token_start_id, placeholder_id = add_v2xum_token_rows(language_model, tokenizer, num_frame_tokens)
 
     config = V2XumConfig(
         vision_config=vision_tower.config.to_dict(),
@@ -147,15 +157,14 @@ def compose_v2xum(
     return model, tokenizer
 
 
-def v2xum_processor_for(model_config: V2XumConfig, tokenizer: PreTrainedTokenizerBase, num_frames: int = 100):
+def v2xum_processor_for(
+    model_config: V2XumConfig, tokenizer: PreTrainedTokenizerBase, num_frames: int | None = None
+) -> V2XumProcessor:
     """The processor that matches a model: CLIP preprocessing at the tower's image size, the placeholder count per
-    frame and the temporal prompt style of `model_config`."""
-    from processing import V2XumProcessor, V2XumVideoProcessor
-
+    frame and the temporal prompt style of `model_config`; `num_frames` defaults to the video processor's."""
     size = model_config.vision_config.image_size
-    video_processor = V2XumVideoProcessor(
-        size={"shortest_edge": size}, crop_size={"height": size, "width": size}, num_frames=num_frames
-    )
+    frames = {"num_frames": num_frames} if num_frames else {}
+    video_processor = V2XumVideoProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}, **frames)
     return V2XumProcessor(
         video_processor=video_processor,
         tokenizer=tokenizer,
@@ -164,4 +173,11 @@ def v2xum_processor_for(model_config: V2XumConfig, tokenizer: PreTrainedTokenize
     )
 
 
-__all__ = ["compose_v2xum", "assemble_v2xum", "v2xum_processor_for", "add_v2xum_tokens", "FRAME_TOKEN_TEMPLATE", "FRAME_PLACEHOLDER_TOKEN"]
+__all__ = [
+    "compose_v2xum",
+    "assemble_v2xum",
+    "v2xum_processor_for",
+    "add_v2xum_tokens",
+    "add_v2xum_token_rows",
+    "FRAME_PLACEHOLDER_TOKEN",
+]

@@ -15,6 +15,15 @@ logger = logging.get_logger(__name__)
 MAX_FRAME_TOKENS = 100
 
 
+def check_vision_feature_mode(vision_feature_mode: str, vision_config: PreTrainedConfig) -> None:
+    """`image_embeds` reads CLIP's projected image embedding, which only a CLIP vision tower has."""
+    if vision_feature_mode == "image_embeds" and vision_config.model_type != "clip_vision_model":
+        raise ValueError(
+            "vision_feature_mode='image_embeds' needs a CLIP vision tower (its projected image embedding); "
+            f"got a '{vision_config.model_type}' config. Use vision_feature_mode='patch_pooled'."
+        )
+
+
 @strict
 class V2XumConfig(PreTrainedConfig):
     r"""
@@ -147,11 +156,7 @@ class V2XumConfig(PreTrainedConfig):
                     f"pooled_patch_grid must be between 1 and the tower's {patches_per_side} patches per side, "
                     f"got {self.pooled_patch_grid}."
                 )
-        elif self.vision_config.model_type != "clip_vision_model":
-            raise ValueError(
-                "vision_feature_mode='image_embeds' needs a CLIP vision tower (its projected image embedding); "
-                f"got a '{self.vision_config.model_type}' config. Use vision_feature_mode='patch_pooled'."
-            )
+        check_vision_feature_mode(self.vision_feature_mode, self.vision_config)
 
     @classmethod
     def released_v2xum_llama(cls, **kwargs) -> "V2XumConfig":
@@ -180,4 +185,4 @@ class V2XumConfig(PreTrainedConfig):
         return cls(**(defaults | kwargs))
 
 
-__all__ = ["V2XumConfig"]
+__all__ = ["V2XumConfig", "MAX_FRAME_TOKENS", "check_vision_feature_mode"]

@@ -25,8 +25,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, CLIPVisionConfig, CLIPVisionModelWithProjection
 from transformers import GenerationConfig
 
-from .composition import FRAME_PLACEHOLDER_TOKEN, _load_vision_tower, assemble_v2xum, v2xum_processor_for
-from .configuration_v2xum import V2XumConfig
+from .composition import _load_vision_tower, add_v2xum_token_rows, assemble_v2xum, v2xum_processor_for
+from .configuration_v2xum import MAX_FRAME_TOKENS, V2XumConfig
 
 
 class ConversionError(ValueError):
@@ -262,16 +262,8 @@ def convert(base: str, projector: str, lora: str, clip: str, out: str, overwrite
         resolve(projector, "file"), vision_tower.config.projection_dim, language_model.config.hidden_size
     )
 
-    num_old_rows = language_model.get_input_embeddings().weight.shape[0]
-    tokenizer.add_tokens([FRAME_PLACEHOLDER_TOKEN], special_tokens=True)
-    placeholder_id = tokenizer.convert_tokens_to_ids(FRAME_PLACEHOLDER_TOKEN)
-    language_model.resize_token_embeddings(max(len(tokenizer), num_old_rows), mean_resizing=False)
-    with torch.no_grad():  # never read (replaced by visual features); distinct so inputs_embeds callers find it
-        rows = language_model.get_input_embeddings().weight
-        rows[placeholder_id] = rows[:num_old_rows].mean(dim=0) + rows[:num_old_rows].std(dim=0)
-        if not language_model.config.tie_word_embeddings:  # never generated: suppressed in the generation config
-            head = language_model.get_output_embeddings().weight
-            head[placeholder_id] = head[:num_old_rows].mean(dim=0)
+    # The `text` style adds only the placeholder (never generated: suppressed in the generation config).
+    _, placeholder_id = add_v2xum_token_rows(language_model, tokenizer, num_frame_tokens=0)
 
     config = V2XumConfig(
         vision_config=vision_tower.config.to_dict(),
@@ -296,7 +288,7 @@ def convert(base: str, projector: str, lora: str, clip: str, out: str, overwrite
     )
     # The text-style processor tokenizes the prompt around the video, and each `[ii]`, separately, as the released
     # code did (tokenizer_image_token + per-prompt tokenization), so the ids match the released inputs.
-    processor = v2xum_processor_for(config, tokenizer, num_frames=100)
+    processor = v2xum_processor_for(config, tokenizer, num_frames=MAX_FRAME_TOKENS)  # the released 100 frames
     model.to(dtype)
     model.save_pretrained(out)
     processor.save_pretrained(out)

@@ -19,7 +19,7 @@ from transformers.models.auto.modeling_auto import MODEL_MAPPING
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple, logging
 
-from .configuration_v2xum import V2XumConfig
+from .configuration_v2xum import V2XumConfig, check_vision_feature_mode
 from .generation_v2xum import KeyframeLogitsProcessor
 
 
@@ -89,25 +89,12 @@ class V2XumPreTrainedModel(PreTrainedModel):
     _supports_attention_backend = True
     _can_compile_fullgraph = True
 
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        # Loading materialises fresh trainable parameters; keep the tower frozen as in a newly built model.
-        model = super().from_pretrained(*args, **kwargs)
-        base = model if isinstance(model, V2XumModel) else getattr(model, "model", None)
-        if isinstance(base, V2XumModel):
-            base.vision_tower.requires_grad_(False)
-        return model
-
 
 def vision_tower_class(vision_feature_mode: str, vision_config: PreTrainedConfig) -> type[PreTrainedModel]:
     """The tower class for a feature mode: `image_embeds` needs CLIP's visual projection, which the plain vision
     model (AutoModel's choice) lacks; `patch_pooled` takes AutoModel's class for the vision config."""
+    check_vision_feature_mode(vision_feature_mode, vision_config)
     if vision_feature_mode == "image_embeds":
-        if vision_config.model_type != "clip_vision_model":
-            raise ValueError(
-                f"vision_feature_mode='image_embeds' needs a CLIP vision tower, got '{vision_config.model_type}'; "
-                "use vision_feature_mode='patch_pooled'"
-            )
         return CLIPVisionModelWithProjection
     return MODEL_MAPPING[type(vision_config)]
 
@@ -122,8 +109,6 @@ class V2XumModel(V2XumPreTrainedModel):
         )
         self.multi_modal_projector = V2XumMultiModalProjector(config)
         self.language_model = AutoModel.from_config(config.text_config)
-        # The tower is frozen (as in the paper); a trainer that wants it unfrozen calls `requires_grad_(True)`.
-        self.vision_tower.requires_grad_(False)
         self.post_init()
 
     def _frame_features(self, frames: torch.Tensor) -> torch.Tensor:

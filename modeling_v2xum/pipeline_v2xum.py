@@ -7,34 +7,7 @@ everything V2Xum-specific goes through the processor.
 
 import os
 
-import numpy as np
 from transformers import GenerationConfig, Pipeline
-from transformers.video_utils import VideoMetadata
-
-
-def _decoded_video_fields(video) -> dict:
-    """Decoded frames + timing from a `DecodedVideo` (duck-typed) or a dict with `frames` and `timestamps` or `fps`."""
-    get = video.get if isinstance(video, dict) else lambda key, default=None: getattr(video, key, default)
-    frames = get("frames")
-    if frames is None:
-        raise ValueError("A decoded video input needs 'frames': a (num_frames, height, width, 3) uint8 array")
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
-        raise ValueError(f"'frames' must be a non-empty (num_frames, height, width, 3) array, got shape {frames.shape}")
-    timestamps, fps = get("timestamps"), get("fps")
-    if timestamps is None:
-        if not fps:
-            raise ValueError("A decoded video input needs 'timestamps' (seconds per frame) or 'fps' to give seconds")
-        timestamps = [i / fps for i in range(len(frames))]
-    if len(timestamps) != len(frames):
-        raise ValueError(f"Got {len(frames)} frames but {len(timestamps)} timestamps")
-    frame_indices = get("frame_indices")
-    frame_indices = list(range(len(frames))) if frame_indices is None else list(frame_indices)
-    duration = get("duration")
-    if duration is None:
-        step = float(np.median(np.diff(timestamps))) if len(timestamps) > 1 else 0.0
-        duration = float(timestamps[-1]) + step
-    return {"frames": frames, "timestamps": list(timestamps), "frame_indices": frame_indices, "duration": duration}
 
 
 class VideoSummarizationPipeline(Pipeline):
@@ -52,7 +25,8 @@ class VideoSummarizationPipeline(Pipeline):
 
     Inputs: a video path, a decoded video (a `processing.DecodedVideo`, or a dict with `frames` of shape
     `(T, H, W, 3)` and `timestamps` or `fps`, optionally `frame_indices` and `duration`), or a list of those (a list
-    gives a list of results). Decoded videos longer than `num_frames` are sampled uniformly like files.
+    gives a list of results). Every input goes to the processor as it is: decoded videos longer than `num_frames`
+    are sampled uniformly like files.
 
     Call parameters: `task`, `num_frames` (default: the video processor's), `query` (focus the summary on a topic),
     `max_keyframes`, `decode_mode` (`"exact"` or `"keyframes"`), `constrain_keyframes`, `max_new_tokens`,
@@ -120,27 +94,16 @@ class VideoSummarizationPipeline(Pipeline):
 
     def preprocess(self, video, task: str = "both", num_frames: int | None = None, query=None, decode_mode=None):
         prompt = self.processor.build_prompt(task, query=query)
-        videos_kwargs = {"num_frames": num_frames} if num_frames else {}
-        if isinstance(video, (str, os.PathLike)):
-            if decode_mode:
-                videos_kwargs["decode_mode"] = decode_mode
-            inputs = self.processor(
-                text=[prompt], videos=[os.fspath(video)], return_metadata=True, return_tensors="pt", **videos_kwargs
-            )
-            metadata = inputs.pop("video_metadata")[0]
-        else:
-            fields = _decoded_video_fields(video)
-            keep = self.processor.video_processor.sample_frames(
-                VideoMetadata(total_num_frames=len(fields["frames"])), num_frames=num_frames
-            )
-            metadata = {
-                "frame_timestamps": [float(fields["timestamps"][i]) for i in keep],
-                "frame_indices": [int(fields["frame_indices"][i]) for i in keep],
-                "duration": float(fields["duration"]),
-            }
-            inputs = self.processor(
-                text=[prompt], videos=[fields["frames"][keep]], do_sample_frames=False, return_tensors="pt"
-            )
+        videos_kwargs = {"num_frames": num_frames, "decode_mode": decode_mode}
+        video = os.fspath(video) if isinstance(video, os.PathLike) else video
+        inputs = self.processor(
+            text=[prompt],
+            videos=[video],
+            return_metadata=True,
+            return_tensors="pt",
+            **{key: value for key, value in videos_kwargs.items() if value},
+        )
+        metadata = inputs.pop("video_metadata")[0]
         inputs = inputs.to(self.dtype)
         # Not a tensor: the collate function turns it into a list, one entry per video of the batch.
         inputs["video_metadata"] = metadata

@@ -9,11 +9,16 @@ from .summary import (
     Keyframe,
     SummarySentence,
     VideoSummary,
+    duration_from_timestamps,
+    frame_token,
+    grid_to_seconds,
+    keyframe_reference,
     parse_summary,
     render_answer,
+    seconds_to_grid,
 )
 from .video_decoding import DecodedVideo, VideoDecodingError, decode_video, uniform_frame_indices
-from .video_processing_v2xum import V2XumVideoMetadata, V2XumVideoProcessor
+from .video_processing_v2xum import V2XumVideoMetadata, V2XumVideoProcessor, pad_videos
 
 
 __all__ = [
@@ -30,6 +35,12 @@ __all__ = [
     "VideoSummary",
     "parse_summary",
     "render_answer",
+    "frame_token",
+    "keyframe_reference",
+    "grid_to_seconds",
+    "seconds_to_grid",
+    "duration_from_timestamps",
+    "pad_videos",
     "SUMMARY_TASKS",
     "GRID_SIZE",
     "SYSTEM_PROMPT",

@@ -1,5 +1,5 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
-"""Processor for V2Xum: task prompts, `[f00]<frame>...` expansion, training examples and answer parsing."""
+"""Processor for V2Xum: task prompts, the chat template, `[f00]<frame>...` expansion and answer parsing."""
 
 import re
 
@@ -7,8 +7,8 @@ import torch
 from transformers import BatchFeature, ProcessorMixin
 from transformers.processing_utils import ProcessingKwargs, Unpack
 
-from .summary import SUMMARY_TASKS, FrameTimeline, VideoSummary, parse_summary
-from .video_processing_v2xum import V2XumVideosKwargs
+from .summary import SUMMARY_TASKS, FrameTimeline, VideoSummary, frame_token, parse_summary
+from .video_processing_v2xum import V2XumVideosKwargs, flatten_videos
 
 
 # The released V2Xum-LLaMA's system prompt and task instructions, verbatim.
@@ -96,7 +96,7 @@ class V2XumProcessor(ProcessorMixin):
                 f"The tokenizer has no '{frame_placeholder_token}' token; build it with modeling_v2xum.compose_v2xum "
                 "or add it with add_v2xum_tokens"
             )
-        if temporal_prompt_style == "special" and tokenizer.convert_tokens_to_ids("[f00]") in (
+        if temporal_prompt_style == "special" and tokenizer.convert_tokens_to_ids(frame_token(0)) in (
             None,
             tokenizer.unk_token_id,
         ):
@@ -108,7 +108,7 @@ class V2XumProcessor(ProcessorMixin):
         return ["input_ids", "attention_mask", "pixel_values_videos", "video_frame_mask"]
 
     def temporal_prompt(self, frame: int) -> str:
-        return f"[f{frame:02d}]" if self.temporal_prompt_style == "special" else f"[{frame:02d}]"
+        return frame_token(frame, self.temporal_prompt_style)
 
     def video_prompt(self, num_frames: int) -> str:
         """What one `<video>` becomes: `[f00]<frame>[f01]<frame>...` for `num_frames` frames."""
@@ -117,6 +117,27 @@ class V2XumProcessor(ProcessorMixin):
 
     def replace_video_token(self, video_inputs: dict, video_idx: int, **kwargs) -> str:
         return self.video_prompt(int(video_inputs["video_frame_mask"][video_idx].sum()))
+
+    def validate_inputs(self, images=None, text=None, videos=None, audio=None, **kwargs):
+        # Videos are counted here: the base class counts them with `make_batched_videos`, which does not know
+        # `DecodedVideo` inputs.
+        if videos is None:
+            return super().validate_inputs(images=images, text=text, videos=videos, audio=audio, **kwargs)
+        if text is None:
+            return None
+        texts = [text] if isinstance(text, str) else text
+        if not isinstance(texts, list) or not all(isinstance(sample, str) for sample in texts):
+            raise ValueError("`text` must be a string or list of strings.")
+        markers, count = sum(sample.count(self.video_token) for sample in texts), len(flatten_videos(videos))
+        if markers != count:
+            raise ValueError(f"{markers} '{self.video_token}' markers in the text but {count} videos")
+        return None
+
+    def _process_videos(self, videos, **kwargs):
+        # Videos are counted after processing: the base class counts with `make_batched_videos`, which does not
+        # know `DecodedVideo` inputs.
+        processed = self.video_processor(videos, **kwargs)
+        return processed, [self.replace_video_token(processed, i) for i in range(len(processed["video_frame_mask"]))]
 
     def build_prompt(self, task: str = "both", instruction: str | None = None, query: str | None = None) -> str:
         """The generation prompt for one video: the released model's instruction for `task` (or `instruction`),
@@ -191,78 +212,6 @@ class V2XumProcessor(ProcessorMixin):
         if not kwargs.get("return_metadata"):
             data.pop("video_metadata", None)
         return BatchFeature(data, tensor_type=text_kwargs.get("return_tensors"))
-
-    def build_training_inputs(
-        self,
-        videos,
-        answers: list[str],
-        tasks: list[str] | str = "both",
-        queries: list[str | None] | None = None,
-        max_length: int | None = None,
-        video_tower_features: list[torch.Tensor] | None = None,
-        **videos_kwargs,
-    ) -> BatchFeature:
-        """Training batch: prompt + answer + EOS per video, right-padded, `labels` -100 except answer and EOS.
-
-        The answer is tokenized on its own after the prompt, exactly as `generate` continues a prompt, so what the
-        model learns is what it will be asked to produce. Nothing is truncated: an example longer than `max_length`
-        raises a `ValueError` that names its length and the limit.
-
-        With `video_tower_features` (cached `(frames, tokens, dim)` tower outputs per video, `videos` then None),
-        the batch carries them, padded, instead of `pixel_values_videos`; the token ids are the same.
-        """
-        if video_tower_features is not None:
-            videos = list(video_tower_features)
-        videos = list(videos) if isinstance(videos, (list, tuple)) else [videos]
-        tasks = [tasks] * len(videos) if isinstance(tasks, str) else list(tasks)
-        queries = queries or [None] * len(videos)
-        if not len(videos) == len(answers) == len(tasks) == len(queries):
-            raise ValueError(
-                f"Got {len(videos)} videos, {len(answers)} answers, {len(tasks)} tasks and {len(queries)} queries"
-            )
-        prompts = [self.build_prompt(task, query=query) for task, query in zip(tasks, queries)]
-        if video_tower_features is not None:
-            prompt_inputs = {"input_ids": self.tokenize_prompts(prompts, [len(f) for f in videos])}
-            lengths = torch.tensor([len(f) for f in videos])
-            padded = torch.zeros((len(videos), int(lengths.max()), *videos[0].shape[1:]), dtype=videos[0].dtype)
-            for i, features in enumerate(videos):
-                padded[i, : len(features)] = features
-            prompt_inputs["video_tower_features"] = padded
-            prompt_inputs["video_frame_mask"] = torch.arange(padded.shape[1])[None, :] < lengths[:, None]
-        else:
-            prompt_inputs = self(text=prompts, videos=videos, padding=False, videos_kwargs=videos_kwargs)
-        eos = self.tokenizer.eos_token_id
-        rows, labels = [], []
-        for i, (prompt_ids, answer) in enumerate(zip(prompt_inputs["input_ids"], answers)):
-            answer_ids = self.tokenizer(" " + answer.strip(), add_special_tokens=False)["input_ids"] + [eos]
-            length = len(prompt_ids) + len(answer_ids)
-            if max_length is not None and length > max_length:
-                raise ValueError(
-                    f"Training example {i} is {length} tokens ({len(prompt_ids)} prompt incl. frames + "
-                    f"{len(answer_ids)} answer), longer than max_length={max_length}; frames are never truncated: "
-                    "sample fewer frames or raise max_length"
-                )
-            rows.append(list(prompt_ids) + answer_ids)
-            labels.append([-100] * len(prompt_ids) + answer_ids)
-
-        longest = max(len(row) for row in rows)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.full((len(rows), longest), pad, dtype=torch.long)
-        label_ids = torch.full((len(rows), longest), -100, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), longest), dtype=torch.long)
-        for i, (row, label) in enumerate(zip(rows, labels)):
-            input_ids[i, : len(row)] = torch.tensor(row)
-            label_ids[i, : len(label)] = torch.tensor(label)
-            attention_mask[i, : len(row)] = 1
-        video_key = "pixel_values_videos" if video_tower_features is None else "video_tower_features"
-        data = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "labels": label_ids,
-            video_key: prompt_inputs[video_key],
-            "video_frame_mask": prompt_inputs["video_frame_mask"],
-        }
-        return BatchFeature(data)
 
     def post_process(
         self,

@@ -11,6 +11,7 @@ import numpy as np
 
 SummaryTask = Literal["video", "text", "both"]
 SUMMARY_TASKS = ("video", "text", "both")
+TemporalPromptStyle = Literal["special", "text"]
 # VTimeLLM/V2Xum annotations place events on a 0-99 grid: k = min(round(t / duration * 100), 99).
 GRID_SIZE = 100
 
@@ -18,6 +19,39 @@ GRID_SIZE = 100
 _SPECIAL_REF = re.compile(r"\[f(\d+)\]")
 _TEXT_REF = re.compile(r"\[\s*(\d+(?:\s*,\s*\d+)*)\s*\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def frame_token(index: int, style: TemporalPromptStyle = "special") -> str:
+    """The temporal prompt of sampled frame `index`: `[f03]` (one added token, `special`) or `[03]` (plain text, the
+    released model's `text` style)."""
+    return f"[f{index:02d}]" if style == "special" else f"[{index:02d}]"
+
+
+def keyframe_reference(indices: list[int], style: TemporalPromptStyle = "special") -> str:
+    """How an answer names keyframes: `[f03][f04]` (`special`) or the released model's `[03, 04]` (`text`)."""
+    if style == "special":
+        return "".join(frame_token(k, style) for k in indices)
+    return "[" + ", ".join(f"{k:02d}" for k in indices) + "]"
+
+
+def grid_to_seconds(grid_index: int, duration: float) -> float:
+    """Seconds of a 0-99 annotation grid index: `k / 100 * duration`."""
+    if not 0 <= grid_index < GRID_SIZE:
+        raise ValueError(f"grid index must be in [0, {GRID_SIZE}), got {grid_index}")
+    return grid_index / GRID_SIZE * duration
+
+
+def seconds_to_grid(seconds: float, duration: float) -> int:
+    """The 0-99 annotation grid index of a time: `min(round(t / duration * 100), 99)`."""
+    return min(round(seconds / duration * GRID_SIZE), GRID_SIZE - 1)
+
+
+def duration_from_timestamps(timestamps) -> float:
+    """A video's length when no container says it: from the first frame to the end of the last, which lasts as long
+    as the median frame step (one frame for a constant rate; 0 for a single frame)."""
+    step = float(np.median(np.diff(timestamps))) if len(timestamps) > 1 else 0.0
+    return float(timestamps[-1]) - float(timestamps[0]) + step
+
 
 
 @dataclass(frozen=True)
@@ -58,7 +92,7 @@ class FrameTimeline:
             timestamps = [i / fps for i in frame_indices]
         duration = get("duration")
         if duration is None:
-            duration = float(timestamps[-1]) if len(timestamps) else 0.0
+            duration = duration_from_timestamps(timestamps) if len(timestamps) else 0.0
         return cls(tuple(float(t) for t in timestamps), tuple(int(i) for i in frame_indices), float(duration))
 
     def __len__(self) -> int:
@@ -77,14 +111,6 @@ class FrameTimeline:
         before, after = self.timestamps[position - 1], self.timestamps[position]
         return position - 1 if seconds - before <= after - seconds else position
 
-    def from_grid(self, grid_index: int) -> int:
-        """The sampled frame nearest to a 0-99 annotation grid index (`grid_index / 100 * duration` seconds)."""
-        if not 0 <= grid_index < GRID_SIZE:
-            raise ValueError(f"grid index must be in [0, {GRID_SIZE}), got {grid_index}")
-        return self.nearest(grid_index / GRID_SIZE * self.duration)
-
-    def to_grid(self, sampled_index: int) -> int:
-        return min(round(self.to_seconds(sampled_index) / self.duration * GRID_SIZE), GRID_SIZE - 1)
 
 
 @dataclass
@@ -200,9 +226,7 @@ def parse_summary(text: str, timeline: FrameTimeline, task: str = "both") -> Vid
     )
 
 
-def render_answer(
-    sentences: list[SummarySentence], style: str = "special", task: str = "both", frame_template: str = "[f{:02d}]"
-) -> str:
+def render_answer(sentences: list[SummarySentence], style: TemporalPromptStyle = "special", task: str = "both") -> str:
     """The training target for a summary (the inverse of `parse_summary`).
 
     `special`: `A man talks [f03][f04]. He pours water [f15].`; `text` (released model):
@@ -212,23 +236,22 @@ def render_answer(
     if task not in SUMMARY_TASKS:
         raise ValueError(f"task must be one of {SUMMARY_TASKS}, got {task!r}")
     if task == "video":
-        indices = sorted({k for s in sentences for k in s.keyframes})
-        if style == "special":
-            return "".join(frame_template.format(k) for k in indices)
-        return "[" + ", ".join(f"{k:02d}" for k in indices) + "]"
+        return keyframe_reference(sorted({k for s in sentences for k in s.keyframes}), style)
     parts = []
     for sentence in sentences:
         body = sentence.text.rstrip().rstrip(".")
         if task == "both" and sentence.keyframes:
-            if style == "special":
-                body += " " + "".join(frame_template.format(k) for k in sentence.keyframes)
-            else:
-                body += " [" + ", ".join(f"{k:02d}" for k in sentence.keyframes) + "]"
+            body += " " + keyframe_reference(sentence.keyframes, style)
         parts.append(body + ".")
     return " ".join(parts)
 
 
 __all__ = [
+    "frame_token",
+    "keyframe_reference",
+    "grid_to_seconds",
+    "seconds_to_grid",
+    "duration_from_timestamps",
     "FrameTimeline",
     "Keyframe",
     "SummarySentence",

@@ -9,11 +9,13 @@ keyframe before each wanted frame, and only when a keyframe lies between the dec
 
 import bisect
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import av
 import numpy as np
+
+from .summary import duration_from_timestamps
 
 
 DecodeMode = Literal["exact", "keyframes"]
@@ -53,6 +55,63 @@ class DecodedVideo:
     height: int
     rotation: int = 0
     path: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_frames(
+        cls,
+        frames,
+        timestamps: list[float] | None = None,
+        fps: float | None = None,
+        frame_indices: list[int] | None = None,
+        duration: float | None = None,
+    ) -> "DecodedVideo":
+        """Frames decoded elsewhere, `(T, H, W, 3)` uint8, with their seconds: `timestamps`, or `fps` for frames
+        `0..T-1` of a constant-rate video. `frame_indices` default to `0..T-1`; `duration` to the span of the
+        timestamps plus one frame step."""
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+            raise ValueError(f"'frames' must be a non-empty (num_frames, height, width, 3) array, got {frames.shape}")
+        if timestamps is None:
+            if not fps:
+                raise ValueError("A decoded video needs 'timestamps' (seconds per frame) or 'fps' to give seconds")
+            timestamps = [i / fps for i in range(len(frames))]
+        if len(timestamps) != len(frames):
+            raise ValueError(f"Got {len(frames)} frames but {len(timestamps)} timestamps")
+        frame_indices = list(range(len(frames))) if frame_indices is None else [int(i) for i in frame_indices]
+        duration = duration_from_timestamps(timestamps) if duration is None else float(duration)
+        return cls(
+            frames=frames,
+            timestamps=[float(t) for t in timestamps],
+            frame_indices=frame_indices,
+            total_num_frames=len(frames),
+            fps=len(frames) / duration if duration > 0 else 0.0,
+            duration=duration,
+            width=frames.shape[2],
+            height=frames.shape[1],
+        )
+
+    @classmethod
+    def from_dict(cls, video: dict) -> "DecodedVideo":
+        """`from_frames` for a dict with `frames` and `timestamps` or `fps` (optionally `frame_indices`, `duration`)."""
+        fields = ("frames", "timestamps", "fps", "frame_indices", "duration")
+        if video.get("frames") is None:
+            raise ValueError("A decoded video input needs 'frames': a (num_frames, height, width, 3) uint8 array")
+        unknown = sorted(set(video) - set(fields))
+        if unknown:
+            raise ValueError(f"Unknown decoded video fields {unknown}; expected some of {list(fields)}")
+        return cls.from_frames(**video)
+
+    def sample(self, num_frames: int) -> "DecodedVideo":
+        """`num_frames` of these frames by the uniform rule (`uniform_frame_indices`), all of them when fewer."""
+        keep = uniform_frame_indices(len(self.frames), num_frames)
+        if len(keep) == len(self.frames):
+            return self
+        return replace(
+            self,
+            frames=self.frames[keep],
+            timestamps=[self.timestamps[i] for i in keep],
+            frame_indices=[self.frame_indices[i] for i in keep],
+        )
 
 
 def uniform_frame_indices(total_num_frames: int, num_frames: int) -> list[int]:
@@ -185,9 +244,7 @@ def decode_video(path: str | os.PathLike, num_frames: int = 100, mode: DecodeMod
     images = [found[p][0] for p in wanted]
     rotation = found[wanted[0]][1]
     first = pts[0]
-    # The last frame lasts as long as the median frame step (one frame for constant rate).
-    step = float(np.median(np.diff(pts))) if len(pts) > 1 else 0.0
-    duration = (pts[-1] - first + step) * time_base
+    duration = duration_from_timestamps(pts) * time_base
     fps = len(pts) / duration if duration > 0 else 0.0
     height, width = images[0].shape[:2]
     return DecodedVideo(

@@ -1,6 +1,7 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
 """Video processor for V2Xum: PyAV decoding with real timestamps, uniform sampling, CLIP preprocessing."""
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,14 +47,38 @@ class V2XumVideoMetadata(VideoMetadata):
         )
 
 
+def pad_videos(videos: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stacks videos of different lengths (`(frames, ...)` each), zero-padded at the end, with the `(videos, frames)`
+    mask that marks real frames: the layout of `pixel_values_videos` and cached tower features alike."""
+    lengths = torch.tensor([len(video) for video in videos])
+    padded = videos[0].new_zeros((len(videos), int(lengths.max()), *videos[0].shape[1:]))
+    for i, video in enumerate(videos):
+        padded[i, : len(video)] = video
+    return padded, torch.arange(padded.shape[1])[None, :] < lengths[:, None]
+
+
+def _is_video_source(item) -> bool:
+    """A video this processor decodes or samples itself: a path, a `DecodedVideo`, or a dict of its fields."""
+    return isinstance(item, (str, os.PathLike, DecodedVideo, dict))
+
+
+def flatten_videos(videos) -> list:
+    """One list of videos: chat templates pass one list per conversation."""
+    if not isinstance(videos, (list, tuple)):
+        return [videos]
+    return [leaf for item in videos for leaf in (item if isinstance(item, (list, tuple)) else [item])]
+
+
 class V2XumVideoProcessor(BaseVideoProcessor):
     r"""
-    Turns video files or decoded frames into `pixel_values_videos` for V2Xum.
+    Turns videos into `pixel_values_videos` for V2Xum.
 
-    Paths are decoded with PyAV (`processing.video_decoding.decode_video`): up to `num_frames` exact frames spread
-    uniformly over the whole video, with their real timestamps. Decoded frames (`(T, H, W, 3)` arrays or tensors)
-    are sampled the same way when `do_sample_frames=True`; pass `video_metadata` (fps or timestamps) for seconds.
-    Frames are resized (shortest edge), center-cropped and normalized as CLIP expects.
+    Every video comes in through `fetch_videos`, whatever its form: a path is decoded with PyAV
+    (`processing.video_decoding.decode_video`): `num_frames` exact frames spread uniformly over the whole video,
+    with their real timestamps; a `DecodedVideo` (or a dict with `frames` and `timestamps` or `fps`, see
+    `DecodedVideo.from_frames`) is sampled by the same rule. Plain `(T, H, W, 3)` arrays or tensors without
+    timing take the base class's path (pass `video_metadata` for seconds). Frames are resized (shortest edge),
+    center-cropped and normalized as CLIP expects.
 
     Batches of videos of different lengths are padded at the end; `video_frame_mask` marks the real frames.
     """
@@ -70,6 +95,7 @@ class V2XumVideoProcessor(BaseVideoProcessor):
     do_normalize = True
     do_convert_rgb = True
     do_sample_frames = True
+    # The one default frame count of the package: everything that samples frames asks the video processor.
     num_frames = 100
     decode_mode = "exact"
     return_metadata = True
@@ -86,49 +112,44 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         return np.array(uniform_frame_indices(metadata.total_num_frames, num_frames or self.num_frames))
 
     def fetch_videos(self, video_url_or_urls, sample_indices_fn=None):
-        """Decodes paths with PyAV (the base class needs torchcodec and system FFmpeg)."""
-        paths = video_url_or_urls if isinstance(video_url_or_urls, list) else [video_url_or_urls]
-        num_frames = self.num_frames
-        if sample_indices_fn is not None and getattr(sample_indices_fn, "keywords", None):
-            num_frames = sample_indices_fn.keywords.get("num_frames") or num_frames
-        decoded = [decode_video(path, num_frames=num_frames, mode=self.decode_mode) for path in paths]
+        """Paths are decoded with PyAV (the base class needs torchcodec and system FFmpeg); `DecodedVideo`s and
+        frame dicts are sampled. Returns frames and `V2XumVideoMetadata` (real timestamps), one or a list of each."""
+        options = dict(getattr(sample_indices_fn, "keywords", None) or {})
+        num_frames = options.get("num_frames") or self.num_frames
+        decode_mode = options.get("decode_mode") or self.decode_mode
+        if decode_mode not in ("exact", "keyframes"):
+            raise ValueError(f"decode_mode must be 'exact' or 'keyframes', got {decode_mode!r}")
+        sources = flatten_videos(video_url_or_urls)
+        decoded = [self.load_video(source, num_frames, decode_mode) for source in sources]
         frames = [video.frames for video in decoded]
         metadata = [V2XumVideoMetadata.from_decoded(video) for video in decoded]
-        if isinstance(video_url_or_urls, list):
+        if isinstance(video_url_or_urls, (list, tuple)):
             return frames, metadata
         return frames[0], metadata[0]
 
-    def preprocess(self, videos, **kwargs: Unpack[V2XumVideosKwargs]) -> BatchFeature:
-        decode_mode = kwargs.pop("decode_mode", None) or self.decode_mode
-        if decode_mode not in ("exact", "keyframes"):
-            raise ValueError(f"decode_mode must be 'exact' or 'keyframes', got {decode_mode!r}")
-        # Paths are decoded here so the real timestamps travel as metadata; the base class then only sees frames.
-        batch = videos if isinstance(videos, (list, tuple)) else [videos]
-        # Chat templates pass one list of paths per conversation.
-        batch = [leaf for item in batch for leaf in (item if isinstance(item, (list, tuple)) else [item])]
-        if batch and all(isinstance(v, str) or hasattr(v, "__fspath__") for v in batch):
-            num_frames = kwargs.get("num_frames") or self.num_frames
-            decoded = [decode_video(v, num_frames=num_frames, mode=decode_mode) for v in batch]
-            videos = [video.frames for video in decoded]
-            kwargs["video_metadata"] = [V2XumVideoMetadata.from_decoded(video) for video in decoded]
-            kwargs["do_sample_frames"] = False
-        return super().preprocess(videos, **kwargs)
+    @staticmethod
+    def load_video(source, num_frames: int, decode_mode: str = "exact") -> DecodedVideo:
+        """`num_frames` uniformly sampled frames of a path, a `DecodedVideo` or a dict of `DecodedVideo.from_frames`
+        arguments."""
+        if isinstance(source, dict):
+            source = DecodedVideo.from_dict(source)
+        if isinstance(source, DecodedVideo):
+            return source.sample(num_frames)
+        return decode_video(source, num_frames=num_frames, mode=decode_mode)
 
     def _decode_and_sample_videos(self, videos, video_metadata, do_sample_frames=None, sample_indices_fn=None):
+        items = flatten_videos(videos)
+        if items and all(_is_video_source(item) for item in items):
+            return self.fetch_videos(items, sample_indices_fn=sample_indices_fn)
         videos = make_batched_videos(videos)
         if any(len(video) == 0 for video in videos):
             raise ValueError("Received a video with no frames")
         return super()._decode_and_sample_videos(videos, video_metadata, do_sample_frames, sample_indices_fn)
 
-    def _preprocess(self, videos: list[torch.Tensor], return_tensors=None, **kwargs) -> BatchFeature:
+    def _preprocess(self, videos: list[torch.Tensor], return_tensors=None, decode_mode=None, **kwargs) -> BatchFeature:
         processed = super()._preprocess(videos, return_tensors=None, **kwargs)["pixel_values_videos"]
-        lengths = [len(video) for video in processed]
-        longest = max(lengths)
-        padded = torch.zeros((len(processed), longest, *processed[0].shape[1:]), dtype=processed[0].dtype)
-        for i, video in enumerate(processed):
-            padded[i, : len(video)] = video
-        mask = torch.arange(longest)[None, :] < torch.tensor(lengths)[:, None]
+        padded, mask = pad_videos(list(processed))
         return BatchFeature({"pixel_values_videos": padded, "video_frame_mask": mask}, tensor_type=return_tensors)
 
 
-__all__ = ["V2XumVideoProcessor", "V2XumVideoMetadata", "V2XumVideosKwargs"]
+__all__ = ["V2XumVideoProcessor", "V2XumVideoMetadata", "V2XumVideosKwargs", "pad_videos", "flatten_videos"]

@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny checkpoint written by `v2xum init-tiny` and small numbered videos made with PyAV."""
+"""Shared fixtures, built through `v2xum.testing`: a tiny checkpoint and small numbered videos made with PyAV."""
 
 import os
 
@@ -9,15 +9,12 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import modeling_v2xum  # noqa: E402,F401  (registers the Auto classes)
-from modeling_v2xum.cli import main as v2xum_main  # noqa: E402
-from processing.synthetic_video import write_numbered_video  # noqa: E402
+from v2xum.testing import write_numbered_video, write_tiny_checkpoint  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("tiny") / "ckpt"
-    assert v2xum_main(["init-tiny", str(path)]) == 0
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "ckpt")
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +39,7 @@ def tiny_clip_dir(tmp_path_factory):
     """A tiny random CLIPModel (image + text towers) with an image processor and tokenizer, saved like a Hub one."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
-    from modeling_v2xum.tiny import tiny_tokenizer
+    from v2xum.testing import tiny_tokenizer
 
     path = tmp_path_factory.mktemp("clip") / "tiny-clip"
     tokenizer = tiny_tokenizer()

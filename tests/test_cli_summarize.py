@@ -8,9 +8,9 @@ import av
 import pytest
 from PIL import Image
 
-from modeling_v2xum.cli import main
+from v2xum.cli import main
 from processing import VideoSummary
-from processing.export import GAP, LABEL_HEIGHT
+from v2xum.export import GAP, LABEL_HEIGHT
 
 
 SRT_BLOCK = re.compile(r"(\d+)\n(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d\d)\n(.+)\n")

@@ -9,7 +9,7 @@ from transformers import (
 )
 
 from modeling_v2xum import compose_v2xum
-from modeling_v2xum.tiny import tiny_tokenizer
+from v2xum.testing import tiny_tokenizer
 
 
 def test_compose_adds_contiguous_tokens_and_mean_rows(tmp_path):
@@ -56,7 +56,7 @@ def test_compose_adds_contiguous_tokens_and_mean_rows(tmp_path):
 def test_projector_feature_norm_standardizes_and_round_trips(tmp_path, videos):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from modeling_v2xum.demo import write_storyboard_base
+    from v2xum.storyboard import write_storyboard_base
 
     path = write_storyboard_base(tmp_path / "base")
     model = AutoModelForImageTextToText.from_pretrained(path)

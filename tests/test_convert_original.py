@@ -6,7 +6,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForImageTextToText, AutoProcessor, CLIPVisionModelWithProjection, LlamaForCausalLM
 
 from modeling_v2xum.convert_v2xum_original import ConversionError, convert, main as convert_main
-from modeling_v2xum.tiny import write_tiny_parts
+from v2xum.testing import write_tiny_parts
 from processing import decode_video
 
 

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from transformers import pipeline
 
-from modeling_v2xum.cli import main as v2xum
-from modeling_v2xum.demo import DEMO_MODEL_DIR
-from processing.storyboard import make_video_example
+from v2xum.cli import main as v2xum
+from v2xum.resources import demo_model_dir
+from v2xum.storyboard import make_video_example
 
 
 @pytest.fixture(scope="module")
 def demo_pipeline():
-    return pipeline("video-summarization", model=str(DEMO_MODEL_DIR))
+    return pipeline("video-summarization", model=str(demo_model_dir()))
 
 
 def test_demo_model_on_three_fixed_videos(demo_pipeline, tmp_path):

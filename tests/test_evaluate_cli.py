@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from modeling_v2xum.cli import main as v2xum
-from processing.synthetic_video import write_numbered_video
+from v2xum.cli import main as v2xum
+from v2xum.testing import write_numbered_video
 
 
 @pytest.fixture(scope="module")

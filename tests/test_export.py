@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from processing import FrameTimeline, Keyframe, SummarySentence, VideoSummary, decode_video, parse_summary
-from processing.export import (
+from v2xum.export import (
     GAP,
     LABEL_HEIGHT,
     KEYFRAME_COLOUR,
@@ -22,7 +22,7 @@ from processing.export import (
     to_vtt,
     write_highlights,
 )
-from processing.synthetic_video import read_frame_number, write_numbered_video
+from v2xum.testing import read_frame_number, write_numbered_video
 
 
 # 8 sampled frames every 0.5 s of a 4-second video.

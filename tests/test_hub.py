@@ -7,7 +7,7 @@ import pytest
 from huggingface_hub import ModelCard
 from huggingface_hub.utils import set_client_factory
 
-from modeling_v2xum.cli import main as v2xum
+from v2xum.cli import main as v2xum
 
 
 class MockHub:
@@ -138,7 +138,7 @@ def test_staged_repository_runs_the_pipeline_without_the_package(keyframe_model_
 
     from transformers import pipeline
 
-    from modeling_v2xum.hub import stage_model
+    from v2xum.hub import stage_model
 
     staged = stage_model(keyframe_model_dir, tmp_path / "repo", "org/v2xum-tiny")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -72,9 +72,16 @@ def test_inputs_embeds_path_matches_input_ids(tiny_model, inputs):
     assert torch.allclose(by_embeds, tiny_model(**inputs).logits, atol=1e-5)
 
 
-def test_vision_tower_frozen_by_default(tiny_model):
-    assert not any(p.requires_grad for p in tiny_model.model.vision_tower.parameters())
-    assert all(p.requires_grad for p in tiny_model.model.multi_modal_projector.parameters())
+def test_vision_tower_frozen_by_the_training_policy(tiny_dir):
+    from v2xum.training import freeze_for_training, load_model_and_processor
+
+    model, _ = load_model_and_processor(str(tiny_dir))
+    assert all(p.requires_grad for p in model.parameters())  # the model itself decides nothing
+    freeze_for_training(model)
+    assert not any(p.requires_grad for p in model.model.vision_tower.parameters())
+    assert all(p.requires_grad for p in model.model.multi_modal_projector.parameters())
+    freeze_for_training(model, train_vision_tower=True)
+    assert all(p.requires_grad for p in model.model.vision_tower.parameters())
 
 
 def test_greedy_same_with_and_without_cache(tiny_model, inputs):
@@ -123,7 +130,7 @@ def test_auto_classes_round_trip(tiny_dir):
 
 @pytest.mark.parametrize("mode, projector", [("patch_pooled", "mlp2x_gelu")])
 def test_patch_pooled_mlp_variant(tmp_path, videos, mode, projector):
-    from modeling_v2xum.tiny import write_tiny_checkpoint
+    from v2xum.testing import write_tiny_checkpoint
 
     path = write_tiny_checkpoint(tmp_path / "variant", vision_feature_mode=mode, projector_type=projector)
     model = AutoModelForImageTextToText.from_pretrained(path)

@@ -3,9 +3,9 @@ import pytest
 import torch
 from transformers import AutoProcessor
 
-from modeling_v2xum.tiny import tiny_tokenizer
+from v2xum.testing import tiny_tokenizer
 from processing import SYSTEM_PROMPT, TASK_INSTRUCTIONS, V2XumProcessor, V2XumVideoProcessor, decode_video
-from processing.synthetic_video import read_frame_number
+from v2xum.testing import read_frame_number
 
 
 @pytest.mark.parametrize("task", ["video", "text", "both"])
@@ -85,24 +85,6 @@ def test_video_processor_values_are_clip_normalised(videos):
     assert meta.frames_indices == [0, 75, 150, 224, 299]
     fast = processor(videos["long"], decode_mode="keyframes", return_metadata=True)["video_metadata"][0]
     assert fast.frames_indices == decode_video(videos["long"], num_frames=5, mode="keyframes").frame_indices
-
-
-def test_training_labels_mask_everything_but_answer(tiny_processor, videos):
-    answers = ["A man talks [f01][f02]. He pours water [f05].", "[f00][f03]"]
-    batch = tiny_processor.build_training_inputs([videos["long"], videos["short"]], answers, tasks=["both", "video"])
-    tokenizer = tiny_processor.tokenizer
-    for row, labels, answer in zip(batch["input_ids"], batch["labels"], answers):
-        kept = labels[labels != -100]
-        assert kept[-1] == tokenizer.eos_token_id
-        assert tokenizer.decode(kept[:-1]).strip() == answer
-        length = int((row != tokenizer.pad_token_id).sum())
-        assert torch.equal(row[length - len(kept) : length], kept)  # labels sit on the answer positions
-    assert batch["attention_mask"][1, -1] == 0  # right padding for training
-
-
-def test_training_example_too_long_names_lengths(tiny_processor, videos):
-    with pytest.raises(ValueError, match=r"Training example 0 is \d+ tokens .* longer than max_length=50"):
-        tiny_processor.build_training_inputs([videos["long"]], ["A man talks."], max_length=50)
 
 
 def test_apply_chat_template_with_video_block(tiny_processor, videos):

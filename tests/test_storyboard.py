@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from processing import decode_video
-from processing.storyboard import COLOURS, SIZES, combination, make_storyboard
-from processing.training_data import load_training_examples
+from v2xum.storyboard import COLOURS, SIZES, combination, make_storyboard
+from v2xum.training_data import load_training_examples
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_a_few_recipe_steps_lower_the_loss(storyboard, tmp_path):
     import os
 
     import train_sft
-    from modeling_v2xum.cli import main as v2xum
+    from v2xum.cli import main as v2xum
 
     train_file = str(storyboard / "a" / "train.jsonl")
     assert v2xum(["storyboard", "init-model", str(tmp_path / "base")]) == 0
@@ -91,7 +91,7 @@ def test_a_few_recipe_steps_lower_the_loss(storyboard, tmp_path):
                   str(tmp_path / "cache"), "--num-frames", "32"]) == 0
     config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
                           "storyboard_tiny.yaml")
-    trainer = train_sft.main(["--config", config, "--model_name_or_path", str(tmp_path / "base"), "--train_file",
+    trainer = train_sft.run(["--config", config, "--model_name_or_path", str(tmp_path / "base"), "--train_file",
                               train_file, "--feature_cache", str(tmp_path / "cache"), "--output_dir",
                               str(tmp_path / "run"), "--max_steps", "12", "--logging_steps", "3", "--warmup_steps",
                               "0"])

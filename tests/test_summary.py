@@ -2,7 +2,15 @@ import json
 
 import pytest
 
-from processing import FrameTimeline, SummarySentence, decode_video, parse_summary, render_answer
+from processing import (
+    FrameTimeline,
+    SummarySentence,
+    decode_video,
+    grid_to_seconds,
+    parse_summary,
+    render_answer,
+    seconds_to_grid,
+)
 
 
 @pytest.fixture
@@ -66,10 +74,10 @@ def test_render_then_parse_round_trip(timeline, style):
 def test_timeline_contract(timeline):
     assert timeline.nearest(1.2) == 2 and timeline.nearest(1.25) == 2 and timeline.nearest(99) == 9
     assert timeline.nearest(-3) == 0
-    assert timeline.from_grid(50) == 5  # 2.5 s
-    assert timeline.to_grid(5) == 50
+    assert timeline.nearest(grid_to_seconds(50, timeline.duration)) == 5  # 2.5 s
+    assert seconds_to_grid(timeline.to_seconds(5), timeline.duration) == 50
     with pytest.raises(ValueError, match="grid index"):
-        timeline.from_grid(100)
+        grid_to_seconds(100, timeline.duration)
     with pytest.raises(ValueError, match="strictly increasing"):
         FrameTimeline((0.0, 0.0), (0, 1), 1.0)
 

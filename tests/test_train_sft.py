@@ -9,11 +9,12 @@ from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import train_sft
-from modeling_v2xum.cli import main as v2xum
-from modeling_v2xum.training import load_adapter
+from v2xum.collator import V2XumDataCollator
+from v2xum.cli import main as v2xum
+from v2xum.training import load_adapter
 from processing import FrameTimeline, decode_video
-from processing.synthetic_video import write_numbered_video
-from processing.training_data import load_training_examples, render_target
+from v2xum.testing import write_numbered_video
+from v2xum.training_data import load_training_examples, render_target
 
 
 COMMON = [
@@ -50,8 +51,7 @@ def logged_losses(trainer) -> list[float]:
 
 def generate_answer(model, processor, example) -> str:
     video = decode_video(example["video"], num_frames=8)
-    inputs = processor(text=processor.build_prompt(example["task"]), videos=[video.frames], do_sample_frames=False,
-                       return_tensors="pt")
+    inputs = processor(text=processor.build_prompt(example["task"]), videos=[video], return_tensors="pt")
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=24, summary_task=example["task"], do_sample=False)
     return processor.decode_answer(out[0, inputs["input_ids"].shape[1]:]), render_target(
@@ -61,7 +61,7 @@ def generate_answer(model, processor, example) -> str:
 
 def test_lora_learns_saves_reloads_and_merges(tiny_dir, train_file, tmp_path):
     out = tmp_path / "lora"
-    trainer = train_sft.main([
+    trainer = train_sft.run([
         "--model_name_or_path", str(tiny_dir), "--train_file", str(train_file), "--output_dir", str(out),
         "--use_peft", "--lora_r", "8", "--lora_alpha", "16", "--lora_dropout", "0", "--learning_rate", "0.01",
         "--num_train_epochs", "12", *COMMON,
@@ -76,7 +76,7 @@ def test_lora_learns_saves_reloads_and_merges(tiny_dir, train_file, tmp_path):
 
     # The adapter on a fresh base gives the trained model's logits; its [fNN] input rows are the trained ones.
     reloaded = load_adapter(out).eval()
-    batch = train_sft.V2XumDataCollator(processor, num_frames=8)([example])
+    batch = V2XumDataCollator(processor, num_frames=8)([example])
     with torch.no_grad():
         expected = model(**batch).logits
         assert torch.equal(reloaded(**batch).logits, expected)
@@ -98,7 +98,7 @@ def test_lora_learns_saves_reloads_and_merges(tiny_dir, train_file, tmp_path):
 
 def test_full_fine_tuning_keeps_the_tower_frozen(tiny_dir, train_file, tmp_path):
     out = tmp_path / "full"
-    trainer = train_sft.main([
+    trainer = train_sft.run([
         "--model_name_or_path", str(tiny_dir), "--train_file", str(train_file), "--output_dir", str(out),
         "--learning_rate", "0.01", "--num_train_epochs", "6", *COMMON,
     ])
@@ -119,14 +119,14 @@ def test_resume_continues_at_the_right_step(tiny_dir, train_file, tmp_path):
     args = ["--model_name_or_path", str(tiny_dir), "--train_file", str(train_file), "--output_dir", str(out),
             "--use_peft", "--lora_r", "4", "--learning_rate", "0.005", *COMMON[:-2],
             "--save_strategy", "steps", "--save_steps", "4"]
-    first = train_sft.main([*args, "--max_steps", "4"])  # stands for a run interrupted after step 4
+    first = train_sft.run([*args, "--max_steps", "4"])  # stands for a run interrupted after step 4
     assert first.state.global_step == 4 and (out / "checkpoint-4").is_dir()
-    resumed = train_sft.main([*args, "--max_steps", "8", "--resume_from_checkpoint", "last"])
+    resumed = train_sft.run([*args, "--max_steps", "8", "--resume_from_checkpoint", "last"])
     assert resumed.state.global_step == 8
     steps = [entry["step"] for entry in resumed.state.log_history if "loss" in entry]
     assert steps == [4, 8]  # the log carried over from the checkpoint, then steps 5-8 only
     with pytest.raises(ValueError, match="holds no checkpoint"):
-        train_sft.main([*args, "--output_dir", str(tmp_path / "empty"), "--resume_from_checkpoint", "last"])
+        train_sft.run([*args, "--output_dir", str(tmp_path / "empty"), "--resume_from_checkpoint", "last"])
 
 
 def test_training_on_cached_features(tiny_dir, train_file, tmp_path):
@@ -135,11 +135,11 @@ def test_training_on_cached_features(tiny_dir, train_file, tmp_path):
                   "--num-frames", "8"]) == 0
     args = ["--model_name_or_path", str(tiny_dir), "--train_file", str(train_file), "--use_peft", "--lora_r", "4",
             "--learning_rate", "0.005", "--max_steps", "4", *COMMON]
-    pixels = train_sft.main([*args, "--output_dir", str(tmp_path / "p")])
-    cached = train_sft.main([*args, "--output_dir", str(tmp_path / "c"), "--feature_cache", str(cache)])
+    pixels = train_sft.run([*args, "--output_dir", str(tmp_path / "p")])
+    cached = train_sft.run([*args, "--output_dir", str(tmp_path / "c"), "--feature_cache", str(cache)])
     assert logged_losses(cached) == pytest.approx(logged_losses(pixels), abs=1e-4)
     with pytest.raises(ValueError, match="Stale feature cache"):
-        train_sft.main([*args, "--output_dir", str(tmp_path / "s"), "--feature_cache", str(cache),
+        train_sft.run([*args, "--output_dir", str(tmp_path / "s"), "--feature_cache", str(cache),
                         "--num_frames", "6"])
 
 
@@ -150,18 +150,18 @@ def test_bad_data_gives_clear_errors(tiny_dir, train_file, tmp_path):
     base = ["--model_name_or_path", str(tiny_dir), "--output_dir", str(tmp_path / "o"), "--video_root",
             str(train_file.parent), *COMMON]
     with pytest.raises(FileNotFoundError, match="1 video\\(s\\) named by the dataset are missing"):
-        train_sft.main([*base, "--train_file", str(broken)])
+        train_sft.run([*base, "--train_file", str(broken)])
     # An example longer than max_length is reported, never truncated (its frames would be cut).
     with pytest.raises(ValueError, match="longer than max_length=40"):
-        train_sft.main([*base, "--train_file", str(train_file), "--max_length", "40", "--max_steps", "1"])
+        train_sft.run([*base, "--train_file", str(train_file), "--max_length", "40", "--max_steps", "1"])
 
 
 def test_composed_model_is_saved_as_the_adapter_base(train_file, tmp_path):
-    from modeling_v2xum.tiny import write_tiny_parts
+    from v2xum.testing import write_tiny_parts
 
     vision_dir, text_dir = write_tiny_parts(tmp_path / "parts")
     out = tmp_path / "composed"
-    trainer = train_sft.main([
+    trainer = train_sft.run([
         "--vision_model", str(vision_dir), "--language_model", str(text_dir), "--train_file", str(train_file),
         "--output_dir", str(out), "--use_peft", "--lora_r", "4", "--learning_rate", "0.005", "--max_steps", "2",
         *COMMON,
@@ -169,7 +169,7 @@ def test_composed_model_is_saved_as_the_adapter_base(train_file, tmp_path):
     adapter_config = json.loads((out / "adapter_config.json").read_text())
     assert adapter_config["base_model_name_or_path"] == str(out / "base_model")
     processor = AutoProcessor.from_pretrained(out)
-    batch = train_sft.V2XumDataCollator(processor, num_frames=8)([load_training_examples(train_file)[0]])
+    batch = V2XumDataCollator(processor, num_frames=8)([load_training_examples(train_file)[0]])
     with torch.no_grad():
         torch.testing.assert_close(load_adapter(out).eval()(**batch).logits, trainer.model.eval()(**batch).logits)
 
@@ -201,7 +201,7 @@ def test_paper_config_is_the_released_recipe():
 
 
 def test_tiny_cpu_config_trains(tiny_dir, train_file, tmp_path):
-    trainer = train_sft.main([
+    trainer = train_sft.run([
         "--config", os.path.join(REPO, "configs", "tiny_cpu.yaml"), "--model_name_or_path", str(tiny_dir),
         "--train_file", str(train_file), "--output_dir", str(tmp_path / "tiny"), "--max_steps", "8",
     ])

@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from modeling_v2xum.feature_cache import VideoFeatureCache, build_feature_cache, cache_settings
+from v2xum.feature_cache import VideoFeatureCache, build_feature_cache, cache_settings
 from processing import FrameTimeline, decode_video
-from processing.synthetic_video import write_numbered_video
-from processing.training_data import (
+from v2xum.testing import write_numbered_video
+from v2xum.collator import V2XumDataCollator
+from v2xum.training_data import (
     MissingVideosError,
-    V2XumDataCollator,
     convert_v2xum_conversations,
     convert_videoxum,
     load_training_examples,
@@ -158,6 +158,30 @@ def test_collator_batches_lengths_and_labels_only_the_answer(data_dir, tiny_proc
         assert tokenizer.decode(answer[:-1]).strip() == expected
     with pytest.raises(ValueError, match="longer than max_length=20"):
         V2XumDataCollator(tiny_processor, num_frames=8, max_length=20)([dataset[0]])
+
+
+def test_training_labels_mask_everything_but_answer(tiny_processor, videos):
+    def example(video, task, *sentences):
+        return {"video": video, "task": task, "duration": None, "query": None,
+                "sentences": [{"text": text, "seconds": seconds, "grid": []} for text, seconds in sentences]}
+
+    # long: 8 of 300 frames at 30 fps (0, 1.43, 2.83, ..., 9.97 s); short: all 7 frames at 10 fps
+    examples = [example(videos["long"], "both", ("A man talks.", [1.4, 2.8]), ("He pours water.", [7.1])),
+                example(videos["short"], "video", ("", [0.0, 0.3]))]
+    batch = V2XumDataCollator(tiny_processor)(examples)
+    answers = ["A man talks [f01][f02]. He pours water [f05].", "[f00][f03]"]
+    assert [render_target(e, FrameTimeline.from_metadata(decode_video(e["video"], num_frames=8)))
+            for e in examples] == answers
+    tokenizer = tiny_processor.tokenizer
+    for row, labels, answer in zip(batch["input_ids"], batch["labels"], answers):
+        kept = labels[labels != -100]
+        assert kept[-1] == tokenizer.eos_token_id
+        assert tokenizer.decode(kept[:-1]).strip() == answer
+        length = int((row != tokenizer.pad_token_id).sum())
+        assert torch.equal(row[length - len(kept) : length], kept)  # labels sit on the answer positions
+    assert batch["attention_mask"][1, -1] == 0  # right padding for training
+    with pytest.raises(ValueError, match=r"Training example 0 is \d+ tokens .* longer than max_length=50"):
+        V2XumDataCollator(tiny_processor, max_length=50)(examples[:1])
 
 
 def test_cached_features_give_the_same_loss_and_stale_caches_are_refused(data_dir, tiny_dir, tmp_path):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from processing import VideoDecodingError, decode_video, uniform_frame_indices
-from processing.synthetic_video import read_frame_number, write_numbered_video
+from v2xum.testing import read_frame_number, write_numbered_video
 
 
 def numbers(video):

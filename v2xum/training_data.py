@@ -1,6 +1,6 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
-"""Training data for V2Xum: the example format, converters from VideoXum and the released V2Xum/VTimeLLM JSON, and the
-collator that turns examples into model inputs with answer-only labels.
+"""Training data for V2Xum: the example format, its validation, targets, and converters from VideoXum and the released
+V2Xum/VTimeLLM JSON. The collator that turns examples into model inputs is `v2xum.collator`.
 
 An example (one JSON object per line, or a `datasets.Dataset` row):
 
@@ -14,7 +14,7 @@ An example (one JSON object per line, or a `datasets.Dataset` row):
 ```
 
 The target the model learns is rendered per video from the frames it actually sees: each keyframe time goes to the
-nearest sampled frame (`FrameTimeline.nearest`; grid index k means `k / 100 * duration` seconds), duplicates are
+nearest sampled frame (`FrameTimeline.nearest`; grid index k means `grid_to_seconds(k, duration)`), duplicates are
 dropped, and keyframes are kept strictly increasing over the whole answer, as constrained decoding generates them.
 """
 
@@ -22,10 +22,19 @@ import json
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from .summary import GRID_SIZE, SUMMARY_TASKS, FrameTimeline, SummarySentence, parse_summary, render_answer
-from .video_decoding import decode_video
+from processing import TASK_INSTRUCTIONS
+from processing.summary import (
+    GRID_SIZE,
+    SUMMARY_TASKS,
+    FrameTimeline,
+    SummarySentence,
+    frame_token,
+    grid_to_seconds,
+    parse_summary,
+    render_answer,
+    seconds_to_grid,
+)
 
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
@@ -132,7 +141,7 @@ def load_training_examples(
 def keyframe_seconds(sentence: dict, duration: float | None) -> list[float]:
     """A sentence's keyframe times in seconds: its `seconds`, and its `grid` indices k as `k / 100 * duration`."""
     seconds = list(sentence.get("seconds") or [])
-    return seconds + [k / GRID_SIZE * duration for k in sentence.get("grid") or []]
+    return seconds + [grid_to_seconds(k, duration) for k in sentence.get("grid") or []]
 
 
 def render_target(example: dict, timeline: FrameTimeline, style: str = "special") -> str:
@@ -227,8 +236,6 @@ def convert_v2xum_conversations(
     Answers name keyframes on the 0-99 grid (`[03, 04]`), or with `<sN>`/`<eN>` placeholders whose seconds are in
     `meta.token`. The task comes from the instruction (one of the released three); each human/gpt pair is one example.
     """
-    from .processing_v2xum import TASK_INSTRUCTIONS
-
     if not isinstance(conversations, list):
         with open(conversations, encoding="utf-8") as f:
             conversations = json.load(f)
@@ -249,7 +256,7 @@ def convert_v2xum_conversations(
                     raise ValueError(f"V2Xum example {entry['id']}: placeholders need meta.duration")
                 times = meta.get("token") or {}
                 answer = _PLACEHOLDER.sub(
-                    lambda m: f"[{min(round(times[f'<{m.group(1)}>'] / duration * GRID_SIZE), GRID_SIZE - 1):02d}]",
+                    lambda m: frame_token(seconds_to_grid(times[f"<{m.group(1)}>"], duration), "text"),
                     answer,
                 )
             parsed = parse_summary(answer, grid, task_of[instruction])
@@ -279,50 +286,8 @@ def write_jsonl(examples: Iterable[dict], path: str | os.PathLike) -> int:
     return count
 
 
-# -- collator -------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class V2XumDataCollator:
-    """Decodes each example's video (here, lazily, never at dataset load), renders its target from the sampled
-    frames' timeline, and builds a right-padded batch with labels on the answer and EOS only
-    (`V2XumProcessor.build_training_inputs`). Videos of different lengths are padded with `video_frame_mask`.
-
-    With `feature_cache` (a `VideoFeatureCache`), frames are not decoded: the cached vision-tower features and
-    timelines are used, and the batch holds `video_tower_features` instead of `pixel_values_videos`.
-    """
-
-    processor: object
-    num_frames: int = 100
-    max_length: int | None = None
-    decode_mode: str = "exact"
-    feature_cache: object | None = None
-
-    def __call__(self, examples: list[dict]) -> dict:
-        style = self.processor.temporal_prompt_style
-        tasks = [e["task"] for e in examples]
-        queries = [e.get("query") for e in examples]
-        if self.feature_cache is not None:
-            cached = [self.feature_cache.get(e["video"]) for e in examples]
-            answers = [render_target(e, timeline, style) for e, (_, timeline) in zip(examples, cached)]
-            return self.processor.build_training_inputs(
-                None,
-                answers,
-                tasks,
-                queries,
-                max_length=self.max_length,
-                video_tower_features=[features for features, _ in cached],
-            )
-        decoded = [decode_video(e["video"], num_frames=self.num_frames, mode=self.decode_mode) for e in examples]
-        answers = [render_target(e, FrameTimeline.from_metadata(v), style) for e, v in zip(examples, decoded)]
-        return self.processor.build_training_inputs(
-            [v.frames for v in decoded], answers, tasks, queries, max_length=self.max_length, do_sample_frames=False
-        )
-
-
 __all__ = [
     "MissingVideosError",
-    "V2XumDataCollator",
     "validate_example",
     "load_training_examples",
     "prepare_examples",

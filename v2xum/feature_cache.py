@@ -13,7 +13,7 @@ import os
 import torch
 from safetensors.torch import load_file, save_file
 
-from processing import FrameTimeline, decode_video
+from processing import FrameTimeline
 
 
 CACHE_INFO = "cache_info.json"
@@ -30,9 +30,11 @@ def vision_tower_fingerprint(model) -> str:
     return digest.hexdigest()
 
 
-def cache_settings(model, processor, num_frames: int, decode_mode: str) -> dict:
-    """Everything the cached features depend on; two caches with equal settings hold interchangeable features."""
+def cache_settings(model, processor, num_frames: int | None, decode_mode: str) -> dict:
+    """Everything the cached features depend on; two caches with equal settings hold interchangeable features.
+    `num_frames` defaults to the video processor's."""
     video_processor = processor.video_processor
+    num_frames = num_frames or video_processor.num_frames
     return {
         "vision_tower_sha256": vision_tower_fingerprint(model),
         "vision_feature_mode": model.config.vision_feature_mode,
@@ -84,13 +86,26 @@ class VideoFeatureCache:
         return self._shards[entry["shard"]][entry["key"]], timeline
 
 
+def open_feature_cache(cache_dir, model, processor, num_frames: int | None, decode_mode: str,
+                       videos) -> VideoFeatureCache:
+    """The cache for training `model` on `videos`: refused when stale (other settings) or when a video is missing."""
+    cache = VideoFeatureCache(cache_dir, expected_settings=cache_settings(model, processor, num_frames, decode_mode))
+    uncached = sorted({v for v in videos if v not in cache})
+    if uncached:
+        raise ValueError(
+            f"{len(uncached)} training video(s) are not in the feature cache {cache_dir}, e.g. {uncached[:3]}; "
+            "rebuild it with `v2xum cache-features`"
+        )
+    return cache
+
+
 @torch.no_grad()
 def build_feature_cache(
     model,
     processor,
     videos: list[str],
     cache_dir: str | os.PathLike,
-    num_frames: int = 100,
+    num_frames: int | None = None,
     decode_mode: str = "exact",
     model_id: str | None = None,
     progress: bool = True,
@@ -109,21 +124,23 @@ def build_feature_cache(
             save_file(shard, os.path.join(cache_dir, f"features-{shard_index:05d}.safetensors"))
             shard, shard_index = {}, shard_index + 1
 
+    frames = {"num_frames": num_frames} if num_frames else {}
     unique = list(dict.fromkeys(os.path.abspath(v) for v in videos))
     for path in tqdm(unique, desc="caching features", unit="video", disable=not progress or None):
-        decoded = decode_video(path, num_frames=num_frames, mode=decode_mode)
-        pixels = processor.video_processor(
-            videos=[decoded.frames], do_sample_frames=False, return_tensors="pt"
-        )["pixel_values_videos"].to(device, model.dtype)
+        inputs = processor.video_processor(
+            videos=[path], decode_mode=decode_mode, return_metadata=True, return_tensors="pt", **frames
+        )
+        metadata = inputs["video_metadata"][0]
+        pixels = inputs["pixel_values_videos"].to(device, model.dtype)
         features = model.model.get_video_tower_features(pixels)[0].float().cpu().contiguous()
         key = f"v{len(entries):06d}"
         shard[key] = features
         entries[path] = {
             "shard": f"features-{shard_index:05d}.safetensors",
             "key": key,
-            "timestamps": list(decoded.timestamps),
-            "frame_indices": list(decoded.frame_indices),
-            "duration": decoded.duration,
+            "timestamps": list(metadata.timestamps),
+            "frame_indices": [int(i) for i in metadata.frames_indices],
+            "duration": metadata.duration,
         }
         if len(shard) == VIDEOS_PER_SHARD:
             flush()
@@ -139,4 +156,4 @@ def build_feature_cache(
     return VideoFeatureCache(cache_dir)
 
 
-__all__ = ["VideoFeatureCache", "build_feature_cache", "cache_settings", "vision_tower_fingerprint"]
+__all__ = ["VideoFeatureCache", "build_feature_cache", "open_feature_cache", "cache_settings", "vision_tower_fingerprint"]

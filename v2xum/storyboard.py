@@ -7,15 +7,29 @@ package's training format: one sentence per event describing only what is visibl
 left."), its keyframe (the middle of the scene), scene boundaries, and 1-fps importance from several simulated
 annotators who mostly, but not always, agree. Splits never share an event combination between train and test.
 Everything is decided by the seed; videos are H.264 written with PyAV.
+
+The StoryBoard demo model (`write_storyboard_base`, trained with `train_sft.py --config configs/storyboard_tiny.yaml`)
+is a small V2Xum with a word-level tokenizer over the prompts and the generator's vocabulary.
 """
 
 import json
 import os
+import re
+import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import av
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
+from processing import SYSTEM_PROMPT, TASK_INSTRUCTIONS
+
+from .testing import write_tiny_parts
 
 
 SHAPES = ("circle", "square", "triangle")
@@ -25,7 +39,9 @@ MOTIONS = {"stays still": (0, 0), "moves left": (-1, 0), "moves right": (1, 0), 
 FPS = 10
 SIZE = 64
 NUM_ANNOTATORS = 5
+DEMO_NUM_FRAMES = 32
 SPLITS = {"train": 0.7, "val": 0.1, "test": 0.2}
+_WORDS = re.compile(r"\w+|[^\w\s]+")
 
 
 @dataclass
@@ -181,4 +197,54 @@ def make_storyboard(out_dir: str | os.PathLike, n_videos: int = 200, seed: int =
     return splits
 
 
-__all__ = ["make_storyboard", "make_video_example", "vocabulary", "combination", "Scene", "SHAPES", "COLOURS"]
+def storyboard_tokenizer() -> PreTrainedTokenizerFast:
+    """Word level: every word of the prompts and of StoryBoard sentences is one token."""
+    corpus = [SYSTEM_PROMPT, *TASK_INSTRUCTIONS.values(), "USER: ASSISTANT: A a .",
+              " ".join([*SHAPES, *COLOURS, *SIZES, *MOTIONS])]
+    words = sorted({w for text in corpus for w in _WORDS.findall(text)})
+    specials = ["<unk>", "<s>", "</s>", "<pad>"]
+    vocab = {token: i for i, token in enumerate(specials + words)}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>"
+    )
+
+
+def write_storyboard_base(out_dir: str | os.PathLike, seed: int = 0) -> Path:
+    """The untrained demo model: a frozen random CLIP-style tower on 32 px frames (2x2 pooled patch tokens, so
+    position and motion are visible; standardized features, without which the decoder never found the object in
+    the mostly-background tokens) and a 4-layer Llama-style decoder, composed like any V2Xum, with its processor."""
+    torch.manual_seed(seed)
+    out_dir = Path(out_dir)
+    with tempfile.TemporaryDirectory() as parts:
+        vision_dir, text_dir = write_tiny_parts(
+            parts,
+            tokenizer=storyboard_tokenizer(),
+            vision={"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 3, "num_attention_heads": 4,
+                    "image_size": 32, "patch_size": 8, "projection_dim": 64},
+            text={"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
+                  "num_key_value_heads": 4, "max_position_embeddings": 1024},
+        )
+        model, tokenizer = compose_v2xum(str(vision_dir), str(text_dir), vision_feature_mode="patch_pooled",
+                                         vision_feature_layer=-1, projector_type="mlp2x_gelu",
+                                         projector_feature_norm=True)
+    model.generation_config.max_new_tokens = 64
+    processor = v2xum_processor_for(model.config, tokenizer, num_frames=DEMO_NUM_FRAMES)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    return out_dir
+
+
+__all__ = [
+    "make_storyboard",
+    "make_video_example",
+    "vocabulary",
+    "combination",
+    "storyboard_tokenizer",
+    "write_storyboard_base",
+    "Scene",
+    "SHAPES",
+    "COLOURS",
+    "DEMO_NUM_FRAMES",
+]

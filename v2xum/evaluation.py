@@ -24,9 +24,10 @@ from collections import Counter
 
 import numpy as np
 
-from processing import FrameTimeline, VideoSummary, decode_video
+from processing import FrameTimeline, V2XumVideoProcessor, VideoSummary, decode_video
 from processing.summary import Keyframe, SummarySentence
-from processing.training_data import keyframe_seconds
+
+from .training_data import keyframe_seconds
 
 
 KEYFRAME_METRICS = ("event_keyframe_f1", "keyframe_f1_max", "keyframe_f1_mean", "kendall_tau", "spearman_rho", "fclip")
@@ -214,39 +215,21 @@ def run_evaluation(
         raise ValueError("Give exactly one of a model or a predictions file")
     os.makedirs(out_dir, exist_ok=True)
     pipe = pipeline("video-summarization", model=model, device=device, dtype=dtype) if model else None
-    num_frames = num_frames or (pipe.processor.video_processor.num_frames if pipe else 100)
+    # Without a model, frames are sampled by the video processor's default.
+    num_frames = num_frames or (pipe.processor.video_processor if pipe else V2XumVideoProcessor).num_frames
     decoded = [decode_video(e["video"], num_frames=num_frames) for e in examples]
     timelines = [FrameTimeline.from_metadata(d) for d in decoded]
-
     if pipe is not None:
-        summaries = []
-        for task in ("video", "text", "both"):
-            rows = [i for i, e in enumerate(examples) if e["task"] == task]
-            if rows:
-                outputs = pipe([decoded[i] for i in rows], task=task, batch_size=batch_size, max_new_tokens=max_new_tokens)
-                summaries += list(zip(rows, outputs))
-        summaries = [VideoSummary.from_dict(s) for _, s in sorted(summaries, key=lambda pair: pair[0])]
+        summaries = _generate(pipe, examples, decoded, batch_size, max_new_tokens)
     else:
         summaries = load_predictions(predictions_file, examples)
-    with open(os.path.join(out_dir, "predictions.jsonl"), "w", encoding="utf-8") as f:
-        for example, summary in zip(examples, summaries):
-            f.write(json.dumps({**summary.to_dict(), "video": example["video"]}, ensure_ascii=False) + "\n")
+    _write_predictions(os.path.join(out_dir, "predictions.jsonl"), examples, summaries)
 
     frame_embeddings = [clip_embedder.embed_images(list(d.frames)) for d in decoded]
     systems = {"model": summaries}
     if baselines:
         systems.update(baseline_summaries(examples, timelines, seed))
-    embed_texts = None
-    if clip_embedder.has_text:
-        text_embeddings: dict[tuple[str, ...], np.ndarray] = {}
-
-        def embed_texts(texts: list[str]) -> np.ndarray:
-            # Reference sentences are scored against every system: embed each set once.
-            key = tuple(texts)
-            if key not in text_embeddings:
-                text_embeddings[key] = clip_embedder.embed_texts(list(texts))
-            return text_embeddings[key]
-
+    embed_texts = _cached_text_embedder(clip_embedder) if clip_embedder.has_text else None
     per_system = {
         name: score_summaries(examples, runs, timelines, frame_embeddings, embed_texts)
         for name, runs in systems.items()
@@ -261,13 +244,47 @@ def run_evaluation(
         "clip_model": clip_embedder.name,
         "results": results,
     }
+    _write_results(out_dir, record, dataset_name, split)
+    return record
+
+
+def _generate(pipe, examples, decoded, batch_size: int, max_new_tokens: int) -> list[VideoSummary]:
+    """The model's summaries, one pipeline run per task (batches share a prompt), back in example order."""
+    summaries = []
+    for task in ("video", "text", "both"):
+        rows = [i for i, e in enumerate(examples) if e["task"] == task]
+        if rows:
+            outputs = pipe([decoded[i] for i in rows], task=task, batch_size=batch_size, max_new_tokens=max_new_tokens)
+            summaries += list(zip(rows, outputs))
+    return [VideoSummary.from_dict(s) for _, s in sorted(summaries, key=lambda pair: pair[0])]
+
+
+def _write_predictions(path: str, examples: list[dict], summaries: list[VideoSummary]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for example, summary in zip(examples, summaries):
+            f.write(json.dumps({**summary.to_dict(), "video": example["video"]}, ensure_ascii=False) + "\n")
+
+
+def _cached_text_embedder(clip_embedder):
+    """`embed_texts` that embeds each list of sentences once: references are scored against every system."""
+    cache: dict[tuple[str, ...], np.ndarray] = {}
+
+    def embed_texts(texts: list[str]) -> np.ndarray:
+        key = tuple(texts)
+        if key not in cache:
+            cache[key] = clip_embedder.embed_texts(list(texts))
+        return cache[key]
+
+    return embed_texts
+
+
+def _write_results(out_dir, record: dict, dataset_name: str, split: str) -> None:
     with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(record, f, indent=2)
     with open(os.path.join(out_dir, "results.md"), "w", encoding="utf-8") as f:
-        f.write(markdown_table(results))
+        f.write(markdown_table(record["results"]))
     with open(os.path.join(out_dir, "model_index.json"), "w", encoding="utf-8") as f:
-        json.dump(model_index_results(results, dataset_name, split), f, indent=2)
-    return record
+        json.dump(model_index_results(record["results"], dataset_name, split), f, indent=2)
 
 
 __all__ = ["run_evaluation", "score_summaries", "baseline_summaries", "markdown_table", "model_index_results"]

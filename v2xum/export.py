@@ -16,8 +16,8 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .summary import VideoSummary
-from .video_decoding import DecodedVideo, VideoDecodingError, _index_packets, _open, _to_rgb, _video_stream
+from processing.summary import VideoSummary
+from processing.video_decoding import DecodedVideo, VideoDecodingError, _index_packets, _open, _to_rgb, _video_stream
 
 
 # A sentence stays on screen this long after its last keyframe (and a VIDEO-task keyframe cue this long).

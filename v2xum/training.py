@@ -1,7 +1,7 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
-"""What `train_sft.py` needs beyond TRL: the model to train, its LoRA configuration, and adapter merging.
+"""What `train_sft.py` needs beyond TRL: the model to train, what of it trains, its LoRA configuration, and adapters.
 
-Facts behind the choices (notes/trl_peft_evaluate_hub.md):
+Facts behind the choices:
 - LoRA targets the language model only, by a regex (`all-linear` would also adapt CLIP and the projector).
 - The projector and `lm_head` are trained fully and saved (`modules_to_save`); the `[fNN]` input rows are trainable
   tokens. Trainable tokens on `lm_head` crash TRL's fused head, hence `modules_to_save` for it.
@@ -16,7 +16,11 @@ import torch
 from peft import LoraConfig, PeftModel
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from .composition import compose_v2xum, v2xum_processor_for
+from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
+
+from .model_card import render_model_card
+from .outputs import check_output_dir
+from .training_data import load_training_examples, prepare_examples
 
 
 # q/k/v/o and gate/up/down of every decoder layer, nothing in the vision tower or projector.
@@ -31,7 +35,7 @@ def load_model_and_processor(
     model_name_or_path: str | None = None,
     vision_model: str | None = None,
     language_model: str | None = None,
-    num_frames: int = 100,
+    num_frames: int | None = None,
     dtype: torch.dtype | str | None = None,
     attn_implementation: str | None = None,
     composed_base_dir: str | os.PathLike | None = None,
@@ -60,11 +64,12 @@ def load_model_and_processor(
     return model, processor
 
 
-def frame_token_ids(config) -> list[int]:
-    """Ids of `[f00]..[fNN]` (empty for the `text` temporal prompt style, where frames are plain text)."""
-    if config.temporal_prompt_style != "special":
-        return []
-    return list(range(config.frame_token_start_id, config.frame_token_start_id + config.num_frame_tokens))
+def freeze_for_training(model, train_vision_tower: bool = False):
+    """The training policy: the vision tower stays frozen (as in the paper) unless `train_vision_tower`; the
+    projector and the decoder train. Returns `model`."""
+    model.requires_grad_(True)
+    model.model.vision_tower.requires_grad_(train_vision_tower)
+    return model
 
 
 def v2xum_lora_config(
@@ -78,7 +83,7 @@ def v2xum_lora_config(
     use_dora: bool = False,
 ) -> LoraConfig:
     """LoRA on the language model; projector and `lm_head` fully trained; `[fNN]` input rows trainable tokens."""
-    token_ids = frame_token_ids(config)
+    token_ids = list(config.frame_token_ids)
     return LoraConfig(
         task_type="CAUSAL_LM",
         r=r,
@@ -111,14 +116,76 @@ def merge_adapter(
     adapter_dir: str | os.PathLike, out_dir: str | os.PathLike, base_model: str | None = None, overwrite: bool = False
 ) -> str:
     """Writes a full checkpoint (model, generation config, processor) with the adapter merged into its base."""
-    out_dir = os.fspath(out_dir)
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
-        raise FileExistsError(f"{out_dir} exists and is not empty; pass overwrite=True (--overwrite) to write there")
+    out_dir = os.fspath(check_output_dir(out_dir, overwrite))
     model = load_adapter(adapter_dir, base_model).merge_and_unload()
     model.save_pretrained(out_dir)
     processor_source = adapter_dir if _has_processor(adapter_dir) else model.config._name_or_path
     AutoProcessor.from_pretrained(processor_source).save_pretrained(out_dir)
     return out_dir
+
+
+def training_datasets(
+    train_file: str | None = None,
+    eval_file: str | None = None,
+    dataset_name: str | None = None,
+    dataset_config: str | None = None,
+    train_split: str = "train",
+    eval_split: str | None = None,
+    video_root: str | None = None,
+    skip_missing: bool = False,
+):
+    """Validated training (and evaluation) examples: JSONL files, or a `datasets` dataset by name."""
+    if train_file:
+        train = load_training_examples(train_file, video_root, skip_missing)
+        evaluation = load_training_examples(eval_file, video_root, skip_missing) if eval_file else None
+        return train, evaluation
+    if not dataset_name:
+        raise ValueError("No training data: give --train_file (JSONL) or --dataset_name (a datasets dataset)")
+    import datasets
+
+    loaded = datasets.load_dataset(dataset_name, dataset_config)
+    train = prepare_examples(list(loaded[train_split]), video_root, skip_missing, f"{dataset_name}[{train_split}]")
+    evaluation = None
+    if eval_split and eval_split in loaded:
+        evaluation = prepare_examples(list(loaded[eval_split]), video_root, skip_missing, f"{dataset_name}[{eval_split}]")
+    return train, evaluation
+
+
+def resume_checkpoint(resume_from_checkpoint, output_dir: str) -> str | None:
+    """`--resume_from_checkpoint`: a checkpoint folder, or `last`/`true` for the newest one in `output_dir`."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    value = resume_from_checkpoint
+    if value is None or str(value).lower() in ("false", "none", ""):
+        return None
+    if str(value).lower() in ("last", "true"):
+        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        if last is None:
+            raise ValueError(f"resume_from_checkpoint={value}, but {output_dir} holds no checkpoint")
+        return last
+    return value
+
+
+def training_card(trainer, repo_id: str, base_model, vision_model: str | None, language_model: str | None,
+                  data_name: str, num_frames: int, use_peft: bool, train_vision_tower: bool, lora: tuple[int, int]):
+    """The model card of a `train_sft.py` run: what was trained, on what, how, and the logged loss."""
+    args = trainer.args
+    if use_peft:
+        method = (f"LoRA r={lora[0]}, alpha={lora[1]} on the language model; projector and lm_head fully trained; "
+                  "[fNN] embedding rows trained")
+    else:
+        method = "full fine-tuning" + (" including the vision tower" if train_vision_tower else ", vision tower frozen")
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    scheduler = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
+    summary = (
+        f"`train_sft.py` (TRL SFTTrainer): {method}. {len(trainer.train_dataset)} examples ({data_name}), "
+        f"{args.num_train_epochs:g} epoch(s), lr {args.learning_rate:g} ({scheduler}), {trainer.state.global_step} steps"
+        + (f", logged training loss {losses[0]:.4f} -> {losses[-1]:.4f}." if losses else ".")
+    )
+    model = trainer.model.get_base_model() if use_peft else trainer.model
+    return render_model_card(model.config, repo_id=repo_id, base_model=base_model, vision_model=vision_model,
+                             language_model=language_model, training_summary=summary, num_frames=num_frames,
+                             vision_tower_trained=train_vision_tower)
 
 
 def _has_processor(path: str | os.PathLike) -> bool:
@@ -129,7 +196,10 @@ __all__ = [
     "LANGUAGE_MODEL_LORA_TARGETS",
     "load_model_and_processor",
     "v2xum_lora_config",
-    "frame_token_ids",
+    "freeze_for_training",
+    "training_datasets",
+    "resume_checkpoint",
+    "training_card",
     "load_adapter",
     "merge_adapter",
 ]

@@ -8,31 +8,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from huggingface_hub import EvalResult, HfApi
+from huggingface_hub import EvalResult, HfApi, ModelCard
+
+from modeling_v2xum.remote_code import CUSTOM_PIPELINES, remote_code_files
+
+from .model_card import render_model_card
+from .resources import metric_dir
 
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-METRICS_DIR = PACKAGE_ROOT / "evaluate_metrics"
-# What a Space needs to import `evaluate_metrics.*`: this package (pip-installable from its repository).
+# What a Space needs to import `evaluate_metrics.*`: this package, installed from its repository.
 PACKAGE_REQUIREMENT = "v2xum @ git+https://github.com/v2xum/v2xum"
-# Files that let `trust_remote_code=True` users load the model, processor and pipeline without the package.
-REMOTE_CODE = {
-    "configuration_v2xum.py": PACKAGE_ROOT / "modeling_v2xum" / "configuration_v2xum.py",
-    "modeling_v2xum.py": PACKAGE_ROOT / "modeling_v2xum" / "modeling_v2xum.py",
-    "generation_v2xum.py": PACKAGE_ROOT / "modeling_v2xum" / "generation_v2xum.py",
-    "pipeline_v2xum.py": PACKAGE_ROOT / "modeling_v2xum" / "pipeline_v2xum.py",
-    "processing_v2xum.py": PACKAGE_ROOT / "processing" / "processing_v2xum.py",
-    "video_processing_v2xum.py": PACKAGE_ROOT / "processing" / "video_processing_v2xum.py",
-    "video_decoding.py": PACKAGE_ROOT / "processing" / "video_decoding.py",
-    "summary.py": PACKAGE_ROOT / "processing" / "summary.py",
-}
-CUSTOM_PIPELINE = {
-    "video-summarization": {
-        "impl": "pipeline_v2xum.VideoSummarizationPipeline",
-        "pt": ["AutoModelForImageTextToText"],
-        "type": "multimodal",
-    }
-}
 # Checkpoint files worth publishing (training state, optimizer and logs stay home).
 _SKIP = ("training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state", "trainer_state.json", "README.md")
 
@@ -41,37 +26,54 @@ def stage_model(
     checkpoint_dir: str | os.PathLike,
     staging_dir: str | os.PathLike,
     repo_id: str,
+    card: ModelCard | None = None,
     results_dir: str | os.PathLike | None = None,
     datasets: list[str] | None = None,
     base_model: str | list[str] | None = None,
     license: str = "apache-2.0",
     training_summary: str | None = None,
 ) -> Path:
-    """Lays out the model repository in `staging_dir`: the checkpoint's files, the remote-code files, the pipeline
-    declared in `config.json` (`custom_pipelines`), and `README.md` rendered from `model_card.md` with `model-index`
-    from a `v2xum evaluate` output folder (`results_dir`)."""
-    from transformers import AutoConfig
-
-    from .model_card import render_model_card
-
+    """Lays out the model repository in `staging_dir`: the checkpoint's files (a full checkpoint or a LoRA adapter
+    from `train_sft.py`), the remote-code files, the pipeline declared in `config.json` (`custom_pipelines`), and
+    `README.md`: `card`, or one rendered from `model_card.md` with `model-index` from a `v2xum evaluate` output
+    folder (`results_dir`)."""
     checkpoint_dir, staging = Path(checkpoint_dir), Path(staging_dir)
-    if not (checkpoint_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{checkpoint_dir} has no config.json: not a saved checkpoint")
-    config = AutoConfig.from_pretrained(checkpoint_dir)
-    if config.model_type != "v2xum":
-        raise ValueError(f"{checkpoint_dir} holds a '{config.model_type}' model, not a V2Xum checkpoint")
-    if not (checkpoint_dir / "processor_config.json").is_file():
-        raise FileNotFoundError(f"{checkpoint_dir} has no processor_config.json: save the processor with the model")
+    config = _checkpoint_config(checkpoint_dir)
     staging.mkdir(parents=True, exist_ok=True)
     for path in checkpoint_dir.iterdir():
         if path.is_file() and not path.name.startswith(_SKIP):
             shutil.copy2(path, staging / path.name)
-    for name, source in REMOTE_CODE.items():
+    for name, source in remote_code_files().items():
         shutil.copy2(source, staging / name)
-    config_json = json.loads((staging / "config.json").read_text())
-    config_json["custom_pipelines"] = CUSTOM_PIPELINE
-    (staging / "config.json").write_text(json.dumps(config_json, indent=2, sort_keys=True) + "\n")
+    if (staging / "config.json").is_file():
+        config_json = json.loads((staging / "config.json").read_text())
+        config_json["custom_pipelines"] = CUSTOM_PIPELINES
+        (staging / "config.json").write_text(json.dumps(config_json, indent=2, sort_keys=True) + "\n")
+    if card is None:
+        card = _render_card(config, repo_id, results_dir, datasets, base_model, license, training_summary)
+    card.save(staging / "README.md")
+    return staging
 
+
+def _checkpoint_config(checkpoint_dir: Path):
+    """The V2Xum config of a checkpoint folder, or of the base of an adapter folder; errors name what is missing."""
+    from transformers import AutoConfig
+
+    adapter_config = checkpoint_dir / "adapter_config.json"
+    if (checkpoint_dir / "config.json").is_file():
+        config = AutoConfig.from_pretrained(checkpoint_dir)
+    elif adapter_config.is_file():
+        config = AutoConfig.from_pretrained(json.loads(adapter_config.read_text())["base_model_name_or_path"])
+    else:
+        raise FileNotFoundError(f"{checkpoint_dir} has no config.json: not a saved checkpoint")
+    if config.model_type != "v2xum":
+        raise ValueError(f"{checkpoint_dir} holds a '{config.model_type}' model, not a V2Xum checkpoint")
+    if not (checkpoint_dir / "processor_config.json").is_file():
+        raise FileNotFoundError(f"{checkpoint_dir} has no processor_config.json: save the processor with the model")
+    return config
+
+
+def _render_card(config, repo_id, results_dir, datasets, base_model, license, training_summary) -> ModelCard:
     eval_results, results_table = [], "No evaluation results yet."
     if results_dir is not None:
         results_dir = Path(results_dir)
@@ -79,7 +81,7 @@ def stage_model(
         eval_results = [EvalResult(**entry) for entry in entries]
         results_table = (results_dir / "results.md").read_text()
         datasets = datasets or sorted({entry["dataset_name"] for entry in entries})
-    card = render_model_card(
+    return render_model_card(
         config,
         repo_id=repo_id,
         base_model=base_model,
@@ -89,19 +91,24 @@ def stage_model(
         license=license,
         eval_results=eval_results,
     )
-    card.save(staging / "README.md")
-    return staging
+
+
+def upload_folder(folder: str | os.PathLike, repo_id: str, commit_message: str, repo_type: str = "model",
+                  private: bool = False, token: str | None = None, revision: str | None = None, **create_kwargs):
+    """The one way this package uploads: create the repository if needed, then one commit with `folder`."""
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **create_kwargs)
+    return api.upload_folder(repo_id=repo_id, repo_type=repo_type, folder_path=os.fspath(folder), revision=revision,
+                             commit_message=commit_message)
 
 
 def push_model(checkpoint_dir, repo_id: str, private: bool = False, token: str | None = None,
                revision: str | None = None, **card_options):
-    """Stages the repository (see `stage_model`), creates it if needed and uploads it in one commit."""
-    api = HfApi(token=token)
+    """Stages the repository (see `stage_model`) and uploads it in one commit."""
     with tempfile.TemporaryDirectory() as staging:
         stage_model(checkpoint_dir, staging, repo_id, **card_options)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        return api.upload_folder(repo_id=repo_id, folder_path=staging, revision=revision,
-                                 commit_message="Upload V2Xum checkpoint, processor, remote code and model card")
+        return upload_folder(staging, repo_id, "Upload V2Xum checkpoint, processor, remote code and model card",
+                             private=private, token=token, revision=revision)
 
 
 APP_TEMPLATE = '''"""Try the {name} metric: paste the compute() arguments as JSON."""
@@ -146,9 +153,9 @@ APP_EXAMPLES = {
 def stage_metric(name: str, staging_dir: str | os.PathLike, package_requirement: str = PACKAGE_REQUIREMENT) -> Path:
     """A metric Space: its card (README.md with the Space header), the module, `app.py` (a gradio interface on
     the current gradio, not evaluate's gradio-3 widget) and `requirements.txt`."""
-    source = METRICS_DIR / name
+    source = metric_dir(name)
     if not (source / f"{name}.py").is_file():
-        raise FileNotFoundError(f"No metric '{name}' in {METRICS_DIR}")
+        raise FileNotFoundError(f"No metric '{name}' in {source.parent}")
     staging = Path(staging_dir)
     staging.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source / f"{name}.py", staging / f"{name}.py")
@@ -165,14 +172,12 @@ def stage_metric(name: str, staging_dir: str | os.PathLike, package_requirement:
 
 def push_metric(name: str, space_id: str, token: str | None = None, private: bool = False,
                 package_requirement: str = PACKAGE_REQUIREMENT):
-    api = HfApi(token=token)
     with tempfile.TemporaryDirectory() as staging:
         stage_metric(name, staging, package_requirement)
-        api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-        return api.upload_folder(repo_id=space_id, repo_type="space", folder_path=staging,
-                                 commit_message=f"Upload the {name} metric")
+        return upload_folder(staging, space_id, f"Upload the {name} metric", repo_type="space", private=private,
+                             token=token, space_sdk="gradio")
 
 
 METRIC_NAMES = tuple(APP_EXAMPLES)
 
-__all__ = ["stage_model", "push_model", "stage_metric", "push_metric", "METRIC_NAMES", "REMOTE_CODE"]
+__all__ = ["stage_model", "push_model", "upload_folder", "stage_metric", "push_metric", "METRIC_NAMES"]

@@ -2,12 +2,10 @@
 """Model cards rendered from the repository's `model_card.md` template (huggingface_hub `ModelCard`)."""
 
 import os
-from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
 
-
-MODEL_CARD_TEMPLATE = Path(__file__).resolve().parents[1] / "model_card.md"
+from .resources import model_card_template
 
 
 def render_model_card(
@@ -19,11 +17,11 @@ def render_model_card(
     datasets: list[str] | None = None,
     training_summary: str = "Not trained by this package.",
     results: str = "No evaluation results yet.",
-    num_frames: int = 100,
+    num_frames: int | None = None,
     vision_tower_trained: bool = False,
     license: str = "apache-2.0",
     eval_results: list | None = None,
-    template_path: str | os.PathLike = MODEL_CARD_TEMPLATE,
+    template_path: str | os.PathLike | None = None,
 ) -> ModelCard:
     """A card for a V2Xum checkpoint with `config`: metadata (base models, datasets, licence, pipeline tag, and
     `model-index` from `eval_results`, a list of `huggingface_hub.EvalResult`) and the template's sections."""
@@ -40,7 +38,7 @@ def render_model_card(
     special = config.temporal_prompt_style == "special"
     return ModelCard.from_template(
         card_data,
-        template_path=os.fspath(template_path),
+        template_path=os.fspath(template_path or model_card_template()),
         model_name=repo_id.split("/")[-1],
         repo_id=repo_id,
         temporal_prompt_example="[f00] <frame> [f01] <frame> ..." if special else "[00] <frame> [01] <frame> ...",
@@ -50,10 +48,10 @@ def render_model_card(
         tokens_per_frame=config.num_video_tokens_per_frame,
         projector_type=config.projector_type,
         language_model=language_model or config.text_config._name_or_path or config.text_config.model_type,
-        num_frames=num_frames,
+        num_frames=num_frames or config.num_frame_tokens,
         training_summary=training_summary,
         results=results,
     )
 
 
-__all__ = ["render_model_card", "MODEL_CARD_TEMPLATE"]
+__all__ = ["render_model_card"]

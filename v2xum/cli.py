@@ -1,0 +1,368 @@
+# Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
+"""The `v2xum` command: argparse only. Each command registers its arguments and a handler that calls the package.
+
+One rule for errors: a handler's `ValueError` or `OSError` (a bad argument, a missing or occupied file, a model that
+does not load) is printed as `error: ...` and exits 2; a handler returns 1 when some of its inputs failed and 0 when
+all went well. Anything else is a bug and keeps its traceback.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+DTYPE_CHOICES = ["auto", "bf16", "fp16", "fp32"]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _overwrite_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true", help="write into an existing non-empty folder")
+
+
+# -- init-tiny ------------------------------------------------------------------------------------------------------
+
+
+def _init_tiny(args: argparse.Namespace) -> int:
+    from .outputs import check_output_dir
+    from .testing import write_tiny_checkpoint
+
+    out = check_output_dir(args.out_dir, args.overwrite)
+    start = time.perf_counter()
+    write_tiny_checkpoint(out, vision_feature_mode=args.feature_mode, projector_type=args.projector,
+                          num_frames=args.num_frames, seed=args.seed)
+    print(f"wrote a tiny random-weight V2Xum checkpoint to {out} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _add_init_tiny(commands) -> None:
+    parser = commands.add_parser("init-tiny", help="write a tiny random-weight checkpoint (tests, CI, trying things)")
+    parser.add_argument("out_dir")
+    parser.add_argument("--feature-mode", choices=["image_embeds", "patch_pooled"], default="image_embeds")
+    parser.add_argument("--projector", choices=["linear", "mlp2x_gelu"], default="linear")
+    parser.add_argument("--num-frames", type=int, default=8, help="frames the saved video processor samples")
+    parser.add_argument("--seed", type=int, default=0)
+    _overwrite_flag(parser)
+    parser.set_defaults(handler=_init_tiny)
+
+
+# -- summarize ------------------------------------------------------------------------------------------------------
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    from .summarize import ExportOptions, SummarizeSettings, load_pipeline, summarize_videos
+
+    quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
+    pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype, quantization=quantization)
+    settings = SummarizeSettings(task=args.task, num_frames=args.num_frames, query=args.query,
+                                 max_keyframes=args.max_keyframes, decode_mode=args.decode_mode,
+                                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    exports = ExportOptions(args.highlights, args.highlight_before, args.highlight_after)
+    run = {"device": str(pipe.device), "dtype": str(pipe.dtype).removeprefix("torch."), "quantization": quantization}
+    report = summarize_videos(pipe, args.videos, args.out, settings, exports, overwrite=args.overwrite,
+                              extra={"model": args.model, "settings": run})
+    if args.json:
+        print(json.dumps(report.records, indent=2, ensure_ascii=False))
+    for video, reason in report.failures.items():
+        print(f"error: {video}: {reason}", file=sys.stderr)
+    if report.failures:
+        print(f"{len(report.failures)} of {len(args.videos)} videos failed", file=sys.stderr)
+    return 1 if report.failures else 0
+
+
+def _add_summarize(commands) -> None:
+    parser = commands.add_parser(
+        "summarize",
+        help="summarize video files into JSON, subtitles, a contact sheet, a timeline and a highlight reel",
+        description="For each VIDEO writes OUT/<video stem>/: summary.json, summary.srt, summary.vtt, "
+        "timeline.png, contact_sheet.png (when there are keyframes) and, with --highlights, highlights.mp4.",
+    )
+    parser.add_argument("videos", nargs="+", metavar="VIDEO")
+    parser.add_argument("--model", required=True, help="a V2Xum checkpoint: local folder or Hub id")
+    parser.add_argument("--out", required=True, help="output folder (one sub-folder per video)")
+    parser.add_argument("--task", choices=["video", "text", "both"], default="both")
+    parser.add_argument("--num-frames", type=_positive_int, help="frames to sample (default: the processor's)")
+    parser.add_argument("--query", help="focus the summary on this topic")
+    parser.add_argument("--max-keyframes", type=_positive_int)
+    parser.add_argument("--max-new-tokens", type=_positive_int, default=256)
+    parser.add_argument("--decode-mode", choices=["exact", "keyframes"], default="exact",
+                        help="'keyframes' decodes the nearest keyframes: much faster, approximate positions")
+    parser.add_argument("--batch-size", type=_positive_int, default=1)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto",
+                        help="auto: bf16 on GPUs that support it, fp32 on CPU")
+    quantize = parser.add_mutually_exclusive_group()
+    quantize.add_argument("--load-in-4bit", action="store_true", help="4-bit language model (needs bitsandbytes)")
+    quantize.add_argument("--load-in-8bit", action="store_true", help="8-bit language model (needs bitsandbytes)")
+    parser.add_argument("--highlights", action="store_true", help="also cut highlights.mp4 around the keyframes")
+    parser.add_argument("--highlight-before", type=float, default=1.0, help="seconds kept before each keyframe")
+    parser.add_argument("--highlight-after", type=float, default=2.0, help="seconds kept after each keyframe")
+    parser.add_argument("--overwrite", action="store_true", help="write into existing non-empty output folders")
+    parser.add_argument("--json", action="store_true", help="print the summaries as a JSON list on stdout")
+    parser.set_defaults(handler=_summarize)
+
+
+# -- training data, features, adapters ------------------------------------------------------------------------------
+
+
+def _convert_data(args: argparse.Namespace) -> int:
+    from .outputs import check_output_dir
+    from .training_data import convert_v2xum_conversations, convert_videoxum, write_jsonl
+
+    out = check_output_dir(args.output, args.overwrite)
+    try:
+        if args.format == "videoxum":
+            examples = convert_videoxum(args.input, args.video_root, tasks=args.tasks, min_agreement=args.min_agreement)
+        else:
+            examples = convert_v2xum_conversations(args.input, args.video_root)
+    except KeyError as error:
+        raise ValueError(f"cannot convert {args.input}: missing field {error}") from error
+    print(f"wrote {write_jsonl(examples, out)} training examples to {out}")
+    return 0
+
+
+def _add_convert_data(commands) -> None:
+    parser = commands.add_parser("convert-data", help="convert VideoXum or V2Xum/VTimeLLM annotations to training JSONL")
+    parser.add_argument("format", choices=["videoxum", "v2xum"])
+    parser.add_argument("input", help="train/val/test_videoxum.json, or the V2Xum conversation JSON")
+    parser.add_argument("output", help="JSONL of training examples")
+    parser.add_argument("--video-root", help="where the videos are (finds each video's file extension)")
+    parser.add_argument("--tasks", nargs="+", choices=["video", "text", "both"], default=["both", "video", "text"])
+    parser.add_argument("--min-agreement", type=float, default=0.5,
+                        help="VideoXum: share of annotators that must select a frame for it to be a keyframe")
+    _overwrite_flag(parser)
+    parser.set_defaults(handler=_convert_data)
+
+
+def _cache_features(args: argparse.Namespace) -> int:
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from .feature_cache import build_feature_cache
+    from .outputs import check_output_dir
+    from .summarize import resolve_device
+    from .training_data import load_training_examples
+
+    out = check_output_dir(args.out, args.overwrite)
+    examples = load_training_examples(args.data, args.video_root, args.skip_missing)
+    model = AutoModelForImageTextToText.from_pretrained(args.model).to(resolve_device(args.device)).eval()
+    processor = AutoProcessor.from_pretrained(args.model)
+    start = time.perf_counter()
+    cache = build_feature_cache(model, processor, examples["video"], out, num_frames=args.num_frames,
+                                decode_mode=args.decode_mode, model_id=args.model)
+    print(f"cached features of {len(cache.info['videos'])} videos in {out} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _add_cache_features(commands) -> None:
+    parser = commands.add_parser("cache-features", help="run the frozen vision tower once over a training set")
+    parser.add_argument("--model", required=True, help="the V2Xum checkpoint that will be trained")
+    parser.add_argument("--data", required=True, help="JSONL of training examples")
+    parser.add_argument("--video-root")
+    parser.add_argument("--out", required=True, help="cache folder")
+    parser.add_argument("--num-frames", type=_positive_int, help="frames per video (default: the processor's)")
+    parser.add_argument("--decode-mode", choices=["exact", "keyframes"], default="exact")
+    parser.add_argument("--skip-missing", action="store_true")
+    parser.add_argument("--device", default="auto")
+    _overwrite_flag(parser)
+    parser.set_defaults(handler=_cache_features)
+
+
+def _merge_adapter(args: argparse.Namespace) -> int:
+    from .training import merge_adapter
+
+    merge_adapter(args.adapter_dir, args.out_dir, base_model=args.base, overwrite=args.overwrite)
+    print(f"wrote the merged checkpoint to {args.out_dir}")
+    return 0
+
+
+def _add_merge_adapter(commands) -> None:
+    parser = commands.add_parser("merge-adapter", help="merge a LoRA adapter from train_sft.py into a full checkpoint")
+    parser.add_argument("adapter_dir")
+    parser.add_argument("out_dir")
+    parser.add_argument("--base", help="base checkpoint (default: the one named in adapter_config.json)")
+    _overwrite_flag(parser)
+    parser.set_defaults(handler=_merge_adapter)
+
+
+# -- evaluate -------------------------------------------------------------------------------------------------------
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from evaluate_metrics.clip_backends import ClipEmbedder
+
+    from .evaluation import markdown_table, run_evaluation
+    from .outputs import check_output_dir
+    from .summarize import resolve_device, resolve_dtype
+    from .training_data import load_training_examples
+
+    out = check_output_dir(args.out, args.overwrite)
+    if (args.model is None) == (args.predictions is None):
+        raise ValueError("give --model (to generate summaries) or --predictions (a predictions JSONL)")
+    data = Path(args.data)
+    data_file = data / f"{args.split}.jsonl" if data.is_dir() else data
+    examples = list(load_training_examples(data_file, args.video_root, args.skip_missing))
+    device = resolve_device(args.device)
+    embedder = ClipEmbedder(args.clip_model, backend=args.clip_backend, pretrained=args.clip_pretrained,
+                            device=device, progress=True)
+    record = run_evaluation(
+        examples, out, model=args.model, predictions_file=args.predictions, clip_embedder=embedder,
+        num_frames=args.num_frames, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+        baselines=args.baselines, dataset_name=args.dataset_name or data_file.stem, split=args.split,
+        device=device, dtype=resolve_dtype(args.dtype, device),
+    )
+    print(markdown_table(record["results"]))
+    print(f"wrote results.json, results.md, model_index.json and predictions.jsonl to {out}")
+    return 0
+
+
+def _add_evaluate(commands) -> None:
+    parser = commands.add_parser("evaluate", help="score a model (or a predictions file) on a dataset")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--model", help="a V2Xum checkpoint to generate summaries with")
+    source.add_argument("--predictions", help="a predictions JSONL (VideoSummary dicts with 'video') instead")
+    parser.add_argument("--data", required=True, help="JSONL in the training format, or a folder of <split>.jsonl")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--video-root")
+    parser.add_argument("--skip-missing", action="store_true")
+    parser.add_argument("--dataset-name", help="name for model-index entries (default: the file name)")
+    parser.add_argument("--clip-model", default="openai/clip-vit-large-patch14",
+                        help="CLIP for FCLIP/Cross-FCLIP/VT-CLIPScore (Hub id or folder; open_clip model name)")
+    parser.add_argument("--clip-backend", choices=["transformers", "open_clip", "v2xum_tower"],
+                        default="transformers", help="v2xum_tower: the evaluated model's own tower (images only)")
+    parser.add_argument("--clip-pretrained", help="open_clip pretrained tag or checkpoint file")
+    parser.add_argument("--num-frames", type=_positive_int)
+    parser.add_argument("--batch-size", type=_positive_int, default=1)
+    parser.add_argument("--max-new-tokens", type=_positive_int, default=256)
+    parser.add_argument("--baselines", action="store_true", help="also score random and uniform baselines")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto")
+    _overwrite_flag(parser)
+    parser.set_defaults(handler=_evaluate)
+
+
+# -- push -----------------------------------------------------------------------------------------------------------
+
+
+def _push(args: argparse.Namespace) -> int:
+    from .hub import METRIC_NAMES, push_metric, push_model
+
+    if args.what == "model":
+        commit = push_model(args.checkpoint, args.repo_id, private=args.private, token=args.token,
+                            results_dir=args.results, datasets=args.dataset, base_model=args.base_model,
+                            license=args.license)
+        print(f"pushed {args.checkpoint} to {getattr(commit, 'commit_url', args.repo_id)}")
+        return 0
+    names = METRIC_NAMES if args.name == "all" else [args.name]
+    for name in names:
+        space = f"{args.space}/{name}" if args.name == "all" else args.space
+        push_metric(name, space, token=args.token, private=args.private)
+        print(f"pushed the {name} metric to the Space {space}")
+    return 0
+
+
+def _add_push(commands) -> None:
+    parser = commands.add_parser("push", help="publish a checkpoint or the metrics to the Hugging Face Hub")
+    targets = parser.add_subparsers(dest="what", required=True)
+    model = targets.add_parser("model", help="checkpoint + processor + remote code + pipeline + model card")
+    model.add_argument("checkpoint")
+    model.add_argument("repo_id")
+    model.add_argument("--results", help="a `v2xum evaluate` output folder: model-index and results table")
+    model.add_argument("--dataset", nargs="+", help="training/evaluation datasets for the card")
+    model.add_argument("--base-model", nargs="+", help="base models for the card")
+    model.add_argument("--license", default="apache-2.0")
+    metric = targets.add_parser("metric", help="a metric as a gradio Space (card, module, app.py)")
+    metric.add_argument("name", help="fclip, cross_fclip, video_summary_f1, video_summary_text, or all")
+    metric.add_argument("space", help="org/space-name (with 'all': the org, one Space per metric)")
+    for target in (model, metric):
+        target.add_argument("--private", action="store_true")
+        target.add_argument("--token", help="Hub token (default: the logged-in one or HF_TOKEN)")
+    parser.set_defaults(handler=_push)
+
+
+# -- StoryBoard and the demo ----------------------------------------------------------------------------------------
+
+
+def _storyboard(args: argparse.Namespace) -> int:
+    from .outputs import check_output_dir
+    from .storyboard import make_storyboard, write_storyboard_base
+
+    out = check_output_dir(args.out, args.overwrite)
+    start = time.perf_counter()
+    if args.action == "make":
+        splits = make_storyboard(out, n_videos=args.n_videos, seed=args.seed)
+        counts = ", ".join(f"{len(v)} {k}" for k, v in splits.items())
+        print(f"wrote {args.n_videos} StoryBoard videos ({counts}) to {out} in {time.perf_counter() - start:.1f} s")
+    else:
+        write_storyboard_base(out, seed=args.seed)
+        print(f"wrote the untrained StoryBoard demo model to {out}")
+    return 0
+
+
+def _add_storyboard(commands) -> None:
+    parser = commands.add_parser("storyboard", help="the StoryBoard benchmark: generated videos with ground truth")
+    actions = parser.add_subparsers(dest="action", required=True)
+    make = actions.add_parser("make", help="generate videos, annotations and train/val/test splits")
+    make.add_argument("--out", required=True)
+    make.add_argument("--n-videos", type=_positive_int, default=300)
+    make.add_argument("--seed", type=int, default=0)
+    init_model = actions.add_parser("init-model", help="write the untrained StoryBoard demo model")
+    init_model.add_argument("out")
+    init_model.add_argument("--seed", type=int, default=0)
+    for action in (make, init_model):
+        _overwrite_flag(action)
+    parser.set_defaults(handler=_storyboard)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import describe, run_demo
+
+    start = time.perf_counter()
+    truth, summary = run_demo(args.out, model=args.model, seed=args.seed, device=args.device, overwrite=args.overwrite)
+    print(describe(truth, summary))
+    folder = Path(args.out) / "storyboard_sample"
+    print(f"\noutputs in {folder}: " + ", ".join(sorted(summary["files"].values())))
+    print(f"done in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _add_demo(commands) -> None:
+    parser = commands.add_parser("demo", help="summarize a generated StoryBoard video with the demo model, end to end")
+    parser.add_argument("--out", default="v2xum-demo")
+    parser.add_argument("--model", help="default: the StoryBoard demo model shipped with the package")
+    parser.add_argument("--seed", type=int, default=7, help="which sample video to generate")
+    parser.add_argument("--device", default="cpu")
+    _overwrite_flag(parser)
+    parser.set_defaults(handler=_demo)
+
+
+COMMANDS = (_add_init_tiny, _add_summarize, _add_convert_data, _add_cache_features, _add_merge_adapter, _add_evaluate,
+            _add_push, _add_storyboard, _add_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="v2xum", description="Cross-modal video summarization with V2Xum.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for register in COMMANDS:
+        register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

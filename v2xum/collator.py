@@ -1,0 +1,87 @@
+# Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
+"""The training collator: training examples in, a model batch with answer-only labels out."""
+
+from dataclasses import dataclass
+
+import torch
+from transformers import BatchFeature
+
+from processing import FrameTimeline, V2XumProcessor
+from processing.video_processing_v2xum import pad_videos
+
+from .feature_cache import VideoFeatureCache
+from .training_data import render_target
+
+
+@dataclass
+class V2XumDataCollator:
+    """Turns training examples (`v2xum.training_data`) into a right-padded batch for `SFTTrainer`.
+
+    Videos are decoded here, lazily (never at dataset load), by the processor from their paths; the target is
+    rendered from the sampled frames' timeline; labels are -100 except on the answer and EOS. The answer is
+    tokenized on its own after the prompt, exactly as `generate` continues a prompt, so what the model learns is
+    what it will be asked to produce. Nothing is truncated: an example longer than `max_length` raises a
+    `ValueError` naming its length and the limit.
+
+    With `feature_cache`, frames are not decoded: the cached vision-tower features and timelines are used, and the
+    batch holds `video_tower_features` instead of `pixel_values_videos` (the token ids are the same).
+    """
+
+    processor: V2XumProcessor
+    num_frames: int | None = None
+    max_length: int | None = None
+    decode_mode: str = "exact"
+    feature_cache: VideoFeatureCache | None = None
+
+    def __call__(self, examples: list[dict]) -> BatchFeature:
+        prompts = [self.processor.build_prompt(e["task"], query=e.get("query")) for e in examples]
+        if self.feature_cache is not None:
+            prompt_ids, video_inputs, timelines = self._cached_inputs(examples, prompts)
+        else:
+            prompt_ids, video_inputs, timelines = self._decoded_inputs(examples, prompts)
+        style = self.processor.temporal_prompt_style
+        answers = [render_target(e, timeline, style) for e, timeline in zip(examples, timelines)]
+        return BatchFeature({**self._with_labels(prompt_ids, answers), **video_inputs})
+
+    def _decoded_inputs(self, examples: list[dict], prompts: list[str]):
+        videos_kwargs = {"decode_mode": self.decode_mode} | ({"num_frames": self.num_frames} if self.num_frames else {})
+        inputs = self.processor(
+            text=prompts, videos=[e["video"] for e in examples], padding=False, return_metadata=True, **videos_kwargs
+        )
+        timelines = [FrameTimeline.from_metadata(metadata) for metadata in inputs["video_metadata"]]
+        video_inputs = {key: inputs[key] for key in ("pixel_values_videos", "video_frame_mask")}
+        return inputs["input_ids"], video_inputs, timelines
+
+    def _cached_inputs(self, examples: list[dict], prompts: list[str]):
+        cached = [self.feature_cache.get(e["video"]) for e in examples]
+        features = [f for f, _ in cached]
+        prompt_ids = self.processor.tokenize_prompts(prompts, [len(f) for f in features])
+        padded, mask = pad_videos(features)
+        return prompt_ids, {"video_tower_features": padded, "video_frame_mask": mask}, [t for _, t in cached]
+
+    def _with_labels(self, prompt_ids: list[list[int]], answers: list[str]) -> dict[str, torch.Tensor]:
+        tokenizer = self.processor.tokenizer
+        rows, labels = [], []
+        for i, (prompt, answer) in enumerate(zip(prompt_ids, answers)):
+            answer_ids = tokenizer(" " + answer.strip(), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+            length = len(prompt) + len(answer_ids)
+            if self.max_length is not None and length > self.max_length:
+                raise ValueError(
+                    f"Training example {i} is {length} tokens ({len(prompt)} prompt incl. frames + "
+                    f"{len(answer_ids)} answer), longer than max_length={self.max_length}; frames are never "
+                    "truncated: sample fewer frames or raise max_length"
+                )
+            rows.append(list(prompt) + answer_ids)
+            labels.append([-100] * len(prompt) + answer_ids)
+        longest = max(len(row) for row in rows)
+        input_ids = torch.full((len(rows), longest), tokenizer.pad_token_id, dtype=torch.long)
+        label_ids = torch.full((len(rows), longest), -100, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), longest), dtype=torch.long)
+        for i, (row, label) in enumerate(zip(rows, labels)):
+            input_ids[i, : len(row)] = torch.tensor(row)
+            label_ids[i, : len(label)] = torch.tensor(label)
+            attention_mask[i, : len(row)] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": label_ids}
+
+
+__all__ = ["V2XumDataCollator"]

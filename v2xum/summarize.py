@@ -1,0 +1,186 @@
+# Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
+"""Summarize video files: decode each one, run the `video-summarization` pipeline, write the exports. A video that
+fails (missing, not a video, an occupied output folder, generation running out of memory) is reported and the others
+still run."""
+
+import importlib.util
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import BitsAndBytesConfig, Pipeline, pipeline
+
+from processing import DecodedVideo, VideoDecodingError, VideoSummary
+
+from .export import export_summary
+from .outputs import is_occupied
+
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+@dataclass
+class SummarizeSettings:
+    """What is asked of the model for every video; recorded in each `summary.json`. `num_frames` defaults to the
+    video processor's."""
+
+    task: str = "both"
+    num_frames: int | None = None
+    query: str | None = None
+    max_keyframes: int | None = None
+    decode_mode: str = "exact"
+    max_new_tokens: int = 256
+    batch_size: int = 1
+
+
+@dataclass
+class ExportOptions:
+    highlights: bool = False
+    highlight_before: float = 1.0
+    highlight_after: float = 2.0
+
+
+@dataclass
+class SummarizeReport:
+    """`records`: one `summary.json` record per summarized video, in input order; `failures`: video -> reason."""
+
+    records: list[dict] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> str:
+    """`auto` is CUDA when present, else the CPU; asking for CUDA where there is none is an error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name} was asked for but CUDA is not available here (use --device cpu)")
+    return name
+
+
+def resolve_dtype(name: str, device: str) -> torch.dtype:
+    """`auto`: bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU (half precision is slow and lossy there)."""
+    if name != "auto":
+        return DTYPES[name]
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def load_pipeline(model: str, device: str = "auto", dtype: str = "auto", quantization: str | None = None) -> Pipeline:
+    """The `video-summarization` pipeline for a checkpoint (folder or Hub id); `quantization` is `"4bit"` or
+    `"8bit"` (bitsandbytes) for the language model, the tower, projector and head staying in `dtype`."""
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    kwargs: dict = {"dtype": torch_dtype}
+    if quantization:
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise ValueError(f"--load-in-{quantization} needs the bitsandbytes package: pip install bitsandbytes")
+        config = BitsAndBytesConfig(
+            load_in_4bit=quantization == "4bit",
+            load_in_8bit=quantization == "8bit",
+            bnb_4bit_compute_dtype=torch_dtype,
+            llm_int8_skip_modules=["vision_tower", "multi_modal_projector", "lm_head"],
+        )
+        kwargs |= {"model_kwargs": {"quantization_config": config}, "device_map": device}
+    else:
+        kwargs["device"] = device
+    try:
+        return pipeline("video-summarization", model=model, **kwargs)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot load model '{model}': {error}") from error
+
+
+def output_names(videos: list[str]) -> list[str]:
+    """One folder name per input: the file stem, numbered when two inputs share a stem."""
+    names, seen = [], {}
+    for video in videos:
+        stem = Path(video).stem or "video"
+        seen[stem] = seen.get(stem, 0) + 1
+        names.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return names
+
+
+def summarize_videos(
+    pipe: Pipeline,
+    videos: list[str],
+    out_dir: str | os.PathLike,
+    settings: SummarizeSettings | None = None,
+    exports: ExportOptions | None = None,
+    overwrite: bool = False,
+    extra: dict | None = None,
+    progress: bool = True,
+) -> SummarizeReport:
+    """Writes `out_dir/<video stem>/` (see `v2xum.export.export_summary`) for each video. `extra` goes into every
+    `summary.json` (with the settings). Raises only when `out_dir` cannot be used; per-video failures are reported."""
+    from tqdm.auto import tqdm
+
+    settings, exports = settings or SummarizeSettings(), exports or ExportOptions()
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise NotADirectoryError(f"cannot use output directory '{out}': {error}") from error
+    settings.num_frames = settings.num_frames or pipe.processor.video_processor.num_frames
+    extra = {**(extra or {}), "settings": {**asdict(settings), **(extra or {}).get("settings", {})}}
+    report, jobs = SummarizeReport(), []
+    for video, name in zip(videos, output_names(videos)):
+        if is_occupied(out / name) and not overwrite:
+            report.failures[video] = f"output folder {out / name} already exists and is not empty (pass --overwrite)"
+        else:
+            jobs.append((video, out / name))
+    bar = tqdm(total=len(jobs), desc="summarizing", unit="video", disable=None if progress else True, file=sys.stderr)
+    for start in range(0, len(jobs), settings.batch_size):
+        _summarize_batch(pipe, jobs[start : start + settings.batch_size], settings, exports, extra, report, bar)
+    bar.close()
+    return report
+
+
+def _summarize_batch(pipe, jobs, settings: SummarizeSettings, exports: ExportOptions, extra, report, bar) -> None:
+    decoded: list[tuple[str, Path, DecodedVideo]] = []
+    for video, target in jobs:
+        try:
+            loaded = pipe.processor.video_processor.load_video(video, settings.num_frames, settings.decode_mode)
+            decoded.append((video, target, loaded))
+        except VideoDecodingError as error:
+            report.failures[video] = error.reason
+            bar.update()
+    if not decoded:
+        return
+    try:
+        results = pipe(
+            [d for _, _, d in decoded],
+            batch_size=settings.batch_size,
+            task=settings.task,
+            num_frames=settings.num_frames,
+            query=settings.query,
+            max_keyframes=settings.max_keyframes,
+            max_new_tokens=settings.max_new_tokens,
+        )
+    except (RuntimeError, ValueError) as error:  # e.g. out of memory: the other batches still run
+        for video, _, _ in decoded:
+            report.failures[video] = f"summarizing failed: {error}"
+        bar.update(len(decoded))
+        return
+    for (video, target, d), result in zip(decoded, results):
+        try:
+            record = export_summary(VideoSummary.from_dict(result), d, target, extra=extra, **asdict(exports))
+        except (OSError, ValueError) as error:
+            report.failures[video] = f"writing outputs to {target} failed: {error}"
+        else:
+            report.records.append(record)
+            bar.write(f"{video} -> {target}", file=sys.stderr)
+        bar.update()
+
+
+__all__ = [
+    "SummarizeSettings",
+    "ExportOptions",
+    "SummarizeReport",
+    "summarize_videos",
+    "load_pipeline",
+    "resolve_device",
+    "resolve_dtype",
+    "output_names",
+]

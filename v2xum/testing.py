@@ -1,0 +1,198 @@
+# Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
+"""Test fixtures for this package's tests, benchmarks and users' CI, built offline in seconds: tiny random-weight
+V2Xum checkpoints (composed through `compose_v2xum`, the path real checkpoints take) and videos whose frames carry
+their own index, so that exact frames can be checked by their pixels.
+
+Each numbered frame shows its index in binary as `NUM_BITS` vertical bands (white = 1), bold enough to survive lossy
+coding.
+"""
+
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, LlamaConfig, LlamaForCausalLM
+from transformers import PreTrainedTokenizerFast
+
+from processing import SYSTEM_PROMPT, TASK_INSTRUCTIONS
+
+from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
+
+
+NUM_BITS = 14
+TINY_IMAGE_SIZE = 32
+_CORPUS = [
+    SYSTEM_PROMPT,
+    *TASK_INSTRUCTIONS.values(),
+    "USER: ASSISTANT: A man talks to the camera. He pours water into a pot and stirs it with a spoon.",
+    "A red circle moves left. A blue square appears in the middle. The screen is dark. Then a green star grows.",
+    "Focus on what the video shows about: people, objects, colours, motion, shapes, scenes, cooking, sports.",
+    "0 1 2 3 4 5 6 7 8 9 [00] [01] [99], ; : ! ? ' \" ( ) - the a an of in on at to and with from is are was",
+]
+
+
+def tiny_tokenizer() -> PreTrainedTokenizerFast:
+    """A byte-level BPE (any text round-trips) trained on a small fixed corpus: deterministic, a few hundred ids."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=384,
+        special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(_CORPUS * 4, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>"
+    )
+
+
+def write_tiny_parts(
+    parts_dir: str | os.PathLike,
+    tokenizer: PreTrainedTokenizerFast | None = None,
+    vision: dict | None = None,
+    text: dict | None = None,
+) -> tuple[Path, Path]:
+    """Writes a small random CLIP vision tower (`parts_dir/clip`) and a small random Llama with its tokenizer
+    (`parts_dir/llama`): the two pretrained parts `compose_v2xum` (and `train_sft.py --vision_model
+    --language_model`) start from. `vision` / `text` override the (tiny) config sizes."""
+    vision_dir, text_dir = Path(parts_dir, "clip"), Path(parts_dir, "llama")
+    vision_config = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                     "image_size": TINY_IMAGE_SIZE, "patch_size": 8, "projection_dim": 24} | (vision or {})
+    CLIPVisionModelWithProjection(CLIPVisionConfig(**vision_config)).save_pretrained(vision_dir)
+    tokenizer = tokenizer or tiny_tokenizer()
+    text_config = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                   "num_key_value_heads": 2, "max_position_embeddings": 4096} | (text or {})
+    text = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **text_config,
+        )
+    )
+    text.save_pretrained(text_dir)
+    tokenizer.save_pretrained(text_dir)
+    return vision_dir, text_dir
+
+
+def write_tiny_checkpoint(
+    out_dir: str | os.PathLike,
+    vision_feature_mode: str = "image_embeds",
+    projector_type: str = "linear",
+    num_frames: int = 8,
+    seed: int = 0,
+) -> Path:
+    """Writes a tiny V2Xum checkpoint (model, generation config, processor, tokenizer) to `out_dir`.
+
+    It is composed from a tiny CLIP vision tower and a tiny Llama through `compose_v2xum`, the same path a real
+    checkpoint takes; weights are random (seeded). The video processor samples `num_frames` frames of 32x32.
+    """
+    torch.manual_seed(seed)
+    out_dir = Path(out_dir)
+    with tempfile.TemporaryDirectory() as parts:
+        vision_dir, text_dir = write_tiny_parts(parts)
+        model, tokenizer = compose_v2xum(
+            str(vision_dir), str(text_dir), vision_feature_mode=vision_feature_mode, projector_type=projector_type
+        )
+    model.generation_config.max_new_tokens = 32
+    processor = v2xum_processor_for(model.config, tokenizer, num_frames=num_frames)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    return out_dir
+
+
+def numbered_frame(index: int, width: int, height: int, noise: np.random.Generator | None = None) -> np.ndarray:
+    """An RGB frame whose vertical bands encode `index`; a red square in the top-left corner marks orientation."""
+    image = np.zeros((height, width, 3), dtype=np.uint8)
+    edges = np.linspace(0, width, NUM_BITS + 1).astype(int)
+    for bit in range(NUM_BITS):
+        if index >> bit & 1:
+            image[:, edges[bit] : edges[bit + 1]] = 255
+    corner = max(2, min(width, height) // 8)
+    image[:corner, :corner] = (255, 0, 0)
+    if noise is not None:
+        image = np.clip(image.astype(np.int16) + noise.integers(-20, 21, image.shape), 0, 255).astype(np.uint8)
+    return image
+
+
+def read_frame_number(image: np.ndarray) -> int:
+    """Inverse of `numbered_frame` for an upright RGB frame (the corner marker is ignored)."""
+    height, width = image.shape[:2]
+    edges = np.linspace(0, width, NUM_BITS + 1).astype(int)
+    rows = image[height // 4 :, :, 1].astype(float)  # green channel, below the red marker
+    return sum(1 << bit for bit in range(NUM_BITS) if rows[:, edges[bit] : edges[bit + 1]].mean() > 127)
+
+
+def write_numbered_video(
+    path: str | os.PathLike,
+    num_frames: int,
+    fps: int = 30,
+    width: int = 160,
+    height: int = 120,
+    codec: str = "libx264",
+    gop: int = 30,
+    pts_seconds: list[float] | None = None,
+    rotation: int = 0,
+    audio: bool = False,
+    pix_fmt: str = "yuv420p",
+    noise: bool = False,
+    crf: int = 23,
+) -> str:
+    """Encodes `num_frames` numbered frames.
+
+    Args:
+        pts_seconds: explicit presentation time of each frame (a variable-frame-rate video); default `i / fps`.
+        rotation: display rotation written as container metadata (the stored frames stay unrotated).
+        audio: add a 440 Hz mono AAC track as long as the video.
+        noise: add per-pixel noise (a realistic bitrate for benchmarks).
+    """
+    path = os.fspath(path)
+    rng = np.random.default_rng(0) if noise else None
+    with av.open(path, mode="w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.gop_size = gop
+        if codec in ("libx264", "h264"):
+            stream.options = {"crf": str(crf), "preset": "veryfast", "bf": "0"}
+        if pts_seconds is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        audio_stream = container.add_stream("aac", rate=16000, layout="mono") if audio else None
+
+        for index in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(numbered_frame(index, width, height, rng), format="rgb24")
+            if pts_seconds is not None:
+                frame.pts, frame.time_base = round(pts_seconds[index] * 1000), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+        if audio_stream is not None:
+            seconds = pts_seconds[-1] + 1 / fps if pts_seconds is not None else num_frames / fps
+            samples = np.sin(2 * np.pi * 440 * np.arange(int(seconds * 16000)) / 16000).astype(np.float32)
+            for start in range(0, len(samples), 1024):
+                chunk = samples[start : start + 1024][None, :]
+                audio_frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+                audio_frame.sample_rate, audio_frame.pts = 16000, start
+                container.mux(audio_stream.encode(audio_frame))
+            container.mux(audio_stream.encode())
+    return path
+
+
+__all__ = [
+    "write_tiny_checkpoint",
+    "write_tiny_parts",
+    "tiny_tokenizer",
+    "numbered_frame",
+    "read_frame_number",
+    "write_numbered_video",
+    "NUM_BITS",
+]
