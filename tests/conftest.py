@@ -5,11 +5,65 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import base64  # noqa: E402
+import json  # noqa: E402
+
+import httpx2  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from huggingface_hub.utils import set_client_factory  # noqa: E402
 
 import modeling_v2xum  # noqa: E402,F401  (registers the Auto classes)
 from v2xum.testing import write_numbered_video, write_tiny_checkpoint  # noqa: E402
+
+
+class MockHub:
+    """Answers the routes create_repo and upload_folder use; records each commit's files and contents."""
+
+    def __init__(self):
+        self.created, self.commits = [], []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        path = request.url.path
+        if path == "/api/agent-harnesses":
+            return httpx2.Response(200, json={"standardEnvVars": [], "harnesses": {}})
+        if path == "/api/repos/create":
+            body = json.loads(request.content)
+            self.created.append(body)
+            prefix = "spaces/" if body.get("type") == "space" else ""
+            repo = f"{body['organization']}/{body['name']}" if body.get("organization") else body["name"]
+            return httpx2.Response(200, json={"url": f"https://huggingface.co/{prefix}{repo}"})
+        if path == "/api/validate-yaml":
+            return httpx2.Response(200, json={})
+        if "/preupload/" in path:
+            files = json.loads(request.content)["files"]
+            return httpx2.Response(200, json={"files": [
+                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]})
+        if "/commit/" in path:
+            lines = [json.loads(line) for line in request.content.decode().splitlines() if line.strip()]
+            files = {}
+            for line in lines:
+                if line["key"] == "file":
+                    files[line["value"]["path"]] = base64.b64decode(line["value"]["content"])
+            self.commits.append({"path": path, "files": files})
+            kind, repo = path.split("/")[2], "/".join(path.split("/")[3:5])
+            prefix = "spaces/" if kind == "spaces" else ""
+            return httpx2.Response(200, json={"commitUrl": f"https://huggingface.co/{prefix}{repo}/commit/" + "a" * 40,
+                                              "commitOid": "a" * 40, "pullRequestUrl": None})
+        return httpx2.Response(404, json={"error": f"unexpected {request.method} {path}"})
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_TOKEN", "hf_fake")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    mock = MockHub()
+    set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(mock), base_url="https://huggingface.co"))
+    yield mock
+    set_client_factory(lambda: httpx2.Client())
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +75,6 @@ def tiny_dir(tmp_path_factory):
 def keyframe_model_dir(tiny_dir, tmp_path_factory):
     """The tiny checkpoint with a generation config that favours `[fNN]` tokens (`sequence_bias`, stored in the
     list form that survives JSON), so that a random model still names keyframes and they can be checked."""
-    import json
     import shutil
 
     path = tmp_path_factory.mktemp("keyframe_model") / "ckpt"

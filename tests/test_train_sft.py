@@ -5,6 +5,7 @@ import os
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -207,3 +208,22 @@ def test_tiny_cpu_config_trains(tiny_dir, train_file, tmp_path):
     ])
     losses = logged_losses(trainer)
     assert trainer.state.global_step == 8 and losses[-1] < losses[0]
+
+
+def test_push_to_hub_makes_one_commit_with_remote_code_and_our_card(hub, tiny_dir, train_file, tmp_path):
+    out = tmp_path / "pushed"
+    train_sft.run([
+        "--model_name_or_path", str(tiny_dir), "--train_file", str(train_file), "--output_dir", str(out),
+        "--use_peft", "--lora_r", "4", "--lora_alpha", "8", "--max_steps", "2", *COMMON,
+        "--push_to_hub", "--hub_model_id", "org/v2xum-run",
+    ])
+    (commit,) = hub.commits  # the Trainer did not push on its own
+    assert commit["path"] == "/api/models/org/v2xum-run/commit/main"
+    files = commit["files"]
+    assert {"adapter_config.json", "adapter_model.safetensors", "processor_config.json", "tokenizer.json",
+            "README.md", "configuration_v2xum.py", "modeling_v2xum.py", "generation_v2xum.py", "pipeline_v2xum.py",
+            "processing_v2xum.py", "video_processing_v2xum.py", "video_decoding.py", "summary.py"} <= set(files)
+    assert not any(name.startswith(("checkpoint-", "training_args")) for name in files)
+    card = ModelCard(files["README.md"].decode())
+    assert card.data.pipeline_tag == "video-text-to-text" and "v2xum" in card.data.tags
+    assert "LoRA r=4, alpha=8" in card.text and files["README.md"] == (out / "README.md").read_bytes()
