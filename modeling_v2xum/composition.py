@@ -92,6 +92,17 @@ def assemble_v2xum(
     return model
 
 
+def _init_projector(projector: torch.nn.Module, std: float) -> None:
+    """A fresh projector: normal weights of the decoder's `initializer_range`, zero biases, empty norm statistics."""
+    for module in projector.modules():
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, torch.nn.BatchNorm1d):
+            module.reset_running_stats()
+
+
 def compose_v2xum(
     vision_model_name_or_path: str,
     language_model_name_or_path: str,
@@ -138,15 +149,7 @@ def compose_v2xum(
         projector_feature_norm=projector_feature_norm,
     )
     model = assemble_v2xum(config, vision_tower, language_model)
-    std = getattr(config.text_config, "initializer_range", 0.02)
-    for module in model.model.multi_modal_projector.modules():
-        if isinstance(module, torch.nn.Linear):
-            torch.nn.init.normal_(module.weight, std=std)
-            if module.bias is not None:
-                torch.nn.init.zeros_(module.bias)
-        elif isinstance(module, torch.nn.BatchNorm1d):
-            module.reset_running_stats()
-
+    _init_projector(model.model.multi_modal_projector, std=getattr(config.text_config, "initializer_range", 0.02))
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,

@@ -252,7 +252,7 @@ def _add_evaluate(commands) -> None:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from .hub import METRIC_NAMES, push_metric, push_model
+    from .hub import METRIC_NAMES, PACKAGE_REQUIREMENT, push_metric, push_model
 
     if args.what == "model":
         commit = push_model(args.checkpoint, args.repo_id, private=args.private, token=args.token,
@@ -263,7 +263,7 @@ def _push(args: argparse.Namespace) -> int:
     names = METRIC_NAMES if args.name == "all" else [args.name]
     for name in names:
         space = f"{args.space}/{name}" if args.name == "all" else args.space
-        push_metric(name, space, token=args.token, private=args.private)
+        push_metric(name, space, token=args.token, private=args.private, package_requirement=args.package_requirement or PACKAGE_REQUIREMENT)
         print(f"pushed the {name} metric to the Space {space}")
     return 0
 
@@ -281,6 +281,9 @@ def _add_push(commands) -> None:
     metric = targets.add_parser("metric", help="a metric as a gradio Space (card, module, app.py)")
     metric.add_argument("name", help="fclip, cross_fclip, video_summary_f1, video_summary_text, or all")
     metric.add_argument("space", help="org/space-name (with 'all': the org, one Space per metric)")
+    metric.add_argument("--package-requirement",
+                        help="the requirements.txt line that installs this package in the Space (default: "
+                        "v2xum==<this version>)")
     for target in (model, metric):
         target.add_argument("--private", action="store_true")
         target.add_argument("--token", help="Hub token (default: the logged-in one or HF_TOKEN)")

@@ -80,14 +80,6 @@ def score_summaries(examples, summaries, timelines, frame_embeddings, embed_text
     """Metrics per task for one system. `frame_embeddings[i]` are CLIP embeddings of example i's sampled frames;
     `embed_texts(list[str])` gives CLIP text embeddings (None for an image-only backend: no Cross-FCLIP and
     VT-CLIPScore then)."""
-    from evaluate_metrics.scoring import (
-        cross_fclip_score,
-        event_keyframe_f1,
-        fclip_score,
-        keyframe_frame_scores,
-        videoxum_scores,
-        vt_clipscore,
-    )
     from evaluate_metrics.text_scoring import caption_scores
 
     results = {}
@@ -96,38 +88,12 @@ def score_summaries(examples, summaries, timelines, frame_embeddings, embed_text
         metrics: dict[str, list] = {"modality_accuracy": [float(_right_modality(summaries[i])) for i in rows]}
         if task in ("video", "both"):
             for i in rows:
-                example, summary, timeline = examples[i], summaries[i], timelines[i]
-                sampled = np.asarray(timeline.timestamps)
-                seconds = np.arange(int(np.floor(timeline.duration)) + 1, dtype=np.float64)  # 1 fps
-                reference = reference_frames(example, timeline)
-                if example.get("annotations"):
-                    annotators = np.asarray(example["annotations"]["scores"], dtype=np.float64)
-                    seconds = np.arange(annotators.shape[1]) / float(example["annotations"].get("fps", 1.0))
-                else:
-                    annotators = (keyframe_frame_scores(sampled[reference], sampled, seconds) == 1.0)[None, :]
-                predicted = keyframe_frame_scores([k.seconds for k in summary.keyframes], sampled, seconds)
-                frame_scores = videoxum_scores(predicted, annotators)
-                metrics.setdefault("keyframe_f1_max", []).append(frame_scores["f1_max"])
-                metrics.setdefault("keyframe_f1_mean", []).append(frame_scores["f1_mean"])
-                metrics.setdefault("kendall_tau", []).append(frame_scores["kendall_tau"])
-                metrics.setdefault("spearman_rho", []).append(frame_scores["spearman_rho"])
-                if example.get("scenes"):
-                    events = [(s["start"], s["end"]) for s in example["scenes"] if s["kind"] == "event"]
-                    event_scores = event_keyframe_f1([k.seconds for k in summary.keyframes], events)
-                    metrics.setdefault("event_keyframe_f1", []).append(event_scores["f1"])
-                embeddings = frame_embeddings[i]
-                predicted_frames = embeddings[[k.index for k in summary.keyframes]]
-                metrics.setdefault("fclip", []).append(fclip_score(predicted_frames, embeddings[reference])["f1"])
+                scores = _keyframe_scores(examples[i], summaries[i], timelines[i], frame_embeddings[i])
                 if task == "both" and embed_texts is not None:
-                    texts = [s.text for s in summary.sentences if s.text] or [""]
-                    references = [s["text"] for s in example["sentences"] if s["text"]]
-                    predicted_texts = embed_texts(texts) if summary.text.strip() else np.zeros((0, embeddings.shape[1]))
-                    reference_texts = embed_texts(references) if references else np.zeros((0, embeddings.shape[1]))
-                    cross = cross_fclip_score(predicted_frames, predicted_texts, embeddings[reference], reference_texts)
-                    metrics.setdefault("cross_fclip", []).append(cross["cross_fclip"])
-                    sampled_scores = keyframe_frame_scores([k.seconds for k in summary.keyframes], sampled, sampled)
-                    text_embedding = embed_texts([summary.text or " "])[0]
-                    metrics.setdefault("vt_clipscore", []).append(vt_clipscore(sampled_scores, embeddings, text_embedding))
+                    scores |= _cross_modal_scores(examples[i], summaries[i], timelines[i], frame_embeddings[i],
+                                                  embed_texts)
+                for name, value in scores.items():
+                    metrics.setdefault(name, []).append(value)
         summary_values = {name: float(np.mean(values)) for name, values in metrics.items()}
         if task in ("text", "both"):
             text = caption_scores(
@@ -136,6 +102,48 @@ def score_summaries(examples, summaries, timelines, frame_embeddings, embed_text
             summary_values.update({k: v for k, v in text.items() if k in TEXT_METRICS})
         results[task] = summary_values
     return results
+
+
+def _keyframe_scores(example: dict, summary: VideoSummary, timeline: FrameTimeline, embeddings) -> dict[str, float]:
+    """One example's keyframe metrics: VideoXum F1/tau/rho at 1 fps, event F1 (when it has scenes), FCLIP."""
+    from evaluate_metrics.scoring import event_keyframe_f1, fclip_score, keyframe_frame_scores, videoxum_scores
+
+    sampled = np.asarray(timeline.timestamps)
+    seconds = np.arange(int(np.floor(timeline.duration)) + 1, dtype=np.float64)  # 1 fps
+    reference = reference_frames(example, timeline)
+    if example.get("annotations"):
+        annotators = np.asarray(example["annotations"]["scores"], dtype=np.float64)
+        seconds = np.arange(annotators.shape[1]) / float(example["annotations"].get("fps", 1.0))
+    else:
+        annotators = (keyframe_frame_scores(sampled[reference], sampled, seconds) == 1.0)[None, :]
+    predicted = keyframe_frame_scores([k.seconds for k in summary.keyframes], sampled, seconds)
+    frame_scores = videoxum_scores(predicted, annotators)
+    scores = {"keyframe_f1_max": frame_scores["f1_max"], "keyframe_f1_mean": frame_scores["f1_mean"],
+              "kendall_tau": frame_scores["kendall_tau"], "spearman_rho": frame_scores["spearman_rho"]}
+    if example.get("scenes"):
+        events = [(s["start"], s["end"]) for s in example["scenes"] if s["kind"] == "event"]
+        scores["event_keyframe_f1"] = event_keyframe_f1([k.seconds for k in summary.keyframes], events)["f1"]
+    predicted_frames = embeddings[[k.index for k in summary.keyframes]]
+    scores["fclip"] = fclip_score(predicted_frames, embeddings[reference])["f1"]
+    return scores
+
+
+def _cross_modal_scores(example: dict, summary: VideoSummary, timeline: FrameTimeline, embeddings,
+                        embed_texts) -> dict[str, float]:
+    """One BOTH example's Cross-FCLIP and VT-CLIPScore (they need text embeddings)."""
+    from evaluate_metrics.scoring import cross_fclip_score, keyframe_frame_scores, vt_clipscore
+
+    reference = reference_frames(example, timeline)
+    predicted_frames = embeddings[[k.index for k in summary.keyframes]]
+    texts = [s.text for s in summary.sentences if s.text] or [""]
+    references = [s["text"] for s in example["sentences"] if s["text"]]
+    predicted_texts = embed_texts(texts) if summary.text.strip() else np.zeros((0, embeddings.shape[1]))
+    reference_texts = embed_texts(references) if references else np.zeros((0, embeddings.shape[1]))
+    cross = cross_fclip_score(predicted_frames, predicted_texts, embeddings[reference], reference_texts)
+    sampled = np.asarray(timeline.timestamps)
+    sampled_scores = keyframe_frame_scores([k.seconds for k in summary.keyframes], sampled, sampled)
+    text_embedding = embed_texts([summary.text or " "])[0]
+    return {"cross_fclip": cross["cross_fclip"], "vt_clipscore": vt_clipscore(sampled_scores, embeddings, text_embedding)}
 
 
 def markdown_table(results: dict) -> str:

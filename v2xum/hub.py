@@ -12,12 +12,14 @@ from huggingface_hub import EvalResult, HfApi, ModelCard
 
 from modeling_v2xum.remote_code import CUSTOM_PIPELINES, remote_code_files
 
+from . import __version__
 from .model_card import render_model_card
 from .resources import metric_dir
 
 
-# What a Space needs to import `evaluate_metrics.*`: this package, installed from its repository.
-PACKAGE_REQUIREMENT = "v2xum @ git+https://github.com/v2xum/v2xum"
+# What a Space needs to import `evaluate_metrics.*`: this package at this version (override with
+# `--package-requirement`, e.g. a git URL, until the package is on an index the Space can reach).
+PACKAGE_REQUIREMENT = f"v2xum=={__version__}"
 # Checkpoint files worth publishing (training state, optimizer and logs stay home).
 _SKIP = ("training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state", "trainer_state.json", "README.md")
 
