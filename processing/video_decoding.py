@@ -208,12 +208,13 @@ def _decode_at(path: str, targets: list[int], keyframes: list[int], mode: Decode
     return found
 
 
-def decode_video(path: str | os.PathLike, num_frames: int = 100, mode: DecodeMode = "exact") -> DecodedVideo:
+def decode_video(path: str | os.PathLike, num_frames: int, mode: DecodeMode = "exact") -> DecodedVideo:
     """Samples up to `num_frames` frames uniformly over the whole video.
 
     Args:
         path: a video file.
-        num_frames: frames to sample; a shorter video yields all its frames.
+        num_frames: frames to sample; a shorter video yields all its frames. (The package's default frame count is
+            the video processor's `num_frames`, which decodes through this function.)
         mode: `"exact"` returns the frames at the uniform positions; `"keyframes"` returns the nearest keyframes
             instead (much faster, approximate positions, still true timestamps; repeated keyframes are dropped,
             so fewer frames may come back).

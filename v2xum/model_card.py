@@ -5,6 +5,8 @@ import os
 
 from huggingface_hub import ModelCard, ModelCardData
 
+from processing import frame_token
+
 from .resources import model_card_template
 
 
@@ -35,13 +37,13 @@ def render_model_card(
         pipeline_tag="video-text-to-text",
         tags=["v2xum", "video-summarization", "video-llm"],
     )
-    special = config.temporal_prompt_style == "special"
+    style = config.temporal_prompt_style
     return ModelCard.from_template(
         card_data,
         template_path=os.fspath(template_path or model_card_template()),
         model_name=repo_id.split("/")[-1],
         repo_id=repo_id,
-        temporal_prompt_example="[f00] <frame> [f01] <frame> ..." if special else "[00] <frame> [01] <frame> ...",
+        temporal_prompt_example=f"{frame_token(0, style)} <frame> {frame_token(1, style)} <frame> ...",
         vision_model=vision_model or config.vision_config._name_or_path or config.vision_config.model_type,
         vision_tower_state="fine-tuned" if vision_tower_trained else "frozen",
         vision_feature_mode=config.vision_feature_mode,
