@@ -239,7 +239,10 @@ class V2XumProcessor(ProcessorMixin):
         for answer, meta in zip(answers, metadata):
             if not isinstance(answer, str):
                 answer = self.decode_answer(answer)
-            summaries.append(parse_summary(answer, FrameTimeline.from_metadata(meta), task))
+            summary = parse_summary(answer, FrameTimeline.from_metadata(meta), task)
+            decoding = meta.get("warnings") if isinstance(meta, dict) else getattr(meta, "warnings", None)
+            summary.warnings = [*(decoding or []), *summary.warnings]
+            summaries.append(summary)
         return summaries[0] if single else summaries
 
     def decode_answer(self, token_ids) -> str:

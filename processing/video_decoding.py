@@ -1,14 +1,20 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
 """Exact, fast frame sampling with PyAV (FFmpeg bundled in the `av` wheel; no system FFmpeg needed).
 
-One demux-only pass reads every video packet's presentation timestamp and keyframe flag: that gives the true frame
-count and the real time of every frame, whatever the container claims. Frames are then decoded by seeking to the
-keyframe before each wanted frame, and only when a keyframe lies between the decoder's position and the target
-(otherwise decoding simply continues forward in the same GOP).
+Frame `i` of a video is the `i`-th frame a plain sequential decode outputs; its time is its presentation timestamp.
+One demux-only pass reads every packet's timestamps and keyframe flag: the true frame count and the time of every
+frame, whatever the container header claims. Wanted frames are then decoded by seeking to the keyframe before them
+(only when one lies between the decoder's position and the target), skipping non-reference frames that are not
+wanted. What a seek returns is verified: a container that seeks past its target (MPEG-TS with B-frames) is read
+forward instead, and a stream whose timestamps cannot identify its frames (duplicated, reordered or restarting pts,
+frames that do not decode) is decoded sequentially, frames identified by their output order, on one monotonic
+timeline. Frames are converted only when wanted, straight to the size the caller needs, all to one size.
 """
 
 import bisect
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -19,10 +25,14 @@ from .summary import duration_from_timestamps
 
 
 DecodeMode = Literal["exact", "keyframes"]
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+# A timestamp this many frame steps below the running maximum starts a new segment (concatenated files), where a
+# smaller step back is B-frame reordering.
+_RESTART_STEPS = 16
 
 
 class VideoDecodingError(ValueError):
-    """A video could not be decoded. `path` names the file and `reason` says why."""
+    """A video could not be decoded. `path` names the file (or URL) and `reason` says why."""
 
     def __init__(self, path: str | os.PathLike, reason: str):
         self.path = str(path)
@@ -39,10 +49,12 @@ class DecodedVideo:
         timestamps: seconds of each sampled frame from the first frame, read from its presentation timestamp.
         frame_indices: index of each sampled frame among all frames of the video, in presentation order.
         total_num_frames: frames really in the video stream (counted, not taken from the container header).
-        fps: average frame rate, `total_num_frames / duration` when the stream's own rate is unknown.
-        duration: seconds from the first frame's start to the last frame's end.
+        fps: average frame rate, `total_num_frames / duration`.
+        duration: seconds from the first frame's start to the last frame's end (a single frame lasts the container's
+            duration, or one frame at the stream's rate).
         width, height: size of the returned (upright) frames.
         rotation: rotation in degrees that was applied (0, 90, 180 or 270).
+        warnings: what the caller should know (a truncated file, timestamps that had to be repaired, ...).
     """
 
     frames: np.ndarray
@@ -55,6 +67,7 @@ class DecodedVideo:
     height: int
     rotation: int = 0
     path: str | None = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def from_frames(
@@ -101,9 +114,9 @@ class DecodedVideo:
             raise ValueError(f"Unknown decoded video fields {unknown}; expected some of {list(fields)}")
         return cls.from_frames(**video)
 
-    def sample(self, num_frames: int) -> "DecodedVideo":
-        """`num_frames` of these frames by the uniform rule (`uniform_frame_indices`), all of them when fewer."""
-        keep = uniform_frame_indices(len(self.frames), num_frames)
+    def sample(self, num_frames: int | None = None, fps: float | None = None) -> "DecodedVideo":
+        """These frames sampled by `sample_frame_indices` (all of them when there are fewer)."""
+        keep = sample_frame_indices(self.timestamps, num_frames=num_frames, fps=fps)
         if len(keep) == len(self.frames):
             return self
         return replace(
@@ -115,151 +128,471 @@ class DecodedVideo:
 
 
 def uniform_frame_indices(total_num_frames: int, num_frames: int) -> list[int]:
-    """`num_frames` indices spread uniformly over `[0, total_num_frames)`, first and last frame included (the
-    released model's `linspace(0, n - 1, N)`); every frame, once, when the video has fewer than `num_frames`."""
+    """`num_frames` indices spread uniformly over `[0, total_num_frames)`, first and last frame included, by the
+    released V2Xum code's rule (`np.linspace(0, n - 1, N)` truncated to integers, so a converted released checkpoint
+    sees the frames it was trained on); every frame, once, when the video has fewer than `num_frames`."""
     if total_num_frames <= 0:
         return []
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
     if total_num_frames <= num_frames:
         return list(range(total_num_frames))
-    return np.linspace(0, total_num_frames - 1, num_frames).round().astype(int).tolist()
+    return np.linspace(0, total_num_frames - 1, num_frames).astype(int).tolist()
 
 
-def _open(path: str) -> "av.container.InputContainer":
-    if not os.path.exists(path):
-        raise VideoDecodingError(path, "file not found")
-    if os.path.isdir(path):
-        raise VideoDecodingError(path, "is a directory, not a video file")
+def sample_frame_indices(timestamps, num_frames: int | None = None, fps: float | None = None) -> list[int]:
+    """Which frames to keep, given every frame's time: `num_frames` uniformly (`uniform_frame_indices`), or with
+    `fps` the frame showing at each `k / fps` seconds, capped at `num_frames` (then uniform over those)."""
+    if fps is None:
+        if num_frames is None:
+            raise ValueError("Give num_frames or fps")
+        return uniform_frame_indices(len(timestamps), num_frames)
+    if not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    times = np.asarray(timestamps, dtype=np.float64)
+    span = duration_from_timestamps(times) if len(times) else 0.0
+    wanted = times[0] + np.arange(max(1, int(np.ceil(span * fps - 1e-9)))) / fps
+    picked = sorted(set(np.maximum(np.searchsorted(times, wanted + 1e-9, side="right") - 1, 0).tolist()))
+    if num_frames is not None and len(picked) > num_frames:
+        picked = [picked[i] for i in uniform_frame_indices(len(picked), num_frames)]
+    return picked
+
+
+# -- opening ----------------------------------------------------------------------------------------------------------
+
+
+def is_url(source: str) -> bool:
+    return bool(_URL.match(source))
+
+
+def _open(source: str) -> "av.container.InputContainer":
+    if not is_url(source):
+        if not os.path.exists(source):
+            raise VideoDecodingError(source, "file not found")
+        if os.path.isdir(source):
+            raise VideoDecodingError(source, "is a directory, not a video file")
     try:
-        return av.open(path)
+        return av.open(source, timeout=30.0 if is_url(source) else None)
     except av.error.FFmpegError as error:
-        raise VideoDecodingError(path, f"not a readable video container ({error})") from error
+        what = "cannot open the URL" if is_url(source) else "not a readable video container"
+        raise VideoDecodingError(source, f"{what} ({error})") from error
 
 
-def _video_stream(container, path: str):
+def _video_stream(container, source: str):
     if not container.streams.video:
-        raise VideoDecodingError(path, "contains no video stream (audio-only or data file)")
+        raise VideoDecodingError(source, "contains no video stream (audio-only or data file)")
     stream = container.streams.video[0]
     stream.thread_type = "SLICE"  # frame threading was measured slower for seek-heavy decoding
     return stream
 
 
-def _index_packets(path: str) -> tuple[list[int], list[int], float]:
-    """Demux-only pass: sorted presentation timestamps of all frames, keyframe timestamps, time base."""
-    container = _open(path)
+# -- the demux-only index ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _PacketIndex:
+    """What one demux-only pass knows about the video stream."""
+
+    pts: list[int | None]  # per packet, in decode order
+    dts: list[int | None]
+    keyframe: list[bool]
+    time_base: float
+    rate: float | None  # the stream's declared or guessed frame rate, for a single frame's duration
+    container_duration: float | None  # seconds, from the header
+    errors: list[str] = field(default_factory=list)
+
+    def pts_identify_frames(self) -> bool:
+        """Whether sorted pts can stand for frames: every packet has one, none repeats, and dts never go back."""
+        if not self.pts or any(p is None for p in self.pts) or len(set(self.pts)) != len(self.pts):
+            return False
+        dts = [d for d in self.dts if d is not None]
+        return all(b >= a for a, b in zip(dts, dts[1:]))
+
+
+def _index_packets(source: str) -> _PacketIndex:
+    container = _open(source)
+    pts, dts, keyframe, errors = [], [], [], []
     try:
-        stream = _video_stream(container, path)
+        stream = _video_stream(container, source)
         time_base = float(stream.time_base)
-        pts, keyframes = [], []
-        for packet in container.demux(stream):
-            if packet.size == 0 or packet.pts is None:  # flush packets; pts-less packets cannot be sought to
-                continue
-            pts.append(packet.pts)
-            if packet.is_keyframe:
-                keyframes.append(packet.pts)
-    except av.error.FFmpegError as error:
-        raise VideoDecodingError(path, f"corrupt or truncated stream ({error})") from error
+        rate = float(stream.average_rate or stream.guessed_rate or 0) or None
+        duration = container.duration / av.time_base if container.duration else None
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:  # flush packets
+                    continue
+                pts.append(packet.pts)
+                dts.append(packet.dts)
+                keyframe.append(bool(packet.is_keyframe))
+        except av.error.FFmpegError as error:
+            errors.append(f"the file could not be read to its end ({error})")
     finally:
         container.close()
     if not pts:
-        raise VideoDecodingError(path, "the video stream has no frames")
-    pts = sorted(set(pts))
-    keyframes = sorted(set(keyframes)) or [pts[0]]
-    return pts, keyframes, time_base
+        raise VideoDecodingError(source, "the video stream has no frames" + (f": {errors[0]}" if errors else ""))
+    return _PacketIndex(pts, dts, keyframe, time_base, rate, duration, errors)
 
 
-def _to_rgb(frame: "av.VideoFrame") -> tuple[np.ndarray, int]:
-    image = frame.to_ndarray(format="rgb24")  # swscale converts gray, alpha, 10-bit and odd sizes
-    rotation = int(round(frame.rotation or 0)) % 360
-    if rotation:
-        # FFmpeg's display rotation is counter-clockwise; rot90 with k>0 is counter-clockwise too.
-        image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
-    return image, rotation
+# -- converting frames ------------------------------------------------------------------------------------------------
 
 
-def _decode_at(path: str, targets: list[int], keyframes: list[int], mode: DecodeMode) -> dict[int, tuple]:
-    """Decodes the frames whose pts are in `targets` (sorted). Returns `{pts: (rgb, rotation)}`."""
-    found: dict[int, tuple] = {}
-    container = _open(path)
+def output_size(width: int, height: int, shortest_edge: int | None) -> tuple[int, int]:
+    """`(width, height)` with the shortest edge brought down to `shortest_edge` (never up), the aspect ratio kept as
+    transformers' `shortest_edge` resize keeps it (the long side truncated)."""
+    short, long = min(width, height), max(width, height)
+    if shortest_edge is None or short <= shortest_edge:
+        return width, height
+    new_long = int(shortest_edge * long / short)
+    return (shortest_edge, new_long) if width <= height else (new_long, shortest_edge)
+
+
+class _Converter:
+    """Turns decoded frames into upright RGB arrays of one size: the first frame's, or `shortest_edge` scaled."""
+
+    def __init__(self, shortest_edge: int | None = None):
+        self.shortest_edge = shortest_edge
+        self.size: tuple[int, int] | None = None  # stored (not upright) width, height
+        self.rotation = 0
+        self.damaged = 0  # frames the decoder flagged as corrupt
+
+    def __call__(self, frame: "av.VideoFrame") -> np.ndarray:
+        self.damaged += bool(frame.is_corrupt)
+        if self.size is None:
+            self.rotation = int(round(frame.rotation or 0)) % 360
+            upright = (frame.height, frame.width) if self.rotation in (90, 270) else (frame.width, frame.height)
+            width, height = output_size(*upright, self.shortest_edge)
+            self.size = (height, width) if self.rotation in (90, 270) else (width, height)
+        width, height = self.size
+        scaled = (frame.width, frame.height) != (width, height)
+        # swscale converts gray, alpha, 10-bit and odd sizes; its bicubic filter widens when shrinking (no aliasing),
+        # as CLIP's bicubic resize does.
+        image = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BICUBIC" if scaled else None)
+        if self.rotation:
+            # FFmpeg's display rotation is counter-clockwise; rot90 with k>0 is counter-clockwise too.
+            image = np.ascontiguousarray(np.rot90(image, k=self.rotation // 90))
+        return image
+
+
+# -- decoding ---------------------------------------------------------------------------------------------------------
+
+
+class _Unreliable(Exception):
+    """The fast path cannot trust what the container gave back; `seek` says whether only seeking failed."""
+
+    def __init__(self, reason: str, seek: bool = False):
+        super().__init__(reason)
+        self.seek = seek
+
+
+def _stream_by_pts(source: str, targets: list[int], keyframes: list[int], convert: _Converter, seek: bool,
+                   mode: DecodeMode = "exact"):
+    """`(pts, image)` of the frames whose pts are `targets` (sorted), in order, by seeking (or reading forward when
+    `seek` is False). Raises `_Unreliable` when a seek lands after its target or on a damaged frame, or output pts
+    are not increasing. In `"keyframes"` mode each target gives the first keyframe decoded from the seek point on."""
+    found: set[int] = set()
+    wanted = set(targets)
+    container = _open(source)
     try:
-        stream = _video_stream(container, path)
+        stream = _video_stream(container, source)
+        codec = stream.codec_context
         if mode == "keyframes":
-            stream.codec_context.skip_frame = "NONKEY"
-        frames = None
-        position = None  # pts of the last decoded frame
+            codec.skip_frame = "NONKEY"
+        frames, position = None, None
         for target in targets:
             keyframe = keyframes[max(bisect.bisect_right(keyframes, target) - 1, 0)]
-            if position is None or position >= target or keyframe > position:
-                container.seek(keyframe, stream=stream, backward=True)
-                frames = container.decode(stream)
+            # Seek only when a keyframe lies between the decoder's position and the target, or it is past it.
+            if target in found:
+                continue
+            if frames is None or (seek and (position is None or position >= target or keyframe > position)):
+                if seek and not (frames is None and keyframe == keyframes[0]):  # no seek to where reading starts
+                    container.seek(keyframe, stream=stream, backward=True)
+                    codec.flush_buffers()
+                frames, position = _frames(container, stream, wanted if mode == "exact" else None), None
             for frame in frames:
-                if frame.pts is None:
-                    continue
+                if position is None and mode == "exact" and (frame.pts > target or seek and not frame.key_frame):
+                    # Packet flags can lie (some MPEG-TS muxers flag every packet): a seek must start on a keyframe.
+                    raise _Unreliable(f"reading for pts {target} started at pts {frame.pts}", seek=seek)
+                if position is not None and frame.pts <= position:
+                    raise _Unreliable(f"presentation timestamps go back ({position} then {frame.pts})")
                 position = frame.pts
-                if frame.pts >= target:
-                    if frame.pts == target or mode == "keyframes":
-                        found[frame.pts] = _to_rgb(frame)
+                if frame.pts not in found and (mode == "keyframes" or frame.pts in wanted):
+                    if seek and frame.is_corrupt and mode == "exact":  # concealed from the frames before: read those
+                        raise _Unreliable(f"frame at pts {frame.pts} is damaged", seek=True)
+                    found.add(frame.pts)
+                    yield frame.pts, convert(frame)
+                if frame.pts >= target or mode == "keyframes":
                     break
     except av.error.FFmpegError as error:
-        raise VideoDecodingError(path, f"corrupt or truncated stream ({error})") from error
+        raise _Unreliable(f"decoding failed ({error})") from error
     finally:
         container.close()
-    return found
 
 
-def decode_video(path: str | os.PathLike, num_frames: int, mode: DecodeMode = "exact") -> DecodedVideo:
-    """Samples up to `num_frames` frames uniformly over the whole video.
+def _frames(container, stream, wanted: set[int] | None):
+    """Decoded frames with a pts, from the container's position on. Non-reference frames are skipped unless their
+    packet is `wanted` (they are not needed to decode anything else), then the decoder is flushed."""
+    codec = stream.codec_context
+    for packet in container.demux(stream):
+        if wanted is not None:
+            codec.skip_frame = "DEFAULT" if packet.pts in wanted or packet.pts is None else "NONREF"
+        for frame in codec.decode(packet if packet.size else None):
+            if frame.pts is not None:
+                yield frame
+
+
+@dataclass
+class _Sequential:
+    """A plain sequential decode: every output frame's pts (in output order) and the kept frames."""
+
+    pts: list[int | None]
+    kept: dict[int, np.ndarray]
+    error: str | None
+
+
+def _stream_in_order(source: str, keep: Callable[[int], bool], convert: _Converter | None, errors: list[str]):
+    """`(index, pts, image or None)` for every frame a sequential decode outputs; images only where `keep(index)`.
+    A decoding error ends the stream and is appended to `errors`."""
+    count = 0
+    container = _open(source)
+    try:
+        stream = _video_stream(container, source)
+        try:
+            for frame in container.decode(stream):
+                yield count, frame.pts, convert(frame) if convert is not None and keep(count) else None
+                count += 1
+        except av.error.FFmpegError as failure:
+            errors.append(f"decoding stopped after {count} frames ({failure})")
+    finally:
+        container.close()
+
+
+def _decode_in_order(source: str, keep: Callable[[int], bool], convert: _Converter | None) -> _Sequential:
+    pts, kept, errors = [], {}, []
+    for index, frame_pts, image in _stream_in_order(source, keep, convert, errors):
+        pts.append(frame_pts)
+        if image is not None:
+            kept[index] = image
+    return _Sequential(pts, kept, errors[0] if errors else None)
+
+
+def monotonic_timeline(pts: list[int | None], step: int) -> tuple[list[int], bool]:
+    """One increasing timeline for frames in output order: pts that go back a little (reordered, as packed B-frames
+    give) are sorted within their run, a run that restarts far back (concatenated files) is moved after the one
+    before it, and missing pts are filled in by `step`. Returns the timeline and whether anything was repaired."""
+    runs: list[list[int | None]] = [[]]
+    highest = None
+    for value in pts:
+        if value is not None and highest is not None and value < highest - _RESTART_STEPS * step:
+            runs.append([])
+            highest = None
+        runs[-1].append(value)
+        if value is not None:
+            highest = value if highest is None else max(highest, value)
+    timeline: list[int] = []
+    for run in runs:
+        known = sorted(v for v in run if v is not None)
+        start = known[0] if known else 0
+        offset = 0 if not timeline or start > timeline[-1] else timeline[-1] + step - start
+        filled = iter(known)
+        previous = None
+        for value in run:
+            current = next(filled) if value is not None else (previous + step if previous is not None else start)
+            previous = current
+            timeline.append(current + offset)
+    for i in range(1, len(timeline)):  # duplicates left by missing pts
+        timeline[i] = max(timeline[i], timeline[i - 1] + 1)
+    return timeline, timeline != pts
+
+
+def decode_video(
+    path: str | os.PathLike,
+    num_frames: int | None = None,
+    mode: DecodeMode = "exact",
+    fps: float | None = None,
+    shortest_edge: int | None = None,
+) -> DecodedVideo:
+    """Samples frames of a video file or URL (http, https, anything FFmpeg opens).
 
     Args:
-        path: a video file.
-        num_frames: frames to sample; a shorter video yields all its frames. (The package's default frame count is
-            the video processor's `num_frames`, which decodes through this function.)
-        mode: `"exact"` returns the frames at the uniform positions; `"keyframes"` returns the nearest keyframes
-            instead (much faster, approximate positions, still true timestamps; repeated keyframes are dropped,
-            so fewer frames may come back).
+        path: a video file or URL.
+        num_frames: frames to sample uniformly over the whole video (`uniform_frame_indices`); a shorter video
+            yields all its frames. (The package's default count is the video processor's `num_frames`.)
+        mode: `"exact"` returns the frames at the sampled positions; `"keyframes"` returns the keyframes at or
+            after the nearest keyframe packets instead (much faster, approximate positions, true indices and
+            timestamps; repeated keyframes are dropped, so fewer frames may come back).
+        fps: sample the frame showing at every `1 / fps` seconds instead, at most `num_frames` of them.
+        shortest_edge: convert frames straight to this shortest edge (never enlarged): what a caller that resizes
+            anyway needs, without holding full-size frames.
 
     Raises:
-        VideoDecodingError: missing file, directory, not a video, no video stream, no frames, corrupt data.
+        VideoDecodingError: missing file, failing URL, directory, not a video, no video stream, no decodable frame.
+        A truncated or damaged file is decoded as far as it goes: `DecodedVideo.warnings` says so.
     """
-    path = os.fspath(path)
+    source = os.fspath(path)
     if mode not in ("exact", "keyframes"):
         raise ValueError(f"mode must be 'exact' or 'keyframes', got {mode!r}")
-    pts, keyframes, time_base = _index_packets(path)
-    indices = uniform_frame_indices(len(pts), num_frames)
+    if num_frames is None and fps is None:
+        raise ValueError("Give num_frames or fps")
+    index = _index_packets(source)
+    convert = _Converter(shortest_edge)
+    if index.pts_identify_frames():
+        for seek in (True, False):
+            try:
+                return _sample_by_pts(source, index, num_frames, fps, mode, convert, seek)
+            except _Unreliable as reason:
+                if not reason.seek:
+                    break
+    return _sample_in_order(source, index, num_frames, fps, _Converter(shortest_edge))
+
+
+def _sample_by_pts(source, index: _PacketIndex, num_frames, fps, mode, convert, seek: bool) -> DecodedVideo:
+    timeline = sorted(index.pts)
+    seconds = [(p - timeline[0]) * index.time_base for p in timeline]
+    chosen = sample_frame_indices(seconds, num_frames, fps)
+    keyframes = sorted(p for p, key in zip(index.pts, index.keyframe) if key) or [timeline[0]]
     if mode == "keyframes":
-        wanted = sorted({min(keyframes, key=lambda k: abs(k - pts[i])) for i in indices})
+        targets = sorted({_nearest(keyframes, timeline[i]) for i in chosen})
     else:
-        wanted = [pts[i] for i in indices]
+        targets = [timeline[i] for i in chosen]
+    found = dict(_stream_by_pts(source, targets, keyframes, convert, seek, mode))
+    position = {p: i for i, p in enumerate(timeline)}
+    if mode == "exact" and len(found) != len(targets) or not found or any(p not in position for p in found):
+        raise _Unreliable(f"{len(targets) - len(found)} of {len(targets)} frames not found by their pts")
+    kept = {position[p]: image for p, image in found.items()}
+    return _assemble(source, index, timeline, kept, convert, list(index.errors))
 
-    found = _decode_at(path, wanted, keyframes, mode)
-    missing = [p for p in wanted if p not in found]
-    if missing:
-        if not found:
-            raise VideoDecodingError(path, "no frame could be decoded (corrupt or truncated stream)")
-        raise VideoDecodingError(
-            path, f"{len(missing)} of {len(wanted)} sampled frames could not be decoded (corrupt or truncated stream)"
-        )
 
-    position_of = {p: i for i, p in enumerate(pts)}
-    images = [found[p][0] for p in wanted]
-    rotation = found[wanted[0]][1]
-    first = pts[0]
-    duration = duration_from_timestamps(pts) * time_base
-    fps = len(pts) / duration if duration > 0 else 0.0
-    height, width = images[0].shape[:2]
+def _sample_in_order(source, index: _PacketIndex, num_frames, fps, convert: _Converter) -> DecodedVideo:
+    """Every frame decoded in order, frames identified by output order. The frames to keep are chosen from the
+    packet count; when the decoder outputs another count, a second pass keeps the right ones."""
+    known = sorted(p for p in index.pts if p is not None)
+    step = int(np.median(np.diff(known))) if len(known) > 1 else 1
+    estimate = [(p - known[0]) * index.time_base for p in known] if len(known) == len(index.pts) else None
+    guess = set(sample_frame_indices(estimate or list(range(len(index.pts))), num_frames, fps if estimate else None))
+    decoded = _decode_in_order(source, guess.__contains__, convert)
+    if not decoded.pts:
+        raise VideoDecodingError(source, f"no frame could be decoded ({decoded.error or 'empty stream'})")
+    timeline, repaired = monotonic_timeline(decoded.pts, max(step, 1))
+    chosen = sample_frame_indices([(p - timeline[0]) * index.time_base for p in timeline], num_frames, fps)
+    if not set(chosen) <= set(decoded.kept):
+        decoded = _decode_in_order(source, set(chosen).__contains__, convert)
+    warnings = list(index.errors) + ([decoded.error] if decoded.error else [])
+    if repaired:
+        warnings.append("presentation timestamps were missing, out of order or restarted: frames are numbered in "
+                        "decoding order on a repaired timeline")
+    kept = {i: decoded.kept[i] for i in chosen if i in decoded.kept}
+    return _assemble(source, index, timeline, kept, convert, warnings)
+
+
+def _nearest(sorted_values: list[int], value: int) -> int:
+    position = bisect.bisect_left(sorted_values, value)
+    candidates = sorted_values[max(position - 1, 0) : position + 1]
+    return min(candidates, key=lambda candidate: abs(candidate - value))
+
+
+def _assemble(source, index: _PacketIndex, timeline: list[int], kept: dict[int, np.ndarray], convert: _Converter,
+              warnings: list[str]) -> DecodedVideo:
+    first, time_base = timeline[0], index.time_base
+    if len(timeline) > 1:
+        duration = duration_from_timestamps(timeline) * time_base
+    else:  # one frame lasts the container's duration, else one frame at the stream's rate
+        duration = index.container_duration or (1.0 / index.rate if index.rate else 1.0)
+    # Audio a little longer than the video is normal; more than a quarter second or three frames is not.
+    if index.container_duration and index.container_duration - duration > max(0.25, 3 * duration / len(timeline)):
+        warnings.append(f"only {duration:.2f} s of the {index.container_duration:.2f} s the file announces could be "
+                        "decoded (truncated or damaged file)")
+    if convert.damaged:
+        warnings.append(f"{convert.damaged} sampled frame(s) decoded with errors (damaged data, concealed)")
+    order = sorted(kept)
+    frames = np.stack([kept[i] for i in order])
     return DecodedVideo(
-        frames=np.stack(images),
-        timestamps=[round((p - first) * time_base, 6) for p in wanted],
-        frame_indices=[position_of[p] for p in wanted],
-        total_num_frames=len(pts),
-        fps=fps,
+        frames=frames,
+        timestamps=[round((timeline[i] - first) * time_base, 6) for i in order],
+        frame_indices=order,
+        total_num_frames=len(timeline),
+        fps=len(timeline) / duration,
         duration=duration,
-        width=width,
-        height=height,
-        rotation=rotation,
-        path=path,
+        width=frames.shape[2],
+        height=frames.shape[1],
+        rotation=convert.rotation,
+        path=source,
+        warnings=warnings,
     )
 
 
-__all__ = ["DecodedVideo", "VideoDecodingError", "decode_video", "uniform_frame_indices"]
+@dataclass
+class VideoTimeline:
+    """When every frame of a video shows: `timestamps[i]` is frame `i`'s seconds from the first frame (the numbering
+    and times `decode_video` reports), `duration` the video's length."""
+
+    timestamps: list[float]
+    duration: float
+    warnings: list[str] = field(default_factory=list)
+
+    def end_of(self, index: int) -> float:
+        """When frame `index` stops showing: the next frame's time, or the end of the video."""
+        return self.timestamps[index + 1] if index + 1 < len(self.timestamps) else self.duration
+
+
+def video_timeline(path: str | os.PathLike) -> VideoTimeline:
+    """Every frame's time, from the demux-only index (or, where pts cannot identify frames, a sequential pass)."""
+    source = os.fspath(path)
+    index = _index_packets(source)
+    if index.pts_identify_frames():
+        timeline, warnings = sorted(index.pts), list(index.errors)
+    else:
+        decoded = _decode_in_order(source, lambda _: False, None)
+        if not decoded.pts:
+            raise VideoDecodingError(source, f"no frame could be decoded ({decoded.error or 'empty stream'})")
+        known = sorted(p for p in index.pts if p is not None)
+        step = int(np.median(np.diff(known))) if len(known) > 1 else 1
+        timeline, _ = monotonic_timeline(decoded.pts, max(step, 1))
+        warnings = list(index.errors) + ([decoded.error] if decoded.error else [])
+    duration = duration_from_timestamps(timeline) * index.time_base if len(timeline) > 1 else (
+        index.container_duration or (1.0 / index.rate if index.rate else 1.0))
+    seconds = [round((p - timeline[0]) * index.time_base, 6) for p in timeline]
+    return VideoTimeline(seconds, duration, warnings)
+
+
+def iter_frames(path: str | os.PathLike, indices: list[int], shortest_edge: int | None = None):
+    """Yields `(index, image)` for the frames `indices` (sorted, numbered as `video_timeline` numbers them), one at
+    a time: memory does not grow with how many are asked for. Same checks and fallbacks as `decode_video`."""
+    source = os.fspath(path)
+    index = _index_packets(source)
+    convert = _Converter(shortest_edge)
+    remaining = sorted(set(indices))
+    if index.pts_identify_frames():
+        timeline = sorted(index.pts)
+        position = {p: i for i, p in enumerate(timeline)}
+        keyframes = sorted(p for p, key in zip(index.pts, index.keyframe) if key) or [timeline[0]]
+        for seek in (True, False):
+            try:
+                for pts, image in _stream_by_pts(source, [timeline[i] for i in remaining], keyframes, convert, seek):
+                    remaining.remove(position[pts])
+                    yield position[pts], image
+                if not remaining:
+                    return
+            except _Unreliable as reason:
+                if not reason.seek:
+                    break
+    wanted = set(remaining)
+    for frame_index, _, image in _stream_in_order(source, wanted.__contains__, convert, []):
+        if image is not None:
+            yield frame_index, image
+        if frame_index >= remaining[-1]:
+            return
+
+
+__all__ = [
+    "VideoTimeline",
+    "video_timeline",
+    "iter_frames",
+    "DecodedVideo",
+    "VideoDecodingError",
+    "decode_video",
+    "uniform_frame_indices",
+    "sample_frame_indices",
+    "monotonic_timeline",
+    "output_size",
+    "is_url",
+]

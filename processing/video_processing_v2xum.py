@@ -12,7 +12,7 @@ from transformers.processing_utils import Unpack, VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 from transformers.video_utils import VideoMetadata, make_batched_videos
 
-from .video_decoding import DecodedVideo, decode_video, uniform_frame_indices
+from .video_decoding import DecodedVideo, decode_video, sample_frame_indices, uniform_frame_indices
 
 
 class V2XumVideosKwargs(VideosKwargs, total=False):
@@ -23,9 +23,11 @@ class V2XumVideosKwargs(VideosKwargs, total=False):
 
 @dataclass
 class V2XumVideoMetadata(VideoMetadata):
-    """`VideoMetadata` plus the real presentation time of each sampled frame (variable frame rate safe)."""
+    """`VideoMetadata` plus the real presentation time of each sampled frame (variable frame rate safe) and what the
+    decoder had to warn about (a truncated file, repaired timestamps)."""
 
     frame_timestamps: list[float] | None = None
+    warnings: list[str] | None = None
 
     @property
     def timestamps(self) -> list[float]:
@@ -44,6 +46,7 @@ class V2XumVideoMetadata(VideoMetadata):
             video_backend="pyav",
             frames_indices=list(video.frame_indices),
             frame_timestamps=list(video.timestamps),
+            warnings=list(video.warnings),
         )
 
 
@@ -106,21 +109,30 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         super().__init__(**kwargs)
 
     def sample_frames(self, metadata: VideoMetadata, num_frames: int | None = None, fps=None, **kwargs) -> np.ndarray:
-        """Uniform over the whole video, first and last frame included; all frames when the video is shorter."""
-        if fps is not None:
-            raise ValueError("V2Xum samples a fixed number of frames; pass num_frames, not fps")
-        return np.array(uniform_frame_indices(metadata.total_num_frames, num_frames or self.num_frames))
+        """`sample_frame_indices` for frames given as arrays: `num_frames` uniformly (first and last included, the
+        released rule), or with `fps` one frame per `1 / fps` seconds at most `num_frames`."""
+        num_frames = num_frames or self.num_frames
+        if fps is None:
+            return np.array(uniform_frame_indices(metadata.total_num_frames, num_frames))
+        if not metadata.fps:
+            raise ValueError("Sampling by fps needs the video's frame rate: pass video_metadata with fps")
+        timestamps = np.arange(metadata.total_num_frames) / metadata.fps
+        return np.array(sample_frame_indices(timestamps, num_frames=num_frames, fps=fps))
 
     def fetch_videos(self, video_url_or_urls, sample_indices_fn=None):
-        """Paths are decoded with PyAV (the base class needs torchcodec and system FFmpeg); `DecodedVideo`s and
-        frame dicts are sampled. Returns frames and `V2XumVideoMetadata` (real timestamps), one or a list of each."""
+        """Paths and URLs are decoded with PyAV (the base class needs torchcodec and system FFmpeg), straight to the
+        resize target; `DecodedVideo`s and frame dicts are sampled. Returns frames and `V2XumVideoMetadata` (real
+        timestamps), one or a list of each."""
         options = dict(getattr(sample_indices_fn, "keywords", None) or {})
         num_frames = options.get("num_frames") or self.num_frames
         decode_mode = options.get("decode_mode") or self.decode_mode
         if decode_mode not in ("exact", "keyframes"):
             raise ValueError(f"decode_mode must be 'exact' or 'keyframes', got {decode_mode!r}")
+        size = options.get("size") or self.size
+        resize = options.get("do_resize", self.do_resize)
+        shortest_edge = size.get("shortest_edge") if resize and isinstance(size, dict) else None
         sources = flatten_videos(video_url_or_urls)
-        decoded = [self.load_video(source, num_frames, decode_mode) for source in sources]
+        decoded = [self.load_video(s, num_frames, decode_mode, options.get("fps"), shortest_edge) for s in sources]
         frames = [video.frames for video in decoded]
         metadata = [V2XumVideoMetadata.from_decoded(video) for video in decoded]
         if isinstance(video_url_or_urls, (list, tuple)):
@@ -128,14 +140,15 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         return frames[0], metadata[0]
 
     @staticmethod
-    def load_video(source, num_frames: int, decode_mode: str = "exact") -> DecodedVideo:
-        """`num_frames` uniformly sampled frames of a path, a `DecodedVideo` or a dict of `DecodedVideo.from_frames`
-        arguments."""
+    def load_video(source, num_frames: int, decode_mode: str = "exact", fps: float | None = None,
+                   shortest_edge: int | None = None) -> DecodedVideo:
+        """The sampled frames (`sample_frame_indices`) of a path or URL, a `DecodedVideo` or a dict of
+        `DecodedVideo.from_frames` arguments; decoded frames are converted straight to `shortest_edge`."""
         if isinstance(source, dict):
             source = DecodedVideo.from_dict(source)
         if isinstance(source, DecodedVideo):
-            return source.sample(num_frames)
-        return decode_video(source, num_frames=num_frames, mode=decode_mode)
+            return source.sample(num_frames, fps)
+        return decode_video(source, num_frames=num_frames, mode=decode_mode, fps=fps, shortest_edge=shortest_edge)
 
     def _decode_and_sample_videos(self, videos, video_metadata, do_sample_frames=None, sample_indices_fn=None):
         items = flatten_videos(videos)

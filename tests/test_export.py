@@ -152,3 +152,86 @@ def test_summary_dict_round_trip():
         "both", "A b.", "A b [f01].", [SummarySentence("A b.", [1])], [Keyframe(1, 10, 0.5)], ["note"]
     )
     assert VideoSummary.from_dict(summary.to_dict()) == summary
+
+
+def pitch_steps(path) -> list[float]:
+    """Reel seconds where the audio's pitch steps (the test tone changes pitch at every source second)."""
+    from v2xum.testing import TONE_STEP_HZ
+
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        rate, chunks = stream.rate, []
+        for frame in container.decode(stream):
+            start = round(frame.pts * stream.time_base * rate)
+            chunks.append((start, frame.to_ndarray()[0]))
+    total = max(s + len(c) for s, c in chunks)
+    audio = np.zeros(total, dtype=np.float32)
+    for start, chunk in chunks:
+        if start >= 0:
+            audio[start : start + len(chunk)] = chunk
+        else:
+            audio[: len(chunk) + start] = chunk[-start:]
+    hop, size = rate // 200, rate // 25  # 5 ms hops, 40 ms windows
+    pitches = []
+    for begin in range(0, total - size, hop):
+        spectrum = np.abs(np.fft.rfft(audio[begin : begin + size] * np.hanning(size)))
+        pitches.append(np.argmax(spectrum) * rate / size if spectrum.max() > 1 else 0.0)
+    steps = []
+    for n in range(1, len(pitches)):
+        if pitches[n - 1] and pitches[n] and abs(pitches[n] - pitches[n - 1]) >= TONE_STEP_HZ / 2:
+            if not steps or n * hop / rate - steps[-1] > 0.2:
+                steps.append((n * hop + size / 2) / rate)
+    return steps
+
+
+def reel_frames(path) -> list[tuple[float, int]]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [(float(f.pts * stream.time_base), read_frame_number(f.to_ndarray(format="rgb24")))
+                for f in container.decode(stream)]
+
+
+@pytest.mark.parametrize("windows", [[(1.5, 4.2)], [(0.5, 1.2), (2.6, 5.1)], [(0.0, 0.9), (2.0, 2.7), (4.4, 6.0)]])
+def test_highlight_reel_keeps_variable_frame_rate_and_audio_in_sync(tmp_path, windows):
+    # 10 fps for 3 s, then 4 fps: the reel must keep each frame's own duration and the sound with it.
+    times = [i / 10 for i in range(30)] + [3 + i / 4 for i in range(13)]
+    source = write_numbered_video(tmp_path / "vfr.mkv", len(times), pts_seconds=times, audio=True)
+    out = tmp_path / "reel.mp4"
+    written = write_highlights(source, windows, out)
+
+    expected, offset = [], 0.0
+    for start, end in windows:
+        picked = [i for i, t in enumerate(times) if start <= t < end]
+        after = times[picked[-1] + 1] if picked[-1] + 1 < len(times) else times[-1] + 0.25
+        expected += [(offset + times[i] - times[picked[0]], i) for i in picked]
+        offset += after - times[picked[0]]
+    got = reel_frames(out)
+    assert [n for _, n in got] == [n for _, n in expected]  # exactly the window frames, in order
+    assert [t for t, _ in got] == pytest.approx([t for t, _ in expected], abs=1e-3)  # at the source's timing
+    assert written["duration"] == pytest.approx(offset, abs=1e-6)
+    with av.open(str(out)) as reel:
+        assert reel.streams.audio[0].duration * reel.streams.audio[0].time_base == pytest.approx(offset, abs=0.1)
+
+    # Every whole second of source time inside a window is a pitch step in the reel, where the frames put it.
+    wanted_steps, offset = [], 0.0
+    for start, end in windows:
+        picked = [i for i, t in enumerate(times) if start <= t < end]
+        begin, finish = times[picked[0]], (times[picked[-1] + 1] if picked[-1] + 1 < len(times) else 6.25)
+        wanted_steps += [offset + second - begin for second in range(1, 7) if begin + 0.1 < second < finish - 0.1]
+        offset += finish - begin
+    measured = pitch_steps(out)
+    for step in wanted_steps:
+        assert min(abs(step - m) for m in measured) <= 0.1, (step, measured)  # within one frame (10 fps)
+
+
+def test_highlight_reel_ignores_a_wrong_header_frame_rate(tmp_path):
+    # The header says 75 fps; the frames are 10 fps apart.
+    source = write_numbered_video(tmp_path / "liar.mkv", 30, fps=75, pts_seconds=[i / 10 for i in range(30)],
+                                  audio=True)
+    with av.open(source) as container:
+        assert container.streams.video[0].average_rate == 75
+    out = tmp_path / "reel.mp4"
+    write_highlights(source, [(0.5, 2.0)], out)
+    with av.open(str(out)) as reel:
+        assert reel.duration / 1e6 == pytest.approx(1.5, abs=0.1)
+    assert [n for _, n in reel_frames(out)] == list(range(5, 20))

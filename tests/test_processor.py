@@ -69,8 +69,9 @@ def test_decoded_frames_with_metadata(tiny_processor):
         return_tensors="pt",
     )
     meta = batch["video_metadata"][0]
-    assert list(meta.frames_indices) == [0, 3, 5, 8, 11, 14, 16, 19]
-    assert meta.timestamps == pytest.approx([i / 4 for i in [0, 3, 5, 8, 11, 14, 16, 19]])
+    released = np.linspace(0, 19, 8).astype(int).tolist()  # the released code's truncated linspace
+    assert list(meta.frames_indices) == released == [0, 2, 5, 8, 10, 13, 16, 19]
+    assert meta.timestamps == pytest.approx([i / 4 for i in released])
     assert batch["pixel_values_videos"].shape == (1, 8, 3, 32, 32)
 
 
@@ -82,7 +83,7 @@ def test_video_processor_values_are_clip_normalised(videos):
     # frame 0 has no bit set except the red marker; the last frame (299) has bit 0 set: a white left band
     assert torch.allclose(out["pixel_values_videos"][0, -1, :, 120, 0], white, atol=0.05)
     meta = processor(videos["long"], return_metadata=True)["video_metadata"][0]
-    assert meta.frames_indices == [0, 75, 150, 224, 299]
+    assert meta.frames_indices == np.linspace(0, 299, 5).astype(int).tolist() == [0, 74, 149, 224, 299]
     fast = processor(videos["long"], decode_mode="keyframes", return_metadata=True)["video_metadata"][0]
     assert fast.frames_indices == decode_video(videos["long"], num_frames=5, mode="keyframes").frame_indices
 

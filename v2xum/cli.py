@@ -59,6 +59,8 @@ def _add_init_tiny(commands) -> None:
 def _summarize(args: argparse.Namespace) -> int:
     from .summarize import ExportOptions, SummarizeSettings, load_pipeline, summarize_videos
 
+    if args.highlights and args.task == "text":
+        raise ValueError("--highlights needs keyframes, and a TEXT summary has none: use --task both or video")
     quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
     pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype, quantization=quantization)
     settings = SummarizeSettings(task=args.task, num_frames=args.num_frames, query=args.query,

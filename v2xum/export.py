@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from processing.summary import VideoSummary
-from processing.video_decoding import DecodedVideo, VideoDecodingError, _index_packets, _open, _to_rgb, _video_stream
+from processing.video_decoding import DecodedVideo, iter_frames, video_timeline
 
 
 # A sentence stays on screen this long after its last keyframe (and a VIDEO-task keyframe cue this long).
@@ -29,6 +29,7 @@ LABEL_HEIGHT = 20
 GAP = 4
 KEYFRAME_COLOUR = (230, 40, 40)
 SHEET_BACKGROUND = (24, 24, 24)
+NO_REEL = "no highlight reel: the summary names no keyframes"
 # Everything `export_summary` may write into a video's output folder.
 OUTPUT_FILES = ("summary.json", "summary.srt", "summary.vtt", "contact_sheet.png", "timeline.png", "highlights.mp4")
 
@@ -98,15 +99,27 @@ def _clock(seconds: float, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
 
 
+def srt_text(text: str) -> str:
+    """Cue text for SRT, which has no escapes: `-->` (the timing arrow) is broken up, and `<`, `>` become `‹`, `›`
+    so that players do not take a model's `<unk>` for a formatting tag and hide it."""
+    return text.replace("-->", "->").replace("<", "‹").replace(">", "›")
+
+
+def vtt_text(text: str) -> str:
+    """Cue text for WebVTT: `&`, `<` and `>` as character references (which also keeps `-->` out of the text)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_srt(cues: list[SubtitleCue]) -> str:
     blocks = [
-        f"{n}\n{_clock(c.start, ',')} --> {_clock(c.end, ',')}\n{c.text}\n" for n, c in enumerate(cues, start=1)
+        f"{n}\n{_clock(c.start, ',')} --> {_clock(c.end, ',')}\n{srt_text(c.text)}\n"
+        for n, c in enumerate(cues, start=1)
     ]
     return "\n".join(blocks)
 
 
 def to_vtt(cues: list[SubtitleCue]) -> str:
-    blocks = [f"{_clock(c.start, '.')} --> {_clock(c.end, '.')}\n{c.text}\n" for c in cues]
+    blocks = [f"{_clock(c.start, '.')} --> {_clock(c.end, '.')}\n{vtt_text(c.text)}\n" for c in cues]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
@@ -182,115 +195,157 @@ def highlight_windows(
     return windows
 
 
+REEL_TIME_BASE = Fraction(1, 90000)  # MPEG's 90 kHz clock: any source frame time fits within 11 microseconds
+
+
 def write_highlights(
     source: str | os.PathLike, windows: list[tuple[float, float]], out_path: str | os.PathLike
 ) -> dict:
-    """Cuts `windows` (seconds from the first frame) out of `source` into one H.264 mp4, in order, at the source's
-    frame rate; the audio of the same windows is kept (AAC) when the source has audio. Returns
-    `{"num_frames", "duration", "has_audio"}` of the written file.
+    """Cuts `windows` (seconds from the first frame) out of `source` into one H.264 mp4, in order, with the
+    source's audio (AAC) when it has some. Returns `{"num_frames", "duration", "has_audio"}` of the written file.
 
-    A frame belongs to a window when its presentation time `t` has `start <= t < end`; each window's audio is cut
-    to exactly its frames' duration, so sound stays in sync across cuts.
+    A frame belongs to a window when its time `t` has `start <= t < end`. The reel keeps the source's timing: each
+    frame lasts as long as it did in the source (variable frame rates stay variable; a header's wrong frame rate
+    plays no part), so a window lasts from its first frame to the next frame after it. Each window's audio is cut
+    to exactly that span on the same clock, so sound stays in sync across cuts. Frames and audio are decoded and
+    encoded window by window: memory does not grow with the reel's length.
     """
-    source = os.fspath(source)
     if not windows:
         raise ValueError("No highlight windows: the summary has no keyframes")
-    pts, keyframes, time_base = _index_packets(source)
-    origin = pts[0]
-    seconds = [(p - origin) * time_base for p in pts]
-    container = _open(source)
-    try:
-        video = _video_stream(container, source)
-        rate = video.average_rate or Fraction(len(pts) / (seconds[-1] + 1e-9)).limit_denominator(1001)
-        audio = container.streams.audio[0] if container.streams.audio else None
-        picked = [[p for p, t in zip(pts, seconds) if start <= t < end] for start, end in windows]
-        picked = [chunk for chunk in picked if chunk]
-        if not picked:
-            raise ValueError(f"No frame of '{source}' falls inside the highlight windows {windows}")
-        images = _decode_chunks(container, video, picked, keyframes, source)
-        # Audio is cut on the container clock (absolute pts), which both streams share.
-        clip_audio = (
-            [_cut_audio(container, audio, chunk[0] * time_base, len(chunk) / rate) for chunk in picked]
-            if audio is not None
-            else None
-        )
-    except av.error.FFmpegError as error:
-        raise VideoDecodingError(source, f"corrupt or truncated stream ({error})") from error
-    finally:
-        container.close()
-
-    height, width = (d - d % 2 for d in images[0].shape[:2])  # yuv420p needs even sizes
-    with av.open(os.fspath(out_path), mode="w") as output:
-        stream = output.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "20", "preset": "veryfast"}
-        audio_out = output.add_stream("aac", rate=audio.rate, layout=audio.layout.name) if clip_audio else None
-        for n, image in enumerate(images):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:height, :width]), format="rgb24")
-            frame.pts = n
-            frame.time_base = 1 / rate
-            output.mux(stream.encode(frame))
-        output.mux(stream.encode())
-        if audio_out is not None:
-            _encode_audio(output, audio_out, np.concatenate(clip_audio, axis=1))
-    return {"num_frames": len(images), "duration": float(len(images) / rate), "has_audio": clip_audio is not None}
+    timeline = video_timeline(source)
+    spans = []
+    for start, end in windows:
+        picked = [i for i, t in enumerate(timeline.timestamps) if start <= t < end]
+        if picked:
+            spans.append((picked, timeline.timestamps[picked[0]], timeline.end_of(picked[-1])))
+    if not spans:
+        raise ValueError(f"No frame of '{source}' falls inside the highlight windows {windows}")
+    with _ReelWriter(os.fspath(source), os.fspath(out_path)) as reel:
+        for picked, begin, end in spans:
+            reel.add_window(picked, timeline.timestamps, begin, end)
+    return {"num_frames": reel.num_frames, "duration": reel.offset, "has_audio": reel.audio_in is not None}
 
 
-def _decode_chunks(container, stream, chunks: list[list[int]], keyframes: list[int], source: str) -> list[np.ndarray]:
-    images = []
-    for chunk in chunks:
-        wanted = set(chunk)
-        container.seek(keyframes[max(bisect.bisect_right(keyframes, chunk[0]) - 1, 0)], stream=stream, backward=True)
-        for frame in container.decode(stream):
-            if frame.pts in wanted:
-                images.append(_to_rgb(frame)[0])
-                wanted.discard(frame.pts)
-            if frame.pts is not None and frame.pts >= chunk[-1]:
-                break
-        if wanted:
-            raise VideoDecodingError(source, f"{len(wanted)} highlight frames could not be decoded")
-    return images
+class _ReelWriter:
+    """The output reel and the source's audio, written one window at a time."""
 
+    def __init__(self, source: str, out_path: str):
+        self.source, self.out_path = source, out_path
+        self.offset, self.num_frames, self.samples_written = 0.0, 0, 0
 
-def _cut_audio(container, stream, start: float, length: float) -> np.ndarray:
-    """`length` seconds of planar float audio from `start` (absolute stream seconds), zero-padded at the end."""
-    rate = stream.rate
-    resampler = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=rate)
-    container.seek(max(0, int(start / stream.time_base) - 1), stream=stream, backward=True)
-    wanted = round(length * rate)
-    first_sample = round(start * rate)
-    channels = stream.codec_context.channels
-    out = np.zeros((channels, wanted), dtype=np.float32)
-    filled = 0
-    for frame in container.decode(stream):
-        if frame.pts is None:
-            continue
-        frame_start = round(frame.pts * stream.time_base * rate)
-        for resampled in resampler.resample(frame):
-            samples = resampled.to_ndarray()
-            offset = first_sample - frame_start  # samples of this frame before the window
-            if offset >= samples.shape[1]:
-                frame_start += samples.shape[1]
+    def __enter__(self) -> "_ReelWriter":
+        probe = av.open(self.source)
+        self.origin = _video_origin(probe)  # the clock both streams share: video frame 0 is at this container time
+        self.audio_in = probe if probe.streams.audio else None
+        if self.audio_in is None:
+            probe.close()
+        self.output = av.open(self.out_path, mode="w")
+        self.video_out = None
+        self.audio_out = None
+        if self.audio_in is not None:
+            audio = self.audio_in.streams.audio[0]
+            self.audio_out = self.output.add_stream("aac", rate=audio.rate, layout=audio.layout.name)
+            self.resampler = av.AudioResampler(format="fltp", layout=audio.layout.name, rate=audio.rate)
+            self.pending = np.zeros((self.audio_out.layout.nb_channels, 0), np.float32)
+            self.total_samples = 0  # encoded + pending
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if exc[0] is None:
+                if self.video_out is not None:
+                    self.output.mux(self.video_out.encode())
+                if self.audio_out is not None:
+                    if self.pending.shape[1]:
+                        self._encode_audio(self.pending)
+                    self.output.mux(self.audio_out.encode())
+        finally:
+            self.output.close()
+            if self.audio_in is not None:
+                self.audio_in.close()
+
+    def add_window(self, picked: list[int], timestamps: list[float], begin: float, end: float) -> None:
+        for index, image in iter_frames(self.source, picked):
+            self._encode_frame(image, self.offset + timestamps[index] - begin)
+        if self.audio_out is not None:
+            self._copy_audio(begin, end)
+        self.offset += end - begin
+
+    def _encode_frame(self, image: np.ndarray, seconds: float) -> None:
+        if self.video_out is None:
+            height, width = (d - d % 2 for d in image.shape[:2])  # yuv420p needs even sizes
+            self.video_out = self.output.add_stream("libx264", rate=30)
+            self.video_out.width, self.video_out.height, self.video_out.pix_fmt = width, height, "yuv420p"
+            self.video_out.codec_context.time_base = REEL_TIME_BASE
+            self.video_out.options = {"crf": "20", "preset": "veryfast"}
+        width, height = self.video_out.width, self.video_out.height
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:height, :width]), format="rgb24")
+        frame.pts, frame.time_base = round(seconds / REEL_TIME_BASE), REEL_TIME_BASE
+        self.output.mux(self.video_out.encode(frame))
+        self.num_frames += 1
+
+    def _copy_audio(self, begin: float, end: float) -> None:
+        """The source audio of `[begin, end)` (video seconds) at the reel's current offset, sample-exact: the
+        window gets exactly the samples its span covers, silence where the source has none."""
+        stream = self.audio_in.streams.audio[0]
+        rate = stream.rate
+        window_start = self.total_samples
+        source_start = round((self.origin + begin) * rate)  # absolute sample numbers on the container clock
+        count = round((self.offset + end - begin) * rate) - window_start
+        self.audio_in.seek(max(0, int((self.origin + begin) / stream.time_base) - 1), stream=stream, backward=True)
+        for frame in self.audio_in.decode(stream):
+            if frame.pts is None:
                 continue
-            take = samples[:, max(offset, 0) :]
-            begin = max(-offset, 0)
-            n = min(take.shape[1], wanted - begin)
-            if n > 0:
-                out[:, begin : begin + n] = take[:, :n]
-                filled = max(filled, begin + n)
-            frame_start += samples.shape[1]
-        if filled >= wanted:
+            position = round(frame.pts * stream.time_base * rate)
+            for resampled in self.resampler.resample(frame):
+                samples = resampled.to_ndarray()
+                low, high = max(source_start - position, 0), min(source_start + count - position, samples.shape[1])
+                if high > low:
+                    self._queue_audio(window_start + position + low - source_start, samples[:, low:high])
+                position += samples.shape[1]
+            if position >= source_start + count:
+                break
+        self._queue_audio(window_start + count, None)
+
+    def _queue_audio(self, at: int, samples: np.ndarray | None) -> None:
+        """Appends `samples` at reel sample `at` (silence fills a gap before it); encodes whole encoder frames."""
+        channels = self.audio_out.layout.nb_channels
+        gap = at - self.total_samples
+        parts = [self.pending] + ([np.zeros((channels, gap), np.float32)] if gap > 0 else [])
+        parts += [samples[:, max(-gap, 0):]] if samples is not None else []
+        self.pending = np.concatenate(parts, axis=1)
+        self.total_samples = self.samples_written + self.pending.shape[1]
+        size = self.audio_out.codec_context.frame_size or 1024
+        while self.pending.shape[1] >= size:
+            self._encode_audio(self.pending[:, :size])
+            self.pending = self.pending[:, size:]
+
+    def _encode_audio(self, samples: np.ndarray) -> None:
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format="fltp",
+                                           layout=self.audio_out.layout.name)
+        frame.sample_rate, frame.pts = self.audio_out.rate, self.samples_written
+        self.output.mux(self.audio_out.encode(frame))
+        self.samples_written += samples.shape[1]
+
+
+def _video_origin(container) -> float:
+    """Container seconds of the first video frame (the origin of `VideoTimeline` seconds)."""
+    stream = container.streams.video[0]
+    for packet in container.demux(stream):
+        if packet.pts is not None and packet.size:
+            first = packet.pts
             break
-    return out
-
-
-def _encode_audio(output, stream, samples: np.ndarray) -> None:
-    for start in range(0, samples.shape[1], 1024):
-        chunk = np.ascontiguousarray(samples[:, start : start + 1024])
-        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=stream.layout.name)
-        frame.sample_rate, frame.pts = stream.rate, start
-        output.mux(stream.encode(frame))
-    output.mux(stream.encode())
+    else:
+        return 0.0
+    container.seek(0)
+    lowest = first
+    for n, packet in enumerate(container.demux(stream)):  # B-frames: the first packet is not the earliest frame
+        if packet.pts is not None and packet.size:
+            lowest = min(lowest, packet.pts)
+        if n > 64:
+            break
+    container.seek(0)
+    return float(lowest * stream.time_base)
 
 
 def export_summary(
@@ -329,14 +384,18 @@ def export_summary(
     if sheet is not None:
         sheet.save(os.path.join(out_dir, "contact_sheet.png"))
         files["contact_sheet"] = "contact_sheet.png"
+    notes = []
     if highlights and summary.keyframes:
         windows = highlight_windows([k.seconds for k in summary.keyframes], video.duration, highlight_before,
                                     highlight_after)
         write_highlights(video.path, windows, os.path.join(out_dir, "highlights.mp4"))
         files["highlights"] = "highlights.mp4"
+    elif highlights:
+        notes.append(NO_REEL)
     files["json"] = "summary.json"
     record = {
         **summary.to_dict(),
+        "warnings": [*summary.warnings, *notes],
         "video": {
             "path": video.path,
             "duration": video.duration,
@@ -357,6 +416,9 @@ def export_summary(
 __all__ = [
     "export_summary",
     "OUTPUT_FILES",
+    "NO_REEL",
+    "srt_text",
+    "vtt_text",
     "SubtitleCue",
     "subtitle_cues",
     "to_srt",

@@ -14,7 +14,7 @@ from transformers import BitsAndBytesConfig, Pipeline, pipeline
 
 from processing import DecodedVideo, VideoDecodingError, VideoSummary
 
-from .export import export_summary
+from .export import NO_REEL, export_summary
 from .outputs import is_occupied
 
 
@@ -171,6 +171,8 @@ def _summarize_batch(pipe, jobs, settings: SummarizeSettings, exports: ExportOpt
         else:
             report.records.append(record)
             bar.write(f"{video} -> {target}", file=sys.stderr)
+            if exports.highlights and "highlights" not in record["files"]:
+                report.failures[video] = f"{NO_REEL} (the other outputs are in {target})"
         bar.update()
 
 

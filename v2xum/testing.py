@@ -131,6 +131,14 @@ def read_frame_number(image: np.ndarray) -> int:
     return sum(1 << bit for bit in range(NUM_BITS) if rows[:, edges[bit] : edges[bit + 1]].mean() > 127)
 
 
+TONE_BASE_HZ, TONE_STEP_HZ = 300.0, 100.0
+
+
+def tone_pitch(seconds: float) -> float:
+    """The pitch of `write_numbered_video`'s audio at a time: it steps up every second, so sync can be measured."""
+    return TONE_BASE_HZ + TONE_STEP_HZ * (int(seconds) % 8)
+
+
 def write_numbered_video(
     path: str | os.PathLike,
     num_frames: int,
@@ -145,23 +153,30 @@ def write_numbered_video(
     pix_fmt: str = "yuv420p",
     noise: bool = False,
     crf: int = 23,
+    container_format: str | None = None,
+    bframes: int = 0,
+    first_number: int = 0,
 ) -> str:
-    """Encodes `num_frames` numbered frames.
+    """Encodes `num_frames` numbered frames (`first_number`, `first_number + 1`, ...).
 
     Args:
         pts_seconds: explicit presentation time of each frame (a variable-frame-rate video); default `i / fps`.
         rotation: display rotation written as container metadata (the stored frames stay unrotated).
-        audio: add a 440 Hz mono AAC track as long as the video.
+        audio: add a mono AAC track as long as the video, a tone whose pitch steps every second (`tone_pitch`).
         noise: add per-pixel noise (a realistic bitrate for benchmarks).
+        container_format: e.g. `"mpegts"`, `"avi"`, `"matroska"` (default: from the file name).
+        bframes: B-frames between reference frames (x264's default is 3; 0 keeps decode order = display order).
     """
     path = os.fspath(path)
     rng = np.random.default_rng(0) if noise else None
-    with av.open(path, mode="w") as container:
+    with av.open(path, mode="w", format=container_format) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         stream.gop_size = gop
         if codec in ("libx264", "h264"):
-            stream.options = {"crf": str(crf), "preset": "veryfast", "bf": "0"}
+            stream.options = {"crf": str(crf), "preset": "veryfast", "bf": str(bframes)}
+        elif bframes:
+            stream.options = {"bf": str(bframes)}
         if pts_seconds is not None:
             stream.codec_context.time_base = Fraction(1, 1000)
         if rotation:
@@ -169,7 +184,8 @@ def write_numbered_video(
         audio_stream = container.add_stream("aac", rate=16000, layout="mono") if audio else None
 
         for index in range(num_frames):
-            frame = av.VideoFrame.from_ndarray(numbered_frame(index, width, height, rng), format="rgb24")
+            image = numbered_frame(first_number + index, width, height, rng)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             if pts_seconds is not None:
                 frame.pts, frame.time_base = round(pts_seconds[index] * 1000), Fraction(1, 1000)
             container.mux(stream.encode(frame))
@@ -177,7 +193,9 @@ def write_numbered_video(
 
         if audio_stream is not None:
             seconds = pts_seconds[-1] + 1 / fps if pts_seconds is not None else num_frames / fps
-            samples = np.sin(2 * np.pi * 440 * np.arange(int(seconds * 16000)) / 16000).astype(np.float32)
+            times = np.arange(int(seconds * 16000)) / 16000
+            pitch = TONE_BASE_HZ + TONE_STEP_HZ * (times.astype(int) % 8)
+            samples = (0.5 * np.sin(2 * np.pi * np.cumsum(pitch) / 16000)).astype(np.float32)
             for start in range(0, len(samples), 1024):
                 chunk = samples[start : start + 1024][None, :]
                 audio_frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
@@ -187,6 +205,31 @@ def write_numbered_video(
     return path
 
 
+def concatenate_files(parts: list[str | os.PathLike], path: str | os.PathLike) -> str:
+    """Byte-concatenates files (MPEG-TS parts play as one stream whose timestamps restart at each part)."""
+    with open(path, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as f:
+                out.write(f.read())
+    return os.fspath(path)
+
+
+def truncate_file(source: str | os.PathLike, path: str | os.PathLike, fraction: float) -> str:
+    """The first `fraction` of `source`'s bytes, as a download or copy cut short leaves it."""
+    with open(source, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as out:
+        out.write(data[: int(len(data) * fraction)])
+    return os.fspath(path)
+
+
+def reference_frames(path: str | os.PathLike) -> list[tuple[int | None, np.ndarray]]:
+    """A plain sequential PyAV decode: `(pts, RGB frame)` for every frame in output order (upright not applied):
+    the reference exact decoding is checked against."""
+    with av.open(os.fspath(path)) as container:
+        return [(frame.pts, frame.to_ndarray(format="rgb24")) for frame in container.decode(video=0)]
+
+
 __all__ = [
     "write_tiny_checkpoint",
     "write_tiny_parts",
@@ -194,5 +237,9 @@ __all__ = [
     "numbered_frame",
     "read_frame_number",
     "write_numbered_video",
+    "concatenate_files",
+    "truncate_file",
+    "reference_frames",
+    "tone_pitch",
     "NUM_BITS",
 ]
