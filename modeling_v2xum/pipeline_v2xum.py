@@ -28,7 +28,8 @@ class VideoSummarizationPipeline(Pipeline):
     gives a list of results). Every input goes to the processor as it is: decoded videos longer than `num_frames`
     are sampled uniformly like files.
 
-    Call parameters: `task`, `num_frames` (default: the video processor's), `query` (focus the summary on a topic),
+    Call parameters: `task`, `num_frames` (default: the video processor's), `fps` (one frame per `1 / fps` seconds
+    instead, at most `num_frames`), `query` (focus the summary on a topic),
     `max_keyframes`, `decode_mode` (`"exact"` or `"keyframes"`), `constrain_keyframes`, `max_new_tokens`,
     `generate_kwargs` (any `generate` argument), and the pipeline's `batch_size`: batches are left-padded and
     generate exactly what one-by-one calls generate with greedy decoding.
@@ -55,6 +56,7 @@ class VideoSummarizationPipeline(Pipeline):
         self,
         task: str | None = None,
         num_frames: int | None = None,
+        fps: float | None = None,
         query: str | None = None,
         max_keyframes: int | None = None,
         decode_mode: str | None = None,
@@ -72,6 +74,10 @@ class VideoSummarizationPipeline(Pipeline):
             if not isinstance(num_frames, int) or num_frames < 1:
                 raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
             preprocess["num_frames"] = num_frames
+        if fps is not None:
+            if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
+                raise ValueError(f"fps must be a positive number, got {fps!r}")
+            preprocess["fps"] = fps
         if query is not None:
             preprocess["query"] = query
         if decode_mode is not None:
@@ -92,9 +98,10 @@ class VideoSummarizationPipeline(Pipeline):
             raise ValueError("No videos given: pass a path, a decoded video, or a non-empty list of them")
         return super().__call__(list(inputs) if isinstance(inputs, tuple) else inputs, **kwargs)
 
-    def preprocess(self, video, task: str = "both", num_frames: int | None = None, query=None, decode_mode=None):
+    def preprocess(self, video, task: str = "both", num_frames: int | None = None, fps=None, query=None,
+                   decode_mode=None):
         prompt = self.processor.build_prompt(task, query=query)
-        videos_kwargs = {"num_frames": num_frames, "decode_mode": decode_mode}
+        videos_kwargs = {"num_frames": num_frames, "fps": fps, "decode_mode": decode_mode}
         video = os.fspath(video) if isinstance(video, os.PathLike) else video
         inputs = self.processor(
             text=[prompt],

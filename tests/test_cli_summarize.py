@@ -123,3 +123,21 @@ def test_unusable_output_dir_and_environment_errors(keyframe_model_dir, videos, 
     if importlib.util.find_spec("bitsandbytes") is None:
         assert summarize(keyframe_model_dir, tmp_path / "o3", videos["short"], extra=["--load-in-4bit"]) == 2
         assert "--load-in-4bit needs the bitsandbytes package" in capsys.readouterr().err
+
+
+def test_fps_and_warnings_reach_summary_json(keyframe_model_dir, videos, tmp_path):
+    from v2xum.testing import truncate_file, write_numbered_video
+
+    full = write_numbered_video(tmp_path / "full.mkv", 60, fps=10, gop=10, noise=True)
+    cut = truncate_file(full, tmp_path / "cut.mkv", 0.5)
+    out = tmp_path / "out"
+    assert summarize(keyframe_model_dir, out, cut, videos["long"], extra=["--fps", "1"]) == 0
+    record = json.loads((out / "cut" / "summary.json").read_text())
+    assert any("could be decoded" in w for w in record["warnings"]), record["warnings"]
+    long = json.loads((out / "long" / "summary.json").read_text())
+    assert long["settings"]["fps"] == 1.0 and long["video"]["num_sampled_frames"] == 8  # 10 s at 1 fps, capped at 8
+
+
+def test_highlights_need_keyframes(keyframe_model_dir, videos, tmp_path, capsys):
+    assert summarize(keyframe_model_dir, tmp_path / "o", videos["short"], extra=["--task", "text", "--highlights"]) == 2
+    assert "--highlights needs keyframes" in capsys.readouterr().err

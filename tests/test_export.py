@@ -18,6 +18,7 @@ from v2xum.export import (
     subtitle_cues,
     time_label,
     timeline_strip,
+    SubtitleCue,
     to_srt,
     to_vtt,
     write_highlights,
@@ -235,3 +236,14 @@ def test_highlight_reel_ignores_a_wrong_header_frame_rate(tmp_path):
     with av.open(str(out)) as reel:
         assert reel.duration / 1e6 == pytest.approx(1.5, abs=0.1)
     assert [n for _, n in reel_frames(out)] == list(range(5, 20))
+
+
+@pytest.mark.parametrize("text", ["A <unk> goes & comes --> back.", "x<b>y</b> & 1 < 2 > 0", "<i>--></i>"])
+def test_subtitle_text_is_escaped(text):
+    cue = [SubtitleCue(0.0, 1.0, text)]
+    vtt_body = to_vtt(cue).split("\n", 3)[3]
+    assert "<" not in vtt_body and "-->" not in vtt_body
+    assert vtt_body.strip().replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") == text
+    srt_body = to_srt(cue).split("\n", 2)[2]
+    assert "<" not in srt_body and "-->" not in srt_body and srt_body.strip().replace("‹", "<").replace("›", ">") \
+        == text.replace("-->", "->")

@@ -1,5 +1,6 @@
 """The `video-summarization` pipeline on tiny checkpoints."""
 
+import numpy as np
 import pytest
 from transformers import pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
@@ -99,3 +100,13 @@ def test_bad_inputs_have_clear_errors(summarize, videos, tmp_path):
         summarize(videos["short"], tsk="video")
     with pytest.raises(VideoDecodingError, match="missing.mp4.*file not found"):
         summarize(str(tmp_path / "missing.mp4"))
+
+
+def test_fps_sampling(summarize, videos):
+    # long: 10 s at 30 fps; 2 fps gives 20 frames (0, 15, ..., 285), capped to 8 by the uniform rule
+    sampled = [list(range(0, 300, 15))[i] for i in np.linspace(0, 19, 8).astype(int)]
+    result = summarize(videos["long"], task="video", fps=2, num_frames=8, max_new_tokens=6)
+    assert result["keyframes"] and {k["frame_index"] for k in result["keyframes"]} <= set(sampled)
+    assert all(k["seconds"] == pytest.approx(k["frame_index"] / 30) for k in result["keyframes"])
+    with pytest.raises(ValueError, match="fps must be a positive number"):
+        summarize(videos["long"], fps=0)

@@ -114,3 +114,19 @@ def test_sampled_frames_are_the_decoded_ones(videos):
     out = processor(videos["long"], return_metadata=True, return_tensors="pt")
     frames = out["pixel_values_videos"][0].permute(0, 2, 3, 1).numpy().astype(np.uint8)
     assert [read_frame_number(f) for f in frames] == out["video_metadata"][0].frames_indices
+
+
+def test_fps_sampling_through_processor_and_chat_template(tiny_processor, videos):
+    # long: 300 frames at 30 fps (10 s); 1 fps gives the frames at 0, 1, ..., 9 s; the processor caps at 8 frames
+    direct = tiny_processor(text=tiny_processor.build_prompt("both"), videos=videos["long"], fps=1,
+                            num_frames=20, return_metadata=True)
+    assert direct["video_metadata"][0].frames_indices == list(range(0, 300, 30))
+    capped = tiny_processor(text=tiny_processor.build_prompt("both"), videos=videos["long"], fps=1,
+                            return_metadata=True)
+    assert capped["video_metadata"][0].frames_indices == [list(range(0, 300, 30))[i]
+                                                         for i in np.linspace(0, 9, 8).astype(int)]
+    messages = [{"role": "user", "content": [{"type": "video", "path": videos["long"]},
+                                             {"type": "text", "text": TASK_INSTRUCTIONS["both"]}]}]
+    templated = tiny_processor.apply_chat_template(messages, tokenize=True, return_dict=True,
+                                                   add_generation_prompt=True, fps=1, num_frames=20)
+    assert templated["input_ids"][0] == direct["input_ids"][0]

@@ -23,6 +23,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {value}")
+    return value
+
+
 def _overwrite_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="write into an existing non-empty folder")
 
@@ -63,7 +70,7 @@ def _summarize(args: argparse.Namespace) -> int:
         raise ValueError("--highlights needs keyframes, and a TEXT summary has none: use --task both or video")
     quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
     pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype, quantization=quantization)
-    settings = SummarizeSettings(task=args.task, num_frames=args.num_frames, query=args.query,
+    settings = SummarizeSettings(task=args.task, num_frames=args.num_frames, fps=args.fps, query=args.query,
                                  max_keyframes=args.max_keyframes, decode_mode=args.decode_mode,
                                  max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
     exports = ExportOptions(args.highlights, args.highlight_before, args.highlight_after)
@@ -91,6 +98,7 @@ def _add_summarize(commands) -> None:
     parser.add_argument("--out", required=True, help="output folder (one sub-folder per video)")
     parser.add_argument("--task", choices=["video", "text", "both"], default="both")
     parser.add_argument("--num-frames", type=_positive_int, help="frames to sample (default: the processor's)")
+    parser.add_argument("--fps", type=_positive_float, help="sample one frame per 1/FPS seconds (at most --num-frames)")
     parser.add_argument("--query", help="focus the summary on this topic")
     parser.add_argument("--max-keyframes", type=_positive_int)
     parser.add_argument("--max-new-tokens", type=_positive_int, default=256)

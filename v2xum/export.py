@@ -24,6 +24,8 @@ from processing.video_decoding import DecodedVideo, iter_frames, video_timeline
 SUBTITLE_HOLD_SECONDS = 2.0
 MIN_CUE_SECONDS = 0.5
 THUMB_WIDTH = 320
+# Frames decoded for the exports need no more than this shortest edge (a 320 px wide thumbnail of any aspect).
+EXPORT_SHORTEST_EDGE = 360
 TIMELINE_THUMB_HEIGHT = 48
 LABEL_HEIGHT = 20
 GAP = 4

@@ -14,7 +14,7 @@ from transformers import BitsAndBytesConfig, Pipeline, pipeline
 
 from processing import DecodedVideo, VideoDecodingError, VideoSummary
 
-from .export import NO_REEL, export_summary
+from .export import EXPORT_SHORTEST_EDGE, NO_REEL, export_summary
 from .outputs import is_occupied
 
 
@@ -24,10 +24,11 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 @dataclass
 class SummarizeSettings:
     """What is asked of the model for every video; recorded in each `summary.json`. `num_frames` defaults to the
-    video processor's."""
+    video processor's; with `fps`, frames are sampled one per `1 / fps` seconds, at most `num_frames`."""
 
     task: str = "both"
     num_frames: int | None = None
+    fps: float | None = None
     query: str | None = None
     max_keyframes: int | None = None
     decode_mode: str = "exact"
@@ -137,11 +138,21 @@ def summarize_videos(
     return report
 
 
+def _decode_edge(pipe: Pipeline) -> int | None:
+    """The shortest edge to decode at: what the exports' thumbnails need, or the model's input if larger; never the
+    full size of a 4K source."""
+    video_processor = pipe.processor.video_processor
+    model_edge = video_processor.size.get("shortest_edge") if video_processor.do_resize else None
+    return max(EXPORT_SHORTEST_EDGE, model_edge or 0)
+
+
 def _summarize_batch(pipe, jobs, settings: SummarizeSettings, exports: ExportOptions, extra, report, bar) -> None:
     decoded: list[tuple[str, Path, DecodedVideo]] = []
     for video, target in jobs:
         try:
-            loaded = pipe.processor.video_processor.load_video(video, settings.num_frames, settings.decode_mode)
+            loaded = pipe.processor.video_processor.load_video(
+                video, settings.num_frames, settings.decode_mode, settings.fps, _decode_edge(pipe)
+            )
             decoded.append((video, target, loaded))
         except VideoDecodingError as error:
             report.failures[video] = error.reason
@@ -154,6 +165,7 @@ def _summarize_batch(pipe, jobs, settings: SummarizeSettings, exports: ExportOpt
             batch_size=settings.batch_size,
             task=settings.task,
             num_frames=settings.num_frames,
+            fps=settings.fps,
             query=settings.query,
             max_keyframes=settings.max_keyframes,
             max_new_tokens=settings.max_new_tokens,
