@@ -12,6 +12,7 @@ timeline. Frames are converted only when wanted, straight to the size the caller
 """
 
 import bisect
+import math
 import os
 import re
 from collections.abc import Callable
@@ -404,6 +405,185 @@ def monotonic_timeline(pts: list[int | None], step: int) -> tuple[list[int], boo
     return timeline, timeline != pts
 
 
+@dataclass
+class VideoTimeline:
+    """When every frame of a video shows: `timestamps[i]` is frame `i`'s seconds from the first frame (the numbering
+    and times `decode_video` reports), `duration` the video's length."""
+
+    timestamps: list[float]
+    duration: float
+    warnings: list[str] = field(default_factory=list)
+
+    def end_of(self, index: int) -> float:
+        """When frame `index` stops showing: the next frame's time, or the end of the video."""
+        return self.timestamps[index + 1] if index + 1 < len(self.timestamps) else self.duration
+
+
+class VideoReader:
+    """A video file or URL, indexed once by a demux-only pass, then sampled as often as needed (the whole video or
+    time windows of it) and decoded frame by frame. Every way in (`decode_video`, `video_timeline`, `iter_frames`)
+    goes through it."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.source = os.fspath(path)
+        self.index = _index_packets(self.source)
+        self.pts_reliable = self.index.pts_identify_frames()
+        self._order: tuple[list[int], list[str]] | None = None  # the repaired timeline of an in-order pass
+
+    @property
+    def _timeline(self) -> list[int]:
+        """Every frame's pts (stream time base), increasing, in the numbering decoding reports."""
+        if self.pts_reliable:
+            return sorted(self.index.pts)
+        if self._order is None:
+            decoded = _decode_in_order(self.source, lambda _: False, None)
+            self._order = self._repair(decoded)
+        return self._order[0]
+
+    def _repair(self, decoded: "_Sequential") -> tuple[list[int], list[str]]:
+        if not decoded.pts:
+            raise VideoDecodingError(self.source, f"no frame could be decoded ({decoded.error or 'empty stream'})")
+        known = sorted(p for p in self.index.pts if p is not None)
+        step = int(np.median(np.diff(known))) if len(known) > 1 else 1
+        timeline, repaired = monotonic_timeline(decoded.pts, max(step, 1))
+        warnings = [decoded.error] if decoded.error else []
+        if repaired:
+            warnings.append("presentation timestamps were missing, out of order or restarted: frames are numbered in "
+                            "decoding order on a repaired timeline")
+        return timeline, warnings
+
+    def _seconds(self, timeline: list[int]) -> list[float]:
+        return [round((p - timeline[0]) * self.index.time_base, 6) for p in timeline]
+
+    def _duration(self, timeline: list[int]) -> float:
+        if len(timeline) > 1:
+            return duration_from_timestamps(timeline) * self.index.time_base
+        # one frame lasts the container's duration, else one frame at the stream's rate
+        return self.index.container_duration or (1.0 / self.index.rate if self.index.rate else 1.0)
+
+    @property
+    def timeline(self) -> VideoTimeline:
+        timeline = self._timeline
+        warnings = list(self.index.errors) + (self._order[1] if self._order else [])
+        return VideoTimeline(self._seconds(timeline), self._duration(timeline), warnings)
+
+    def _choose(self, timeline: list[int], num_frames, fps, start, end) -> list[int]:
+        seconds = self._seconds(timeline)
+        if start is None and end is None:
+            return sample_frame_indices(seconds, num_frames, fps)
+        inside = [i for i, t in enumerate(seconds) if (start or 0.0) <= t < (end if end is not None else math.inf)]
+        if not inside:
+            raise ValueError(f"No frame of '{self.source}' lies in [{start}, {end}) s")
+        return [inside[j] for j in sample_frame_indices([seconds[i] for i in inside], num_frames, fps)]
+
+    def sample(self, num_frames: int | None = None, mode: DecodeMode = "exact", fps: float | None = None,
+               shortest_edge: int | None = None, start: float | None = None, end: float | None = None) -> DecodedVideo:
+        """`decode_video` on this video, optionally within the time window `[start, end)` seconds (frames keep
+        their indices and times in the whole video)."""
+        if mode not in ("exact", "keyframes"):
+            raise ValueError(f"mode must be 'exact' or 'keyframes', got {mode!r}")
+        if num_frames is None and fps is None:
+            raise ValueError("Give num_frames or fps")
+        if self.pts_reliable:
+            for seek in (True, False):
+                try:
+                    return self._sample_by_pts(num_frames, fps, mode, _Converter(shortest_edge), seek, start, end)
+                except _Unreliable as reason:
+                    if not reason.seek:
+                        self.pts_reliable = False
+                        break
+        return self._sample_in_order(num_frames, fps, _Converter(shortest_edge), start, end)
+
+    def _sample_by_pts(self, num_frames, fps, mode, convert, seek: bool, start, end) -> DecodedVideo:
+        timeline = self._timeline
+        chosen = self._choose(timeline, num_frames, fps, start, end)
+        keyframes = self._keyframes(timeline)
+        if mode == "keyframes":
+            targets = sorted({_nearest(keyframes, timeline[i]) for i in chosen})
+        else:
+            targets = [timeline[i] for i in chosen]
+        found = dict(_stream_by_pts(self.source, targets, keyframes, convert, seek, mode))
+        position = {p: i for i, p in enumerate(timeline)}
+        if mode == "exact" and len(found) != len(targets) or not found or any(p not in position for p in found):
+            raise _Unreliable(f"{len(targets) - len(found)} of {len(targets)} frames not found by their pts")
+        kept = {position[p]: image for p, image in found.items()}
+        return self._assemble(timeline, kept, convert, list(self.index.errors))
+
+    def _keyframes(self, timeline: list[int]) -> list[int]:
+        return sorted(p for p, key in zip(self.index.pts, self.index.keyframe) if key) or [timeline[0]]
+
+    def _sample_in_order(self, num_frames, fps, convert: _Converter, start, end) -> DecodedVideo:
+        """Every frame decoded in order, frames identified by output order. Without a known timeline the frames to
+        keep are guessed from the packet count; when the decoder outputs another count, a second pass keeps the
+        right ones."""
+        if self._order is None:
+            count = len(self.index.pts)
+            guess = set(uniform_frame_indices(count, num_frames)) if fps is None and start is None else set()
+            decoded = _decode_in_order(self.source, guess.__contains__, convert)
+            self._order = self._repair(decoded)
+        else:
+            decoded = _Sequential([], {}, None)
+        timeline = self._order[0]
+        chosen = self._choose(timeline, num_frames, fps, start, end)
+        if not set(chosen) <= set(decoded.kept):
+            decoded = _decode_in_order(self.source, set(chosen).__contains__, convert)
+        kept = {i: decoded.kept[i] for i in chosen if i in decoded.kept}
+        return self._assemble(timeline, kept, convert, list(self.index.errors) + self._order[1])
+
+    def _assemble(self, timeline: list[int], kept: dict[int, np.ndarray], convert: _Converter,
+                  warnings: list[str]) -> DecodedVideo:
+        duration = self._duration(timeline)
+        announced = self.index.container_duration
+        # Audio a little longer than the video is normal; more than a quarter second or three frames is not.
+        if announced and announced - duration > max(0.25, 3 * duration / len(timeline)):
+            warnings.append(f"only {duration:.2f} s of the {announced:.2f} s the file announces could be decoded "
+                            "(truncated or damaged file)")
+        if convert.damaged:
+            warnings.append(f"{convert.damaged} sampled frame(s) decoded with errors (damaged data, concealed)")
+        order = sorted(kept)
+        frames = np.stack([kept[i] for i in order])
+        seconds = self._seconds(timeline)
+        return DecodedVideo(
+            frames=frames,
+            timestamps=[seconds[i] for i in order],
+            frame_indices=order,
+            total_num_frames=len(timeline),
+            fps=len(timeline) / duration,
+            duration=duration,
+            width=frames.shape[2],
+            height=frames.shape[1],
+            rotation=convert.rotation,
+            path=self.source,
+            warnings=warnings,
+        )
+
+    def frames(self, indices: list[int], shortest_edge: int | None = None):
+        """Yields `(index, image)` for the frames `indices`, one at a time: memory does not grow with how many are
+        asked for. Same checks and fallbacks as `sample`."""
+        convert = _Converter(shortest_edge)
+        remaining = sorted(set(indices))
+        if self.pts_reliable:
+            timeline = self._timeline
+            position = {p: i for i, p in enumerate(timeline)}
+            for seek in (True, False):
+                try:
+                    for pts, image in _stream_by_pts(self.source, [timeline[i] for i in remaining],
+                                                     self._keyframes(timeline), convert, seek):
+                        remaining.remove(position[pts])
+                        yield position[pts], image
+                    if not remaining:
+                        return
+                except _Unreliable as reason:
+                    if not reason.seek:
+                        break
+        wanted = set(remaining)
+        for frame_index, _, image in _stream_in_order(self.source, wanted.__contains__, convert, []):
+            if image is not None:
+                yield frame_index, image
+            if frame_index >= remaining[-1]:
+                return
+
+
 def decode_video(
     path: str | os.PathLike,
     num_frames: int | None = None,
@@ -428,60 +608,17 @@ def decode_video(
         VideoDecodingError: missing file, failing URL, directory, not a video, no video stream, no decodable frame.
         A truncated or damaged file is decoded as far as it goes: `DecodedVideo.warnings` says so.
     """
-    source = os.fspath(path)
-    if mode not in ("exact", "keyframes"):
-        raise ValueError(f"mode must be 'exact' or 'keyframes', got {mode!r}")
-    if num_frames is None and fps is None:
-        raise ValueError("Give num_frames or fps")
-    index = _index_packets(source)
-    convert = _Converter(shortest_edge)
-    if index.pts_identify_frames():
-        for seek in (True, False):
-            try:
-                return _sample_by_pts(source, index, num_frames, fps, mode, convert, seek)
-            except _Unreliable as reason:
-                if not reason.seek:
-                    break
-    return _sample_in_order(source, index, num_frames, fps, _Converter(shortest_edge))
+    return VideoReader(path).sample(num_frames, mode, fps, shortest_edge)
 
 
-def _sample_by_pts(source, index: _PacketIndex, num_frames, fps, mode, convert, seek: bool) -> DecodedVideo:
-    timeline = sorted(index.pts)
-    seconds = [(p - timeline[0]) * index.time_base for p in timeline]
-    chosen = sample_frame_indices(seconds, num_frames, fps)
-    keyframes = sorted(p for p, key in zip(index.pts, index.keyframe) if key) or [timeline[0]]
-    if mode == "keyframes":
-        targets = sorted({_nearest(keyframes, timeline[i]) for i in chosen})
-    else:
-        targets = [timeline[i] for i in chosen]
-    found = dict(_stream_by_pts(source, targets, keyframes, convert, seek, mode))
-    position = {p: i for i, p in enumerate(timeline)}
-    if mode == "exact" and len(found) != len(targets) or not found or any(p not in position for p in found):
-        raise _Unreliable(f"{len(targets) - len(found)} of {len(targets)} frames not found by their pts")
-    kept = {position[p]: image for p, image in found.items()}
-    return _assemble(source, index, timeline, kept, convert, list(index.errors))
+def video_timeline(path: str | os.PathLike) -> VideoTimeline:
+    """Every frame's time, from the demux-only index (or, where pts cannot identify frames, a sequential pass)."""
+    return VideoReader(path).timeline
 
 
-def _sample_in_order(source, index: _PacketIndex, num_frames, fps, convert: _Converter) -> DecodedVideo:
-    """Every frame decoded in order, frames identified by output order. The frames to keep are chosen from the
-    packet count; when the decoder outputs another count, a second pass keeps the right ones."""
-    known = sorted(p for p in index.pts if p is not None)
-    step = int(np.median(np.diff(known))) if len(known) > 1 else 1
-    estimate = [(p - known[0]) * index.time_base for p in known] if len(known) == len(index.pts) else None
-    guess = set(sample_frame_indices(estimate or list(range(len(index.pts))), num_frames, fps if estimate else None))
-    decoded = _decode_in_order(source, guess.__contains__, convert)
-    if not decoded.pts:
-        raise VideoDecodingError(source, f"no frame could be decoded ({decoded.error or 'empty stream'})")
-    timeline, repaired = monotonic_timeline(decoded.pts, max(step, 1))
-    chosen = sample_frame_indices([(p - timeline[0]) * index.time_base for p in timeline], num_frames, fps)
-    if not set(chosen) <= set(decoded.kept):
-        decoded = _decode_in_order(source, set(chosen).__contains__, convert)
-    warnings = list(index.errors) + ([decoded.error] if decoded.error else [])
-    if repaired:
-        warnings.append("presentation timestamps were missing, out of order or restarted: frames are numbered in "
-                        "decoding order on a repaired timeline")
-    kept = {i: decoded.kept[i] for i in chosen if i in decoded.kept}
-    return _assemble(source, index, timeline, kept, convert, warnings)
+def iter_frames(path: str | os.PathLike, indices: list[int], shortest_edge: int | None = None):
+    """`VideoReader(path).frames(indices, shortest_edge)`."""
+    return VideoReader(path).frames(indices, shortest_edge)
 
 
 def _nearest(sorted_values: list[int], value: int) -> int:
@@ -490,100 +627,8 @@ def _nearest(sorted_values: list[int], value: int) -> int:
     return min(candidates, key=lambda candidate: abs(candidate - value))
 
 
-def _assemble(source, index: _PacketIndex, timeline: list[int], kept: dict[int, np.ndarray], convert: _Converter,
-              warnings: list[str]) -> DecodedVideo:
-    first, time_base = timeline[0], index.time_base
-    if len(timeline) > 1:
-        duration = duration_from_timestamps(timeline) * time_base
-    else:  # one frame lasts the container's duration, else one frame at the stream's rate
-        duration = index.container_duration or (1.0 / index.rate if index.rate else 1.0)
-    # Audio a little longer than the video is normal; more than a quarter second or three frames is not.
-    if index.container_duration and index.container_duration - duration > max(0.25, 3 * duration / len(timeline)):
-        warnings.append(f"only {duration:.2f} s of the {index.container_duration:.2f} s the file announces could be "
-                        "decoded (truncated or damaged file)")
-    if convert.damaged:
-        warnings.append(f"{convert.damaged} sampled frame(s) decoded with errors (damaged data, concealed)")
-    order = sorted(kept)
-    frames = np.stack([kept[i] for i in order])
-    return DecodedVideo(
-        frames=frames,
-        timestamps=[round((timeline[i] - first) * time_base, 6) for i in order],
-        frame_indices=order,
-        total_num_frames=len(timeline),
-        fps=len(timeline) / duration,
-        duration=duration,
-        width=frames.shape[2],
-        height=frames.shape[1],
-        rotation=convert.rotation,
-        path=source,
-        warnings=warnings,
-    )
-
-
-@dataclass
-class VideoTimeline:
-    """When every frame of a video shows: `timestamps[i]` is frame `i`'s seconds from the first frame (the numbering
-    and times `decode_video` reports), `duration` the video's length."""
-
-    timestamps: list[float]
-    duration: float
-    warnings: list[str] = field(default_factory=list)
-
-    def end_of(self, index: int) -> float:
-        """When frame `index` stops showing: the next frame's time, or the end of the video."""
-        return self.timestamps[index + 1] if index + 1 < len(self.timestamps) else self.duration
-
-
-def video_timeline(path: str | os.PathLike) -> VideoTimeline:
-    """Every frame's time, from the demux-only index (or, where pts cannot identify frames, a sequential pass)."""
-    source = os.fspath(path)
-    index = _index_packets(source)
-    if index.pts_identify_frames():
-        timeline, warnings = sorted(index.pts), list(index.errors)
-    else:
-        decoded = _decode_in_order(source, lambda _: False, None)
-        if not decoded.pts:
-            raise VideoDecodingError(source, f"no frame could be decoded ({decoded.error or 'empty stream'})")
-        known = sorted(p for p in index.pts if p is not None)
-        step = int(np.median(np.diff(known))) if len(known) > 1 else 1
-        timeline, _ = monotonic_timeline(decoded.pts, max(step, 1))
-        warnings = list(index.errors) + ([decoded.error] if decoded.error else [])
-    duration = duration_from_timestamps(timeline) * index.time_base if len(timeline) > 1 else (
-        index.container_duration or (1.0 / index.rate if index.rate else 1.0))
-    seconds = [round((p - timeline[0]) * index.time_base, 6) for p in timeline]
-    return VideoTimeline(seconds, duration, warnings)
-
-
-def iter_frames(path: str | os.PathLike, indices: list[int], shortest_edge: int | None = None):
-    """Yields `(index, image)` for the frames `indices` (sorted, numbered as `video_timeline` numbers them), one at
-    a time: memory does not grow with how many are asked for. Same checks and fallbacks as `decode_video`."""
-    source = os.fspath(path)
-    index = _index_packets(source)
-    convert = _Converter(shortest_edge)
-    remaining = sorted(set(indices))
-    if index.pts_identify_frames():
-        timeline = sorted(index.pts)
-        position = {p: i for i, p in enumerate(timeline)}
-        keyframes = sorted(p for p, key in zip(index.pts, index.keyframe) if key) or [timeline[0]]
-        for seek in (True, False):
-            try:
-                for pts, image in _stream_by_pts(source, [timeline[i] for i in remaining], keyframes, convert, seek):
-                    remaining.remove(position[pts])
-                    yield position[pts], image
-                if not remaining:
-                    return
-            except _Unreliable as reason:
-                if not reason.seek:
-                    break
-    wanted = set(remaining)
-    for frame_index, _, image in _stream_in_order(source, wanted.__contains__, convert, []):
-        if image is not None:
-            yield frame_index, image
-        if frame_index >= remaining[-1]:
-            return
-
-
 __all__ = [
+    "VideoReader",
     "VideoTimeline",
     "video_timeline",
     "iter_frames",
