@@ -13,21 +13,21 @@ from transformers import (
 from processing import V2XumProcessor, V2XumVideoProcessor
 from processing.summary import frame_token
 
-from .configuration_v2xum import MAX_FRAME_TOKENS, V2XumConfig
+from .configuration_v2xum import MAX_TEXT_FRAME_TOKENS, V2XumConfig
 from .modeling_v2xum import V2XumForConditionalGeneration, vision_tower_class
 
 
 FRAME_PLACEHOLDER_TOKEN = "<frame>"
 
 
-def add_v2xum_tokens(tokenizer: PreTrainedTokenizerBase, num_frame_tokens: int = MAX_FRAME_TOKENS) -> tuple[int | None, int]:
+def add_v2xum_tokens(tokenizer: PreTrainedTokenizerBase, num_frame_tokens: int = MAX_TEXT_FRAME_TOKENS) -> tuple[int | None, int]:
     """Adds `[f00]..[fNN]` (contiguous ids; none for `num_frame_tokens=0`, the `text` style) and the `<frame>`
     placeholder as special tokens.
 
     Returns `(frame_token_start_id, placeholder_id)`. Raises if the tokenizer already knows one of the tokens with an
     id that breaks contiguity (a range mask would then forbid or allow the wrong tokens).
     """
-    frame_tokens = [frame_token(i) for i in range(num_frame_tokens)]
+    frame_tokens = [frame_token(i, "special", num_frame_tokens) for i in range(num_frame_tokens)]
     tokenizer.add_tokens(frame_tokens, special_tokens=True)
     tokenizer.add_tokens([FRAME_PLACEHOLDER_TOKEN], special_tokens=True)
     ids = tokenizer.convert_tokens_to_ids(frame_tokens)
@@ -40,7 +40,7 @@ def add_v2xum_tokens(tokenizer: PreTrainedTokenizerBase, num_frame_tokens: int =
 
 
 def add_v2xum_token_rows(
-    language_model, tokenizer: PreTrainedTokenizerBase, num_frame_tokens: int = MAX_FRAME_TOKENS
+    language_model, tokenizer: PreTrainedTokenizerBase, num_frame_tokens: int = MAX_TEXT_FRAME_TOKENS
 ) -> tuple[int | None, int]:
     """`add_v2xum_tokens`, plus the language model's new embedding (and untied `lm_head`) rows.
 
@@ -112,7 +112,7 @@ def compose_v2xum(
     projector_feature_norm: bool = False,
     pooled_patch_grid: int = 2,
     vision_feature_layer: int = -2,
-    num_frame_tokens: int = MAX_FRAME_TOKENS,
+    num_frame_tokens: int = MAX_TEXT_FRAME_TOKENS,
     dtype: torch.dtype | None = None,
     **hub_kwargs,
 ) -> tuple[V2XumForConditionalGeneration, PreTrainedTokenizerBase]:
@@ -166,13 +166,16 @@ def v2xum_processor_for(
     """The processor that matches a model: CLIP preprocessing at the tower's image size, the placeholder count per
     frame and the temporal prompt style of `model_config`; `num_frames` defaults to the video processor's."""
     size = model_config.vision_config.image_size
-    frames = {"num_frames": num_frames} if num_frames else {}
+    # The video processor's default frame count, unless the model names fewer frames.
+    num_frames = num_frames or min(V2XumVideoProcessor.num_frames, model_config.num_frame_tokens)
+    frames = {"num_frames": num_frames}
     video_processor = V2XumVideoProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}, **frames)
     return V2XumProcessor(
         video_processor=video_processor,
         tokenizer=tokenizer,
         num_video_tokens_per_frame=model_config.num_video_tokens_per_frame,
         temporal_prompt_style=model_config.temporal_prompt_style,
+        num_frame_tokens=model_config.num_frame_tokens,
     )
 
 

@@ -11,8 +11,10 @@ from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
 
-# Temporal prompts are written with two digits ([f00]..[f99] or [00]..[99]), so a prompt names at most 100 frames.
-MAX_FRAME_TOKENS = 100
+# A `special` model may have up to 1000 frame tokens ([f000]..[f999] above 100, see processing.summary.frame_token);
+# the released `text` style writes two digits ([00]..[99]) and stays at 100.
+MAX_FRAME_TOKENS = 1000
+MAX_TEXT_FRAME_TOKENS = 100
 
 
 def check_vision_feature_mode(vision_feature_mode: str, vision_config: PreTrainedConfig) -> None:
@@ -43,7 +45,8 @@ class V2XumConfig(PreTrainedConfig):
             Id of `[f00]`. `[f00]..[f{num_frame_tokens-1}]` must occupy the contiguous ids starting here, which makes
             keyframe-constrained decoding a range mask. Required for the `special` temporal prompt style.
         num_frame_tokens (`int`, defaults to 100):
-            Number of temporal prompt tokens, hence the maximum number of frames per video (at most 100).
+            Number of temporal prompt tokens, hence the maximum number of frames per video: at most 1000 for the
+            `special` style (spelled `[f000]`..`[f999]` above 100), at most 100 for the `text` style.
         temporal_prompt_style (`"special"` or `"text"`, defaults to `"special"`):
             `special`: each `[fNN]` is one added token the model can generate as a keyframe id.
             `text`: `[NN]` is written as plain text, as the released V2Xum-LLaMA was trained; keyframes are then
@@ -86,7 +89,7 @@ class V2XumConfig(PreTrainedConfig):
     text_config: dict | PreTrainedConfig | None = None
     video_token_index: int = 32000
     frame_token_start_id: int | None = None
-    num_frame_tokens: int = MAX_FRAME_TOKENS
+    num_frame_tokens: int = MAX_TEXT_FRAME_TOKENS
     temporal_prompt_style: Literal["special", "text"] = "special"
     vision_feature_mode: Literal["image_embeds", "patch_pooled"] = "image_embeds"
     vision_feature_layer: int = -2
@@ -124,10 +127,11 @@ class V2XumConfig(PreTrainedConfig):
     def validate_v2xum(self):
         """Part of `@strict` validation: token ranges, modes and sizes that the model relies on."""
         vocab_size = self.text_config.vocab_size
-        if not 1 <= self.num_frame_tokens <= MAX_FRAME_TOKENS:
+        limit = MAX_FRAME_TOKENS if self.temporal_prompt_style == "special" else MAX_TEXT_FRAME_TOKENS
+        if not 1 <= self.num_frame_tokens <= limit:
             raise ValueError(
-                f"num_frame_tokens must be between 1 and {MAX_FRAME_TOKENS} (two-digit temporal prompts), "
-                f"got {self.num_frame_tokens}."
+                f"num_frame_tokens must be between 1 and {limit} for temporal_prompt_style="
+                f"'{self.temporal_prompt_style}', got {self.num_frame_tokens}."
             )
         if not 0 <= self.video_token_index < vocab_size:
             raise ValueError(
@@ -185,4 +189,4 @@ class V2XumConfig(PreTrainedConfig):
         return cls(**(defaults | kwargs))
 
 
-__all__ = ["V2XumConfig", "MAX_FRAME_TOKENS", "check_vision_feature_mode"]
+__all__ = ["V2XumConfig", "MAX_FRAME_TOKENS", "MAX_TEXT_FRAME_TOKENS", "check_vision_feature_mode"]

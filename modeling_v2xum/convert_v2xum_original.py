@@ -26,7 +26,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, CLIPVisionConfig, 
 from transformers import GenerationConfig
 
 from .composition import _load_vision_tower, add_v2xum_token_rows, assemble_v2xum, v2xum_processor_for
-from .configuration_v2xum import MAX_FRAME_TOKENS, V2XumConfig
+from .configuration_v2xum import MAX_TEXT_FRAME_TOKENS, V2XumConfig
 
 
 class ConversionError(ValueError):
@@ -288,7 +288,7 @@ def convert(base: str, projector: str, lora: str, clip: str, out: str, overwrite
     )
     # The text-style processor tokenizes the prompt around the video, and each `[ii]`, separately, as the released
     # code did (tokenizer_image_token + per-prompt tokenization), so the ids match the released inputs.
-    processor = v2xum_processor_for(config, tokenizer, num_frames=MAX_FRAME_TOKENS)  # the released 100 frames
+    processor = v2xum_processor_for(config, tokenizer, num_frames=MAX_TEXT_FRAME_TOKENS)  # the released 100 frames
     model.to(dtype)
     model.save_pretrained(out)
     processor.save_pretrained(out)

@@ -7,10 +7,11 @@ everything V2Xum-specific goes through the processor.
 
 import os
 
-from transformers import GenerationConfig, Pipeline
+from transformers import GenerationConfig
+from transformers.pipelines.base import ChunkPipeline
 
 
-class VideoSummarizationPipeline(Pipeline):
+class VideoSummarizationPipeline(ChunkPipeline):
     r"""
     Summarizes videos with a V2Xum model as keyframes (`task="video"`), text (`"text"`) or both (`"both"`).
 
@@ -34,8 +35,14 @@ class VideoSummarizationPipeline(Pipeline):
     `generate_kwargs` (any `generate` argument), and the pipeline's `batch_size`: batches are left-padded and
     generate exactly what one-by-one calls generate with greedy decoding.
 
+    Long videos: `window_seconds` (or `frames_per_window` with `fps`) summarizes consecutive time windows, each
+    sampled and decoded on its own (never the whole video's frames in memory), in batches of `batch_size` windows,
+    merged into one summary (`merge_window_summaries`): sentences in time order, each knowing its window; keyframes
+    with the video's seconds and source frames; `max_keyframes` is then the merged summary's budget, taken evenly
+    across windows.
+
     Output: `VideoSummary.to_dict()`: `task`, `text`, `raw_text`, `sentences` (text + sampled keyframe indices),
-    `keyframes` (sampled `index`, source `frame_index`, `seconds`) and `warnings`.
+    `keyframes` (sampled `index`, source `frame_index`, `seconds`), `warnings` and `windows`.
     """
 
     _load_processor = True
@@ -63,11 +70,24 @@ class VideoSummarizationPipeline(Pipeline):
         constrain_keyframes: bool | None = None,
         max_new_tokens: int | None = None,
         generate_kwargs: dict | None = None,
+        window_seconds: float | None = None,
+        frames_per_window: int | None = None,
         **kwargs,
     ):
         if kwargs:
             raise TypeError(f"Unknown video-summarization parameters: {sorted(kwargs)}")
         preprocess, forward, postprocess = {}, {}, {}
+        if frames_per_window is not None:
+            if not fps or window_seconds is not None:
+                raise ValueError("frames_per_window needs fps (the window is frames_per_window / fps seconds), "
+                                 "and replaces window_seconds")
+            window_seconds = frames_per_window / fps
+        if window_seconds is not None:
+            if isinstance(window_seconds, bool) or not isinstance(window_seconds, (int, float)) or not window_seconds > 0:
+                raise ValueError(f"window_seconds must be a positive number, got {window_seconds!r}")
+            preprocess["window_seconds"] = postprocess["window_seconds"] = window_seconds
+            if max_keyframes is not None:
+                postprocess["max_keyframes"] = max_keyframes
         if task is not None:  # checked by processor.build_prompt
             preprocess["task"] = forward["task"] = postprocess["task"] = task
         if num_frames is not None:
@@ -96,13 +116,28 @@ class VideoSummarizationPipeline(Pipeline):
     def __call__(self, inputs, **kwargs):
         if isinstance(inputs, (list, tuple)) and len(inputs) == 0:
             raise ValueError("No videos given: pass a path, a decoded video, or a non-empty list of them")
+        if not isinstance(inputs, (list, tuple)) and (kwargs.get("batch_size") or self._batch_size or 1) > 1:
+            return super().__call__([inputs], **kwargs)[0]  # windows of one video are batched through the iterator
         return super().__call__(list(inputs) if isinstance(inputs, tuple) else inputs, **kwargs)
 
     def preprocess(self, video, task: str = "both", num_frames: int | None = None, fps=None, query=None,
-                   decode_mode=None):
+                   decode_mode=None, window_seconds: float | None = None):
+        """One model input per video, or (with `window_seconds`) one per time window, each marked `is_last`."""
         prompt = self.processor.build_prompt(task, query=query)
-        videos_kwargs = {"num_frames": num_frames, "fps": fps, "decode_mode": decode_mode}
         video = os.fspath(video) if isinstance(video, os.PathLike) else video
+        if window_seconds is None:
+            yield {**self._model_inputs(prompt, video, num_frames, fps, decode_mode), "is_last": True}
+            return
+        windows = self.processor.video_processor.iter_windows(video, window_seconds, num_frames, fps, decode_mode)
+        pending = None
+        for start, end, window in windows:  # held back one step: the last window must say so
+            if pending is not None:
+                yield {**pending, "is_last": False}
+            pending = {**self._model_inputs(prompt, window, num_frames, None, None), "window": (start, end)}
+        yield {**pending, "is_last": True}
+
+    def _model_inputs(self, prompt: str, video, num_frames, fps, decode_mode):
+        videos_kwargs = {"num_frames": num_frames, "fps": fps, "decode_mode": decode_mode}
         inputs = self.processor(
             text=[prompt],
             videos=[video],
@@ -125,6 +160,7 @@ class VideoSummarizationPipeline(Pipeline):
         generate_kwargs: dict | None = None,
     ):
         metadata = model_inputs.pop("video_metadata")
+        is_last, window = model_inputs.pop("is_last"), model_inputs.pop("window", None)
         prompt_length = model_inputs["input_ids"].shape[1]
         generated = self.model.generate(
             **model_inputs,
@@ -133,16 +169,30 @@ class VideoSummarizationPipeline(Pipeline):
             constrain_keyframes=constrain_keyframes,
             **self._prepare_generate_kwargs(generate_kwargs or {}),
         )
-        return {
+        outputs = {
             "generated": generated[:, prompt_length:],
             "video_metadata": metadata if isinstance(metadata, list) else [metadata],
+            "is_last": is_last,
         }
+        if window is not None:
+            outputs["window"] = window if isinstance(window, list) else [window]
+        return outputs
 
-    def postprocess(self, model_outputs, task: str = "both"):
-        metadata = model_outputs["video_metadata"]
-        # One video: a list of one (unbatched run) or the entry itself (unrolled from a batch).
-        metadata = metadata[0] if isinstance(metadata, list) else metadata
-        return self.processor.post_process(model_outputs["generated"][0], metadata, task=task).to_dict()
+    def postprocess(self, model_outputs, task: str = "both", window_seconds=None, max_keyframes=None):
+        # Per chunk, a list of one (unbatched run) or the entry itself (unrolled from a batch).
+        def one(value):
+            return value[0] if isinstance(value, list) else value
+
+        if window_seconds is None:
+            (output,) = model_outputs
+            return self.processor.post_process(output["generated"][0], one(output["video_metadata"]), task=task).to_dict()
+        return self.processor.post_process_windows(
+            [output["generated"][0] for output in model_outputs],
+            [one(output["video_metadata"]) for output in model_outputs],
+            [tuple(one(output["window"])) for output in model_outputs],
+            task=task,
+            max_keyframes=max_keyframes,
+        ).to_dict()
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs):
         """Saves model, tokenizer and, unlike `Pipeline.save_pretrained`, the processor (video processor and chat

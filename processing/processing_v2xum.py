@@ -7,7 +7,15 @@ import torch
 from transformers import BatchFeature, ProcessorMixin
 from transformers.processing_utils import ProcessingKwargs, Unpack
 
-from .summary import SUMMARY_TASKS, FrameTimeline, VideoSummary, frame_token, parse_summary
+from .summary import (
+    SUMMARY_TASKS,
+    TWO_DIGIT_FRAMES,
+    FrameTimeline,
+    VideoSummary,
+    frame_token,
+    merge_window_summaries,
+    parse_summary,
+)
 from .video_processing_v2xum import V2XumVideosKwargs, flatten_videos
 
 
@@ -66,6 +74,8 @@ class V2XumProcessor(ProcessorMixin):
         temporal_prompt_style (`"special"` or `"text"`, defaults to `"special"`).
         video_token (`str`, defaults to `"<video>"`): the marker users write where the video goes.
         frame_placeholder_token (`str`, defaults to `"<frame>"`): the token replaced by visual features.
+        num_frame_tokens (`int`, defaults to 100): the model's `config.num_frame_tokens`, the most frames a prompt
+            can name (more is an error); above 100, temporal prompts have three digits.
     """
 
     valid_processor_kwargs = V2XumProcessorKwargs
@@ -80,6 +90,7 @@ class V2XumProcessor(ProcessorMixin):
         temporal_prompt_style: str = "special",
         video_token: str = "<video>",
         frame_placeholder_token: str = "<frame>",
+        num_frame_tokens: int = TWO_DIGIT_FRAMES,
         **kwargs,
     ):
         if temporal_prompt_style not in ("special", "text"):
@@ -88,6 +99,7 @@ class V2XumProcessor(ProcessorMixin):
             raise ValueError(f"num_video_tokens_per_frame must be >= 1, got {num_video_tokens_per_frame}")
         self.num_video_tokens_per_frame = num_video_tokens_per_frame
         self.temporal_prompt_style = temporal_prompt_style
+        self.num_frame_tokens = num_frame_tokens
         self.video_token = video_token
         self.frame_placeholder_token = frame_placeholder_token
         self.frame_placeholder_id = tokenizer.convert_tokens_to_ids(frame_placeholder_token)
@@ -96,11 +108,12 @@ class V2XumProcessor(ProcessorMixin):
                 f"The tokenizer has no '{frame_placeholder_token}' token; build it with modeling_v2xum.compose_v2xum "
                 "or add it with add_v2xum_tokens"
             )
-        if temporal_prompt_style == "special" and tokenizer.convert_tokens_to_ids(frame_token(0)) in (
-            None,
-            tokenizer.unk_token_id,
-        ):
-            raise ValueError("temporal_prompt_style='special' needs [f00]..[f99] in the tokenizer (add_v2xum_tokens)")
+        last = frame_token(num_frame_tokens - 1, temporal_prompt_style, num_frame_tokens)
+        if temporal_prompt_style == "special" and tokenizer.convert_tokens_to_ids(last) in (None, tokenizer.unk_token_id):
+            raise ValueError(
+                f"temporal_prompt_style='special' with {num_frame_tokens} frame tokens needs "
+                f"{frame_token(0, 'special', num_frame_tokens)}..{last} in the tokenizer (add_v2xum_tokens)"
+            )
         super().__init__(video_processor, tokenizer, chat_template=chat_template or CHAT_TEMPLATE, **kwargs)
 
     @property
@@ -108,10 +121,21 @@ class V2XumProcessor(ProcessorMixin):
         return ["input_ids", "attention_mask", "pixel_values_videos", "video_frame_mask"]
 
     def temporal_prompt(self, frame: int) -> str:
-        return frame_token(frame, self.temporal_prompt_style)
+        return frame_token(frame, self.temporal_prompt_style, self.num_frame_tokens)
+
+    def check_frame_count(self, num_frames: int) -> None:
+        """A prompt can name at most `num_frame_tokens` frames: more would use temporal prompts the model does not
+        know and keyframes it can never name."""
+        if num_frames > self.num_frame_tokens:
+            raise ValueError(
+                f"{num_frames} frames asked for, but this model has {self.num_frame_tokens} frame tokens: sample at "
+                f"most {self.num_frame_tokens} frames (num_frames={self.num_frame_tokens}, or a lower fps), or "
+                "summarize in time windows (window_seconds=..., `v2xum summarize --window-seconds`)"
+            )
 
     def video_prompt(self, num_frames: int) -> str:
         """What one `<video>` becomes: `[f00]<frame>[f01]<frame>...` for `num_frames` frames."""
+        self.check_frame_count(num_frames)
         placeholders = self.frame_placeholder_token * self.num_video_tokens_per_frame
         return "".join(self.temporal_prompt(i) + placeholders for i in range(num_frames))
 
@@ -183,7 +207,9 @@ class V2XumProcessor(ProcessorMixin):
             chunks = sample.split(self.video_token)
             ids = list(self.tokenizer(chunks[0])["input_ids"])
             for chunk in chunks[1:]:
-                for frame in range(next(counts)):
+                count = next(counts)
+                self.check_frame_count(count)
+                for frame in range(count):
                     ids += self._temporal_prompt_ids(frame) + placeholders
                 ids += self.tokenizer(chunk, add_special_tokens=False)["input_ids"] if chunk else []
             rows.append(ids)
@@ -244,6 +270,15 @@ class V2XumProcessor(ProcessorMixin):
             summary.warnings = [*(decoding or []), *summary.warnings]
             summaries.append(summary)
         return summaries[0] if single else summaries
+
+    def post_process_windows(self, generated: list, video_metadata: list, windows: list[tuple[float, float]],
+                             task: str = "both", max_keyframes: int | None = None) -> VideoSummary:
+        """One `VideoSummary` from the answers for consecutive time windows of a video (see
+        `merge_window_summaries`); `windows` are `(start, end)` seconds, one per answer."""
+        summaries = self.post_process(list(generated), list(video_metadata), task=task)
+        summaries = summaries if isinstance(summaries, list) else [summaries]
+        spans = [(start, end, len(FrameTimeline.from_metadata(meta))) for (start, end), meta in zip(windows, video_metadata)]
+        return merge_window_summaries(summaries, spans, max_keyframes)
 
     def decode_answer(self, token_ids) -> str:
         """Decodes generated ids keeping `[fNN]` tokens but dropping padding, BOS/EOS and placeholders."""

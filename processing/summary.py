@@ -14,6 +14,8 @@ SUMMARY_TASKS = ("video", "text", "both")
 TemporalPromptStyle = Literal["special", "text"]
 # VTimeLLM/V2Xum annotations place events on a 0-99 grid: k = min(round(t / duration * 100), 99).
 GRID_SIZE = 100
+# Temporal prompts have two digits up to this many frame tokens, three above it.
+TWO_DIGIT_FRAMES = 100
 
 # `[f03]` (special temporal tokens) or the released model's `[03, 04, 05]` (text).
 _SPECIAL_REF = re.compile(r"\[f(\d+)\]")
@@ -21,16 +23,20 @@ _TEXT_REF = re.compile(r"\[\s*(\d+(?:\s*,\s*\d+)*)\s*\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-def frame_token(index: int, style: TemporalPromptStyle = "special") -> str:
+def frame_token(index: int, style: TemporalPromptStyle = "special", num_frame_tokens: int = TWO_DIGIT_FRAMES) -> str:
     """The temporal prompt of sampled frame `index`: `[f03]` (one added token, `special`) or `[03]` (plain text, the
-    released model's `text` style)."""
-    return f"[f{index:02d}]" if style == "special" else f"[{index:02d}]"
+    released model's `text` style). A `special` model with more than 100 frame tokens spells three digits
+    (`[f003]`..`[f999]`), so that existing two-digit checkpoints stay as they are."""
+    if style != "special":
+        return f"[{index:02d}]"
+    return f"[f{index:03d}]" if num_frame_tokens > TWO_DIGIT_FRAMES else f"[f{index:02d}]"
 
 
-def keyframe_reference(indices: list[int], style: TemporalPromptStyle = "special") -> str:
+def keyframe_reference(indices: list[int], style: TemporalPromptStyle = "special",
+                       num_frame_tokens: int = TWO_DIGIT_FRAMES) -> str:
     """How an answer names keyframes: `[f03][f04]` (`special`) or the released model's `[03, 04]` (`text`)."""
     if style == "special":
-        return "".join(frame_token(k, style) for k in indices)
+        return "".join(frame_token(k, style, num_frame_tokens) for k in indices)
     return "[" + ", ".join(f"{k:02d}" for k in indices) + "]"
 
 
@@ -44,6 +50,19 @@ def grid_to_seconds(grid_index: int, duration: float) -> float:
 def seconds_to_grid(seconds: float, duration: float) -> int:
     """The 0-99 annotation grid index of a time: `min(round(t / duration * 100), 99)`."""
     return min(round(seconds / duration * GRID_SIZE), GRID_SIZE - 1)
+
+
+def uniform_frame_indices(total_num_frames: int, num_frames: int) -> list[int]:
+    """`num_frames` indices spread uniformly over `[0, total_num_frames)`, first and last frame included, by the
+    released V2Xum code's rule (`np.linspace(0, n - 1, N)` truncated to integers, so a converted released checkpoint
+    sees the frames it was trained on); every frame, once, when the video has fewer than `num_frames`."""
+    if total_num_frames <= 0:
+        return []
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if total_num_frames <= num_frames:
+        return list(range(total_num_frames))
+    return np.linspace(0, total_num_frames - 1, num_frames).astype(int).tolist()
 
 
 def duration_from_timestamps(timestamps) -> float:
@@ -124,10 +143,12 @@ class Keyframe:
 
 @dataclass
 class SummarySentence:
-    """One sentence of the text summary and the keyframes it names (sampled indices, increasing)."""
+    """One sentence of the text summary and the keyframes it names (sampled indices, increasing); in a summary made
+    by time windows, `window` is the number of the window it was said about."""
 
     text: str
     keyframes: list[int] = field(default_factory=list)
+    window: int | None = None
 
 
 @dataclass
@@ -136,11 +157,14 @@ class VideoSummary:
 
     ```
     {"task": "video" | "text" | "both", "text": str, "raw_text": str,
-     "sentences": [{"text": str, "keyframes": [int, ...]}],
+     "sentences": [{"text": str, "keyframes": [int, ...], "window": int | null}],
      "keyframes": [{"index": int, "frame_index": int, "seconds": float}],
-     "warnings": [str, ...]}
+     "warnings": [str, ...],
+     "windows": [{"start": float, "end": float, "frames": int}] | null}
     ```
-    `text` is the summary without keyframe references; `keyframes` are unique and sorted by time.
+    `text` is the summary without keyframe references; `keyframes` are unique and sorted by time. A summary made
+    by time windows (`merge_window_summaries`) lists them; its keyframe `index` counts the sampled frames of all
+    windows in order.
     """
 
     task: str
@@ -149,6 +173,7 @@ class VideoSummary:
     sentences: list[SummarySentence]
     keyframes: list[Keyframe]
     warnings: list[str] = field(default_factory=list)
+    windows: list[dict] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -160,9 +185,10 @@ class VideoSummary:
             task=data["task"],
             text=data["text"],
             raw_text=data["raw_text"],
-            sentences=[SummarySentence(s["text"], list(s["keyframes"])) for s in data["sentences"]],
+            sentences=[SummarySentence(s["text"], list(s["keyframes"]), s.get("window")) for s in data["sentences"]],
             keyframes=[Keyframe(k["index"], k["frame_index"], k["seconds"]) for k in data["keyframes"]],
             warnings=list(data.get("warnings", [])),
+            windows=data.get("windows"),
         )
 
 
@@ -226,7 +252,8 @@ def parse_summary(text: str, timeline: FrameTimeline, task: str = "both") -> Vid
     )
 
 
-def render_answer(sentences: list[SummarySentence], style: TemporalPromptStyle = "special", task: str = "both") -> str:
+def render_answer(sentences: list[SummarySentence], style: TemporalPromptStyle = "special", task: str = "both",
+                  num_frame_tokens: int = TWO_DIGIT_FRAMES) -> str:
     """The training target for a summary (the inverse of `parse_summary`).
 
     `special`: `A man talks [f03][f04]. He pours water [f15].`; `text` (released model):
@@ -236,17 +263,66 @@ def render_answer(sentences: list[SummarySentence], style: TemporalPromptStyle =
     if task not in SUMMARY_TASKS:
         raise ValueError(f"task must be one of {SUMMARY_TASKS}, got {task!r}")
     if task == "video":
-        return keyframe_reference(sorted({k for s in sentences for k in s.keyframes}), style)
+        return keyframe_reference(sorted({k for s in sentences for k in s.keyframes}), style, num_frame_tokens)
     parts = []
     for sentence in sentences:
         body = sentence.text.rstrip().rstrip(".")
         if task == "both" and sentence.keyframes:
-            body += " " + keyframe_reference(sentence.keyframes, style)
+            body += " " + keyframe_reference(sentence.keyframes, style, num_frame_tokens)
         parts.append(body + ".")
     return " ".join(parts)
 
 
+def merge_window_summaries(
+    summaries: list[VideoSummary], windows: list[tuple[float, float, int]], max_keyframes: int | None = None
+) -> VideoSummary:
+    """One summary of a video from the summaries of its consecutive time windows (`(start, end, sampled frames)`
+    each, in time order; keyframes already in the video's seconds and source frames).
+
+    Sentences stay in time order, each knowing its window; keyframe indices count the sampled frames of all windows;
+    keyframes are unique and increasing because windows do not overlap. With `max_keyframes`, the merged summary
+    keeps at most that many, spread evenly: windows take turns (in time order) adding one keyframe each, and each
+    window keeps its share evenly spaced among its own keyframes.
+    """
+    if len(summaries) != len(windows) or not summaries:
+        raise ValueError(f"Got {len(summaries)} window summaries for {len(windows)} windows")
+    shares = _even_shares([len(s.keyframes) for s in summaries], max_keyframes)
+    sentences, keyframes, warnings, offset = [], [], [], 0
+    for number, (summary, (start, end, frames), share) in enumerate(zip(summaries, windows, shares)):
+        kept_positions = set(uniform_frame_indices(len(summary.keyframes), share)) if share else set()
+        kept = {k.index: offset + k.index for n, k in enumerate(summary.keyframes) if n in kept_positions}
+        keyframes += [Keyframe(kept[k.index], k.frame_index, k.seconds) for k in summary.keyframes if k.index in kept]
+        for sentence in summary.sentences:
+            sentences.append(SummarySentence(sentence.text, [kept[k] for k in sentence.keyframes if k in kept], number))
+        warnings += [f"window {number} ({start:.1f}-{end:.1f} s): {w}" for w in summary.warnings]
+        offset += frames
+    raw = "\n".join(f"[{start:.1f}-{end:.1f} s] {s.raw_text}" for s, (start, end, _) in zip(summaries, windows))
+    return VideoSummary(
+        task=summaries[0].task,
+        text=" ".join(s.text for s in sentences if s.text),
+        raw_text=raw,
+        sentences=sentences,
+        keyframes=keyframes,
+        warnings=warnings,
+        windows=[{"start": start, "end": end, "frames": frames} for start, end, frames in windows],
+    )
+
+
+def _even_shares(counts: list[int], budget: int | None) -> list[int]:
+    """How many keyframes each window keeps: all without a budget; else windows take turns adding one."""
+    if budget is None or sum(counts) <= budget:
+        return list(counts)
+    shares = [0] * len(counts)
+    while sum(shares) < budget:
+        for n, count in enumerate(counts):
+            if shares[n] < count and sum(shares) < budget:
+                shares[n] += 1
+    return shares
+
+
 __all__ = [
+    "merge_window_summaries",
+    "uniform_frame_indices",
     "frame_token",
     "keyframe_reference",
     "grid_to_seconds",

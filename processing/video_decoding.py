@@ -22,7 +22,7 @@ from typing import Literal
 import av
 import numpy as np
 
-from .summary import duration_from_timestamps
+from .summary import duration_from_timestamps, uniform_frame_indices
 
 
 DecodeMode = Literal["exact", "keyframes"]
@@ -30,6 +30,10 @@ _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 # A timestamp this many frame steps below the running maximum starts a new segment (concatenated files), where a
 # smaller step back is B-frame reordering.
 _RESTART_STEPS = 16
+
+
+class EmptyWindowError(ValueError):
+    """No frame of the video lies in the asked time window."""
 
 
 class VideoDecodingError(ValueError):
@@ -115,6 +119,14 @@ class DecodedVideo:
             raise ValueError(f"Unknown decoded video fields {unknown}; expected some of {list(fields)}")
         return cls.from_frames(**video)
 
+    def window(self, start: float, end: float) -> "DecodedVideo":
+        """The frames with `start <= timestamp < end` (indices and times unchanged)."""
+        keep = [i for i, t in enumerate(self.timestamps) if start <= t < end]
+        if not keep:
+            raise EmptyWindowError(f"No frame of this video lies in [{start}, {end}) s")
+        return replace(self, frames=self.frames[keep], timestamps=[self.timestamps[i] for i in keep],
+                       frame_indices=[self.frame_indices[i] for i in keep])
+
     def sample(self, num_frames: int | None = None, fps: float | None = None) -> "DecodedVideo":
         """These frames sampled by `sample_frame_indices` (all of them when there are fewer)."""
         keep = sample_frame_indices(self.timestamps, num_frames=num_frames, fps=fps)
@@ -126,19 +138,6 @@ class DecodedVideo:
             timestamps=[self.timestamps[i] for i in keep],
             frame_indices=[self.frame_indices[i] for i in keep],
         )
-
-
-def uniform_frame_indices(total_num_frames: int, num_frames: int) -> list[int]:
-    """`num_frames` indices spread uniformly over `[0, total_num_frames)`, first and last frame included, by the
-    released V2Xum code's rule (`np.linspace(0, n - 1, N)` truncated to integers, so a converted released checkpoint
-    sees the frames it was trained on); every frame, once, when the video has fewer than `num_frames`."""
-    if total_num_frames <= 0:
-        return []
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    if total_num_frames <= num_frames:
-        return list(range(total_num_frames))
-    return np.linspace(0, total_num_frames - 1, num_frames).astype(int).tolist()
 
 
 def sample_frame_indices(timestamps, num_frames: int | None = None, fps: float | None = None) -> list[int]:
@@ -473,7 +472,7 @@ class VideoReader:
             return sample_frame_indices(seconds, num_frames, fps)
         inside = [i for i, t in enumerate(seconds) if (start or 0.0) <= t < (end if end is not None else math.inf)]
         if not inside:
-            raise ValueError(f"No frame of '{self.source}' lies in [{start}, {end}) s")
+            raise EmptyWindowError(f"No frame of '{self.source}' lies in [{start}, {end}) s")
         return [inside[j] for j in sample_frame_indices([seconds[i] for i in inside], num_frames, fps)]
 
     def sample(self, num_frames: int | None = None, mode: DecodeMode = "exact", fps: float | None = None,
@@ -628,6 +627,7 @@ def _nearest(sorted_values: list[int], value: int) -> int:
 
 
 __all__ = [
+    "EmptyWindowError",
     "VideoReader",
     "VideoTimeline",
     "video_timeline",

@@ -1,6 +1,7 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
 """Video processor for V2Xum: PyAV decoding with real timestamps, uniform sampling, CLIP preprocessing."""
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -12,7 +13,14 @@ from transformers.processing_utils import Unpack, VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 from transformers.video_utils import VideoMetadata, make_batched_videos
 
-from .video_decoding import DecodedVideo, decode_video, sample_frame_indices, uniform_frame_indices
+from .video_decoding import (
+    DecodedVideo,
+    EmptyWindowError,
+    VideoReader,
+    decode_video,
+    sample_frame_indices,
+    uniform_frame_indices,
+)
 
 
 class V2XumVideosKwargs(VideosKwargs, total=False):
@@ -149,6 +157,31 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         if isinstance(source, DecodedVideo):
             return source.sample(num_frames, fps)
         return decode_video(source, num_frames=num_frames, mode=decode_mode, fps=fps, shortest_edge=shortest_edge)
+
+    def iter_windows(self, source, window_seconds: float, num_frames: int | None = None, fps: float | None = None,
+                     decode_mode: str | None = None):
+        """Yields `(start, end, DecodedVideo)` for the consecutive time windows `[k * window_seconds, ...)` of a
+        path, URL, `DecodedVideo` or frame dict, each sampled on its own (`num_frames` or `fps`, as a whole video
+        is), at this processor's resize target. One window's frames are in memory at a time: the file is indexed
+        once and each window decoded when it is asked for. Windows without a frame are skipped."""
+        if not window_seconds > 0:
+            raise ValueError(f"window_seconds must be > 0, got {window_seconds!r}")
+        num_frames = num_frames or self.num_frames
+        if isinstance(source, dict):
+            source = DecodedVideo.from_dict(source)
+        reader = None if isinstance(source, DecodedVideo) else VideoReader(source)
+        duration = source.duration if reader is None else reader.timeline.duration
+        shortest_edge = self.size.get("shortest_edge") if self.do_resize else None
+        for k in range(max(1, math.ceil(duration / window_seconds - 1e-9))):
+            start, end = k * window_seconds, min((k + 1) * window_seconds, duration)
+            try:
+                if reader is None:
+                    window = source.window(start, end).sample(num_frames, fps)
+                else:
+                    window = reader.sample(num_frames, decode_mode or self.decode_mode, fps, shortest_edge, start, end)
+            except EmptyWindowError:
+                continue
+            yield start, end, window
 
     def _decode_and_sample_videos(self, videos, video_metadata, do_sample_frames=None, sample_indices_fn=None):
         items = flatten_videos(videos)

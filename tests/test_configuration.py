@@ -43,7 +43,8 @@ def test_released_model_is_expressible():
         ({"frame_token_start_id": 100}, "lies inside the frame token range"),
         ({"frame_token_start_id": None}, "needs frame_token_start_id"),
         ({"video_token_index": 500}, "outside the text vocabulary"),
-        ({"num_frame_tokens": 101}, "between 1 and 100"),
+        ({"num_frame_tokens": 1001}, "between 1 and 1000 for temporal_prompt_style='special'"),
+        ({"num_frame_tokens": 101, "temporal_prompt_style": "text"}, "between 1 and 100 for temporal_prompt_style='text'"),
         ({"vision_feature_mode": "patch_pooled", "pooled_patch_grid": 5}, "4 patches per side"),
     ],
 )

@@ -9,7 +9,7 @@ import modeling_v2xum
 from processing import VideoDecodingError, decode_video, uniform_frame_indices
 
 
-SCHEMA = {"task", "text", "raw_text", "sentences", "keyframes", "warnings"}
+SCHEMA = {"task", "text", "raw_text", "sentences", "keyframes", "warnings", "windows"}
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_decoded_frames_are_sampled_like_files(summarize, videos):
 
 
 def test_num_frames_and_query_reach_the_prompt(summarize, videos):
-    inputs = summarize.preprocess(videos["long"], task="both", num_frames=5, query="the red square")
+    (inputs,) = summarize.preprocess(videos["long"], task="both", num_frames=5, query="the red square")
     prompt = summarize.tokenizer.decode(inputs["input_ids"][0])
     assert "[f04]" in prompt and "[f05]" not in prompt
     assert "Focus on what the video shows about: the red square" in prompt

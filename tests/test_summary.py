@@ -56,7 +56,7 @@ def test_malformed_references_dropped_with_warnings(timeline):
 def test_to_dict_is_json_schema(timeline):
     data = parse_summary("A cat sleeps [f01].", timeline).to_dict()
     assert json.loads(json.dumps(data)) == data
-    assert set(data) == {"task", "text", "raw_text", "sentences", "keyframes", "warnings"}
+    assert set(data) == {"task", "text", "raw_text", "sentences", "keyframes", "warnings", "windows"}
     assert data["keyframes"] == [{"index": 1, "frame_index": 10, "seconds": 0.5}]
 
 

@@ -72,7 +72,8 @@ def _summarize(args: argparse.Namespace) -> int:
     pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype, quantization=quantization)
     settings = SummarizeSettings(task=args.task, num_frames=args.num_frames, fps=args.fps, query=args.query,
                                  max_keyframes=args.max_keyframes, decode_mode=args.decode_mode,
-                                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+                                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                                 window_seconds=args.window_seconds)
     exports = ExportOptions(args.highlights, args.highlight_before, args.highlight_after)
     run = {"device": str(pipe.device), "dtype": str(pipe.dtype).removeprefix("torch."), "quantization": quantization}
     report = summarize_videos(pipe, args.videos, args.out, settings, exports, overwrite=args.overwrite,
@@ -104,7 +105,9 @@ def _add_summarize(commands) -> None:
     parser.add_argument("--max-new-tokens", type=_positive_int, default=256)
     parser.add_argument("--decode-mode", choices=["exact", "keyframes"], default="exact",
                         help="'keyframes' decodes the nearest keyframes: much faster, approximate positions")
-    parser.add_argument("--batch-size", type=_positive_int, default=1)
+    parser.add_argument("--batch-size", type=_positive_int, default=1, help="videos (or windows) per batch")
+    parser.add_argument("--window-seconds", type=_positive_float,
+                        help="long videos: summarize consecutive windows of this length, merged into one summary")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto",
                         help="auto: bf16 on GPUs that support it, fp32 on CPU")

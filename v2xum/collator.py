@@ -39,8 +39,8 @@ class V2XumDataCollator:
             prompt_ids, video_inputs, timelines = self._cached_inputs(examples, prompts)
         else:
             prompt_ids, video_inputs, timelines = self._decoded_inputs(examples, prompts)
-        style = self.processor.temporal_prompt_style
-        answers = [render_target(e, timeline, style) for e, timeline in zip(examples, timelines)]
+        style, tokens = self.processor.temporal_prompt_style, self.processor.num_frame_tokens
+        answers = [render_target(e, timeline, style, tokens) for e, timeline in zip(examples, timelines)]
         return BatchFeature({**self._with_labels(prompt_ids, answers), **video_inputs})
 
     def _decoded_inputs(self, examples: list[dict], prompts: list[str]):

@@ -9,14 +9,15 @@ import bisect
 import json
 import math
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from processing.summary import VideoSummary
+from processing.summary import Keyframe, VideoSummary, uniform_frame_indices
 from processing.video_decoding import DecodedVideo, iter_frames, video_timeline
 
 
@@ -27,6 +28,8 @@ THUMB_WIDTH = 320
 # Frames decoded for the exports need no more than this shortest edge (a 320 px wide thumbnail of any aspect).
 EXPORT_SHORTEST_EDGE = 360
 TIMELINE_THUMB_HEIGHT = 48
+TIMELINE_MAX_THUMBS = 100  # a windowed summary's timeline shows at most this many keyframes
+SHEET_PAGE = 48  # keyframes per contact-sheet page
 LABEL_HEIGHT = 20
 GAP = 4
 KEYFRAME_COLOUR = (230, 40, 40)
@@ -144,12 +147,12 @@ def contact_sheet(
     frames: np.ndarray, summary: VideoSummary, columns: int = 4, thumb_width: int = THUMB_WIDTH
 ) -> Image.Image | None:
     """The keyframes in a grid, in time order, each labelled with its time. `frames` are the sampled frames the
-    summary's keyframe indices point into. Thumbnails are `thumb_width` wide (the frame's width when smaller);
+    summary's keyframe indices point into (an array, or a dict holding at least the keyframes). Thumbnails are `thumb_width` wide (the frame's width when smaller);
     the sheet is `cols * w + (cols + 1) * GAP` by `rows * (h + LABEL_HEIGHT) + (rows + 1) * GAP`. None without
     keyframes."""
     if not summary.keyframes:
         return None
-    width = min(thumb_width, frames.shape[2])
+    width = min(thumb_width, frames[summary.keyframes[0].index].shape[1])
     thumbs = [_thumbnail(frames[k.index], width=width) for k in summary.keyframes]
     cols = min(columns, len(thumbs))
     rows = math.ceil(len(thumbs) / cols)
@@ -163,6 +166,28 @@ def contact_sheet(
         sheet.paste(thumb, (x, y))
         draw.text((x + 2, y + thumb.height + 2), time_label(keyframe.seconds), fill="white", font=font)
     return sheet
+
+
+def contact_sheets(frames, summary: VideoSummary, per_page: int = SHEET_PAGE) -> list[Image.Image]:
+    """`contact_sheet` in pages of `per_page` keyframes, so that hundreds of keyframes stay readable."""
+    pages = [summary.keyframes[i : i + per_page] for i in range(0, len(summary.keyframes), per_page)]
+    return [contact_sheet(frames, replace(summary, keyframes=page)) for page in pages]
+
+
+def keyframe_images(summary: VideoSummary, video: DecodedVideo) -> dict[int, np.ndarray]:
+    """`{keyframe index: image}`: from the decoded frames when the summary's indices point into them, else (a
+    summary merged from time windows) decoded one by one from the file by source frame, at thumbnail size."""
+    if summary.windows is None:
+        return {k.index: video.frames[k.index] for k in summary.keyframes}
+    by_source = {k.frame_index: k.index for k in summary.keyframes}
+    return {by_source[i]: image for i, image in iter_frames(video.path, sorted(by_source), EXPORT_SHORTEST_EDGE)}
+
+
+def _keyframe_strip(images: dict[int, np.ndarray], summary: VideoSummary) -> Image.Image:
+    """The timeline of a summary merged from windows: its keyframes (at most `TIMELINE_MAX_THUMBS`, evenly chosen)."""
+    keyframes = [summary.keyframes[i] for i in uniform_frame_indices(len(summary.keyframes), TIMELINE_MAX_THUMBS)]
+    marked = replace(summary, keyframes=[Keyframe(n, k.frame_index, k.seconds) for n, k in enumerate(keyframes)])
+    return timeline_strip(np.stack([images[k.index] for k in keyframes]), marked)
 
 
 def timeline_strip(frames: np.ndarray, summary: VideoSummary, thumb_height: int = TIMELINE_THUMB_HEIGHT) -> Image.Image:
@@ -372,8 +397,8 @@ def export_summary(
     """
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    for name in OUTPUT_FILES:  # a stale file from an earlier run must not pass for this run's output
-        if os.path.isfile(os.path.join(out_dir, name)):
+    for name in os.listdir(out_dir):  # a stale file from an earlier run must not pass for this run's output
+        if name in OUTPUT_FILES or re.fullmatch(r"contact_sheet-\d+\.png", name):
             os.remove(os.path.join(out_dir, name))
     cues = subtitle_cues(summary, video.duration)
     files = {"srt": "summary.srt", "vtt": "summary.vtt", "timeline": "timeline.png"}
@@ -381,11 +406,17 @@ def export_summary(
         f.write(to_srt(cues))
     with open(os.path.join(out_dir, "summary.vtt"), "w", encoding="utf-8") as f:
         f.write(to_vtt(cues))
-    timeline_strip(video.frames, summary).save(os.path.join(out_dir, "timeline.png"))
-    sheet = contact_sheet(video.frames, summary)
-    if sheet is not None:
-        sheet.save(os.path.join(out_dir, "contact_sheet.png"))
-        files["contact_sheet"] = "contact_sheet.png"
+    images = keyframe_images(summary, video)
+    if summary.windows is None:
+        timeline_strip(video.frames, summary).save(os.path.join(out_dir, "timeline.png"))
+    elif images:
+        _keyframe_strip(images, summary).save(os.path.join(out_dir, "timeline.png"))
+    else:
+        files.pop("timeline")
+    for page, sheet in enumerate(contact_sheets(images, summary), start=1):
+        name = "contact_sheet.png" if page == 1 else f"contact_sheet-{page}.png"
+        sheet.save(os.path.join(out_dir, name))
+        files["contact_sheet" if page == 1 else f"contact_sheet-{page}"] = name
     notes = []
     if highlights and summary.keyframes:
         windows = highlight_windows([k.seconds for k in summary.keyframes], video.duration, highlight_before,
@@ -405,7 +436,7 @@ def export_summary(
             "width": video.width,
             "height": video.height,
             "total_num_frames": video.total_num_frames,
-            "num_sampled_frames": len(video.frames),
+            "num_sampled_frames": sum(w["frames"] for w in summary.windows) if summary.windows else len(video.frames),
         },
         **(extra or {}),
         "files": files,

@@ -13,6 +13,7 @@ import torch
 from transformers import BitsAndBytesConfig, Pipeline, pipeline
 
 from processing import DecodedVideo, VideoDecodingError, VideoSummary
+from processing.video_decoding import VideoReader
 
 from .export import EXPORT_SHORTEST_EDGE, NO_REEL, export_summary
 from .outputs import is_occupied
@@ -24,7 +25,9 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 @dataclass
 class SummarizeSettings:
     """What is asked of the model for every video; recorded in each `summary.json`. `num_frames` defaults to the
-    video processor's; with `fps`, frames are sampled one per `1 / fps` seconds, at most `num_frames`."""
+    video processor's; with `fps`, frames are sampled one per `1 / fps` seconds, at most `num_frames`. With
+    `window_seconds`, each video is summarized by consecutive time windows (sampled as above, each on its own,
+    batches of `batch_size` windows) merged into one summary."""
 
     task: str = "both"
     num_frames: int | None = None
@@ -34,6 +37,7 @@ class SummarizeSettings:
     decode_mode: str = "exact"
     max_new_tokens: int = 256
     batch_size: int = 1
+    window_seconds: float | None = None
 
 
 @dataclass
@@ -124,6 +128,7 @@ def summarize_videos(
     except OSError as error:
         raise NotADirectoryError(f"cannot use output directory '{out}': {error}") from error
     settings.num_frames = settings.num_frames or pipe.processor.video_processor.num_frames
+    pipe.processor.check_frame_count(settings.num_frames)
     extra = {**(extra or {}), "settings": {**asdict(settings), **(extra or {}).get("settings", {})}}
     report, jobs = SummarizeReport(), []
     for video, name in zip(videos, output_names(videos)):
@@ -132,7 +137,10 @@ def summarize_videos(
         else:
             jobs.append((video, out / name))
     bar = tqdm(total=len(jobs), desc="summarizing", unit="video", disable=None if progress else True, file=sys.stderr)
-    for start in range(0, len(jobs), settings.batch_size):
+    if settings.window_seconds:
+        for job in jobs:
+            _summarize_windows(pipe, job, settings, exports, extra, report, bar)
+    for start in range(0, len(jobs) if not settings.window_seconds else 0, settings.batch_size):
         _summarize_batch(pipe, jobs[start : start + settings.batch_size], settings, exports, extra, report, bar)
     bar.close()
     return report
@@ -144,6 +152,28 @@ def _decode_edge(pipe: Pipeline) -> int | None:
     video_processor = pipe.processor.video_processor
     model_edge = video_processor.size.get("shortest_edge") if video_processor.do_resize else None
     return max(EXPORT_SHORTEST_EDGE, model_edge or 0)
+
+
+def _summarize_windows(pipe, job, settings: SummarizeSettings, exports: ExportOptions, extra, report, bar) -> None:
+    """One long video by time windows: the pipeline decodes and batches its windows; nothing else is held."""
+    video, target = job
+    try:
+        first = VideoReader(video).sample(num_frames=1, shortest_edge=_decode_edge(pipe))  # size, rate, duration
+        result = pipe(video, batch_size=settings.batch_size, **_pipeline_kwargs(settings))
+    except VideoDecodingError as error:
+        report.failures[video] = error.reason
+    except (RuntimeError, ValueError) as error:
+        report.failures[video] = f"summarizing failed: {error}"
+    else:
+        _export(VideoSummary.from_dict(result), first, video, target, exports, extra, report, bar)
+        return
+    bar.update()
+
+
+def _pipeline_kwargs(settings: SummarizeSettings) -> dict:
+    return {"task": settings.task, "num_frames": settings.num_frames, "fps": settings.fps, "query": settings.query,
+            "max_keyframes": settings.max_keyframes, "max_new_tokens": settings.max_new_tokens,
+            "decode_mode": settings.decode_mode, "window_seconds": settings.window_seconds}
 
 
 def _summarize_batch(pipe, jobs, settings: SummarizeSettings, exports: ExportOptions, extra, report, bar) -> None:
@@ -160,32 +190,29 @@ def _summarize_batch(pipe, jobs, settings: SummarizeSettings, exports: ExportOpt
     if not decoded:
         return
     try:
-        results = pipe(
-            [d for _, _, d in decoded],
-            batch_size=settings.batch_size,
-            task=settings.task,
-            num_frames=settings.num_frames,
-            fps=settings.fps,
-            query=settings.query,
-            max_keyframes=settings.max_keyframes,
-            max_new_tokens=settings.max_new_tokens,
-        )
+        results = pipe([d for _, _, d in decoded], batch_size=settings.batch_size,
+                       **{**_pipeline_kwargs(settings), "decode_mode": None, "window_seconds": None})
     except (RuntimeError, ValueError) as error:  # e.g. out of memory: the other batches still run
         for video, _, _ in decoded:
             report.failures[video] = f"summarizing failed: {error}"
         bar.update(len(decoded))
         return
     for (video, target, d), result in zip(decoded, results):
-        try:
-            record = export_summary(VideoSummary.from_dict(result), d, target, extra=extra, **asdict(exports))
-        except (OSError, ValueError) as error:
-            report.failures[video] = f"writing outputs to {target} failed: {error}"
-        else:
-            report.records.append(record)
-            bar.write(f"{video} -> {target}", file=sys.stderr)
-            if exports.highlights and "highlights" not in record["files"]:
-                report.failures[video] = f"{NO_REEL} (the other outputs are in {target})"
-        bar.update()
+        _export(VideoSummary.from_dict(result), d, video, target, exports, extra, report, bar)
+
+
+def _export(summary: VideoSummary, decoded: DecodedVideo, video: str, target: Path, exports: ExportOptions, extra,
+            report: SummarizeReport, bar) -> None:
+    try:
+        record = export_summary(summary, decoded, target, extra=extra, **asdict(exports))
+    except (OSError, ValueError) as error:
+        report.failures[video] = f"writing outputs to {target} failed: {error}"
+    else:
+        report.records.append(record)
+        bar.write(f"{video} -> {target}", file=sys.stderr)
+        if exports.highlights and "highlights" not in record["files"]:
+            report.failures[video] = f"{NO_REEL} (the other outputs are in {target})"
+    bar.update()
 
 
 __all__ = [

@@ -89,6 +89,7 @@ def write_tiny_checkpoint(
     projector_type: str = "linear",
     num_frames: int = 8,
     seed: int = 0,
+    num_frame_tokens: int = 100,
 ) -> Path:
     """Writes a tiny V2Xum checkpoint (model, generation config, processor, tokenizer) to `out_dir`.
 
@@ -100,7 +101,8 @@ def write_tiny_checkpoint(
     with tempfile.TemporaryDirectory() as parts:
         vision_dir, text_dir = write_tiny_parts(parts)
         model, tokenizer = compose_v2xum(
-            str(vision_dir), str(text_dir), vision_feature_mode=vision_feature_mode, projector_type=projector_type
+            str(vision_dir), str(text_dir), vision_feature_mode=vision_feature_mode, projector_type=projector_type,
+            num_frame_tokens=num_frame_tokens,
         )
     model.generation_config.max_new_tokens = 32
     processor = v2xum_processor_for(model.config, tokenizer, num_frames=num_frames)

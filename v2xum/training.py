@@ -50,6 +50,7 @@ def load_model_and_processor(
         )
         processor = AutoProcessor.from_pretrained(model_name_or_path)
         if num_frames:
+            processor.check_frame_count(num_frames)
             processor.video_processor.num_frames = num_frames
         return model, processor
     if not (vision_model and language_model):

@@ -27,6 +27,7 @@ from processing import TASK_INSTRUCTIONS
 from processing.summary import (
     GRID_SIZE,
     SUMMARY_TASKS,
+    TWO_DIGIT_FRAMES,
     FrameTimeline,
     SummarySentence,
     frame_token,
@@ -144,7 +145,8 @@ def keyframe_seconds(sentence: dict, duration: float | None) -> list[float]:
     return seconds + [grid_to_seconds(k, duration) for k in sentence.get("grid") or []]
 
 
-def render_target(example: dict, timeline: FrameTimeline, style: str = "special") -> str:
+def render_target(example: dict, timeline: FrameTimeline, style: str = "special",
+                  num_frame_tokens: int = TWO_DIGIT_FRAMES) -> str:
     """The answer the model must generate for `example` when it sees the frames of `timeline`."""
     sentences, last = [], -1
     for sentence in example["sentences"]:
@@ -154,7 +156,7 @@ def render_target(example: dict, timeline: FrameTimeline, style: str = "special"
                 keyframes.append(index)
                 last = index
         sentences.append(SummarySentence(sentence["text"], keyframes))
-    return render_answer(sentences, style=style, task=example["task"])
+    return render_answer(sentences, style=style, task=example["task"], num_frame_tokens=num_frame_tokens)
 
 
 # -- converters ----------------------------------------------------------------------------------------------------
