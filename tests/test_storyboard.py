@@ -97,3 +97,20 @@ def test_a_few_recipe_steps_lower_the_loss(storyboard, tmp_path):
                               "0"])
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert losses[-1] < losses[0] * 0.9, losses  # measured: 4.90 -> 3.99
+
+
+@pytest.mark.parametrize("stories", [2, 4])
+def test_chained_stories_make_one_long_video_with_real_seconds(tmp_path, stories):
+    import numpy as np
+
+    from v2xum.storyboard import FPS, make_video_example
+
+    example = make_video_example(str(tmp_path / "long.mp4"), np.random.default_rng(3), "long", stories=stories)
+    scenes = example["scenes"]
+    assert scenes[0]["start"] == 0.0 and all(a["end"] == b["start"] for a, b in zip(scenes, scenes[1:]))
+    assert example["duration"] == scenes[-1]["end"] and len(scenes) >= 3 * stories
+    events = [s for s in scenes if s["kind"] == "event"]
+    assert [s["seconds"][0] for s in example["sentences"]] == [round((e["start"] + e["end"]) / 2, 3) for e in events]
+    video = decode_video(tmp_path / "long.mp4", num_frames=10_000)
+    assert video.total_num_frames == round(example["duration"] * FPS)
+    assert len(example["annotations"]["scores"][0]) == int(np.ceil(example["duration"]))  # 1 fps over the whole

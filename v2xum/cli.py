@@ -313,7 +313,7 @@ def _storyboard(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out, args.overwrite)
     start = time.perf_counter()
     if args.action == "make":
-        splits = make_storyboard(out, n_videos=args.n_videos, seed=args.seed)
+        splits = make_storyboard(out, n_videos=args.n_videos, seed=args.seed, stories=args.stories)
         counts = ", ".join(f"{len(v)} {k}" for k, v in splits.items())
         print(f"wrote {args.n_videos} StoryBoard videos ({counts}) to {out} in {time.perf_counter() - start:.1f} s")
     else:
@@ -329,6 +329,8 @@ def _add_storyboard(commands) -> None:
     make.add_argument("--out", required=True)
     make.add_argument("--n-videos", type=_positive_int, default=300)
     make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--stories", type=_positive_int, default=1,
+                      help="stories chained into each video (long videos with ground truth in real seconds)")
     init_model = actions.add_parser("init-model", help="write the untrained StoryBoard demo model")
     init_model.add_argument("out")
     init_model.add_argument("--seed", type=int, default=0)

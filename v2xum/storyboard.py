@@ -16,7 +16,7 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import av
@@ -121,14 +121,15 @@ def _annotations(scenes: list[Scene], duration: float, rng: np.random.Generator)
     return importance, selections
 
 
-def _write_video(path: str, scenes: list[Scene], background: tuple[int, int, int], rng: np.random.Generator) -> None:
+def _write_video(path: str, stories: list[tuple[list[Scene], tuple[int, int, int]]], rng: np.random.Generator) -> None:
+    """Encodes stories (scenes and a background each) one after another."""
     with av.open(path, mode="w") as container:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width = stream.height = SIZE
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "18", "preset": "veryfast", "bf": "0", "threads": "1"}
         index = 0
-        for scene in scenes:
+        for scene, background in ((scene, background) for scenes, background in stories for scene in scenes):
             frames = int(round((scene.end - scene.start) * FPS))
             for n in range(frames):
                 image = Image.new("RGB", (SIZE, SIZE), background)
@@ -142,11 +143,18 @@ def _write_video(path: str, scenes: list[Scene], background: tuple[int, int, int
         container.mux(stream.encode())
 
 
-def make_video_example(path: str, rng: np.random.Generator, name: str) -> dict:
-    """Writes one video and returns its training example (paths relative to the StoryBoard folder)."""
-    scenes = _scenes(rng)
-    background = tuple(int(v) for v in rng.integers(10, 70, 3))
-    _write_video(path, scenes, background, rng)
+def make_video_example(path: str, rng: np.random.Generator, name: str, stories: int = 1) -> dict:
+    """Writes one video and returns its training example (paths relative to the StoryBoard folder). With
+    `stories > 1`, that many stories (each its own scenes and background) are chained into one long video, the
+    ground truth concatenated in real seconds."""
+    parts, offset = [], 0.0
+    for _ in range(stories):
+        story = [replace(scene, start=round(scene.start + offset, 3), end=round(scene.end + offset, 3))
+                 for scene in _scenes(rng)]
+        parts.append((story, tuple(int(v) for v in rng.integers(10, 70, 3))))
+        offset = story[-1].end
+    scenes = [scene for story, _ in parts for scene in story]
+    _write_video(path, parts, rng)
     duration = scenes[-1].end
     importance, selections = _annotations(scenes, duration, rng)
     events = [s for s in scenes if s.kind == "event"]
@@ -166,9 +174,11 @@ def combination(example: dict) -> tuple[str, ...]:
     return tuple(s["text"] for s in example["sentences"])
 
 
-def make_storyboard(out_dir: str | os.PathLike, n_videos: int = 200, seed: int = 0) -> dict[str, list[dict]]:
+def make_storyboard(out_dir: str | os.PathLike, n_videos: int = 200, seed: int = 0,
+                    stories: int = 1) -> dict[str, list[dict]]:
     """Writes `out_dir/videos/*.mp4`, `{train,val,test}.jsonl` (one example per video and task) and
-    `storyboard.json` (seed, counts, vocabulary). The same seed gives the same annotations byte for byte."""
+    `storyboard.json` (seed, counts, vocabulary). The same seed gives the same annotations byte for byte. With
+    `stories > 1` every video chains that many stories (long videos for windowed summaries)."""
     out_dir = os.fspath(out_dir)
     os.makedirs(os.path.join(out_dir, "videos"), exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -179,7 +189,7 @@ def make_storyboard(out_dir: str | os.PathLike, n_videos: int = 200, seed: int =
     for index, split in enumerate(order):
         name = f"{split}_{index:05d}"
         while True:  # a held-out video never repeats a training combination
-            example = make_video_example(os.path.join(out_dir, "videos", f"{name}.mp4"), rng, name)
+            example = make_video_example(os.path.join(out_dir, "videos", f"{name}.mp4"), rng, name, stories)
             if split == "train" or combination(example) not in train_combinations:
                 break
         if split == "train":
@@ -190,7 +200,7 @@ def make_storyboard(out_dir: str | os.PathLike, n_videos: int = 200, seed: int =
             for example in examples:
                 for task in ("both", "video", "text"):
                     f.write(json.dumps({**example, "task": task}) + "\n")
-    info = {"seed": seed, "n_videos": n_videos, "fps": FPS, "size": SIZE, "vocabulary": vocabulary(),
+    info = {"seed": seed, "n_videos": n_videos, "stories_per_video": stories, "fps": FPS, "size": SIZE, "vocabulary": vocabulary(),
             "counts": {split: len(examples) for split, examples in splits.items()}}
     with open(os.path.join(out_dir, "storyboard.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)

@@ -4,6 +4,7 @@ fails (missing, not a video, an occupied output folder, generation running out o
 still run."""
 
 import importlib.util
+import math
 import os
 import sys
 from dataclasses import asdict, dataclass, field
@@ -13,6 +14,7 @@ import torch
 from transformers import BitsAndBytesConfig, Pipeline, pipeline
 
 from processing import DecodedVideo, VideoDecodingError, VideoSummary
+from processing.summary import merge_window_summaries
 from processing.video_decoding import VideoReader
 
 from .export import EXPORT_SHORTEST_EDGE, NO_REEL, export_summary
@@ -155,19 +157,49 @@ def _decode_edge(pipe: Pipeline) -> int | None:
 
 
 def _summarize_windows(pipe, job, settings: SummarizeSettings, exports: ExportOptions, extra, report, bar) -> None:
-    """One long video by time windows: the pipeline decodes and batches its windows; nothing else is held."""
+    """One long video by time windows, `batch_size` windows at a time (only those in memory), with a progress bar
+    per window; the same building blocks as the pipeline's `window_seconds` (`iter_windows`, then
+    `merge_window_summaries`)."""
+    from tqdm.auto import tqdm
+
     video, target = job
+    # Windows are generated with the summary's keyframe cap too: no window needs more than the whole summary.
+    kwargs = {**_pipeline_kwargs(settings), "decode_mode": None, "window_seconds": None}
     try:
-        first = VideoReader(video).sample(num_frames=1, shortest_edge=_decode_edge(pipe))  # size, rate, duration
-        result = pipe(video, batch_size=settings.batch_size, **_pipeline_kwargs(settings))
+        reader = VideoReader(video)
+        first = reader.sample(num_frames=1, shortest_edge=_decode_edge(pipe))  # size, rate and duration for exports
+        count = max(1, math.ceil(reader.timeline.duration / settings.window_seconds - 1e-9))
+        windows = pipe.processor.video_processor.iter_windows(
+            video, settings.window_seconds, settings.num_frames, settings.fps, settings.decode_mode
+        )
+        summaries, spans = [], []
+        with tqdm(total=count, desc=f"windows of {Path(video).name}", unit="window", disable=None, leave=False,
+                  file=sys.stderr) as progress:
+            for batch in _batches(windows, settings.batch_size):
+                results = pipe([window for _, _, window in batch], batch_size=settings.batch_size, **kwargs)
+                summaries += [VideoSummary.from_dict(result) for result in results]
+                spans += [(start, end, len(window.frames)) for start, end, window in batch]
+                progress.update(len(batch))
+        summary = merge_window_summaries(summaries, spans, settings.max_keyframes)
     except VideoDecodingError as error:
         report.failures[video] = error.reason
     except (RuntimeError, ValueError) as error:
         report.failures[video] = f"summarizing failed: {error}"
     else:
-        _export(VideoSummary.from_dict(result), first, video, target, exports, extra, report, bar)
+        _export(summary, first, video, target, exports, extra, report, bar)
         return
     bar.update()
+
+
+def _batches(items, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _pipeline_kwargs(settings: SummarizeSettings) -> dict:
