@@ -12,7 +12,6 @@ Shaped like TRL's `trl/scripts/sft.py`: `make_parser()`, then `main(...)` on the
 """
 
 import os
-import sys
 from dataclasses import dataclass, field
 
 from trl import ModelConfig, ScriptArguments, SFTConfig, SFTTrainer, TrlParser

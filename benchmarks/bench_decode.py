@@ -125,7 +125,7 @@ def main():
     cache_dir = Path(args.cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
 
-    print(f"| video | exact | keyframes | load_video(pyav) | exact speed-up | keyframe speed-up | identical frames |")
+    print("| video | exact | keyframes | load_video(pyav) | exact speed-up | keyframe speed-up | identical frames |")
     print("|---|---|---|---|---|---|---|")
     for row in speed(cache_dir, args.repeats, args.num_frames):
         print(f"| {row['video']} | {row['exact_s']:.2f} s | {row['keyframes_s']:.2f} s ({row['keyframes']} frames) | "

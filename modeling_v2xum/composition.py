@@ -20,7 +20,9 @@ from .modeling_v2xum import V2XumForConditionalGeneration, vision_tower_class
 FRAME_PLACEHOLDER_TOKEN = "<frame>"
 
 
-def add_v2xum_tokens(tokenizer: PreTrainedTokenizerBase, num_frame_tokens: int = MAX_TEXT_FRAME_TOKENS) -> tuple[int | None, int]:
+def add_v2xum_tokens(
+    tokenizer: PreTrainedTokenizerBase, num_frame_tokens: int = MAX_TEXT_FRAME_TOKENS
+) -> tuple[int | None, int]:
     """Adds `[f00]..[fNN]` (contiguous ids; none for `num_frame_tokens=0`, the `text` style) and the `<frame>`
     placeholder as special tokens.
 

@@ -136,9 +136,7 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         decode_mode = options.get("decode_mode") or self.decode_mode
         if decode_mode not in ("exact", "keyframes"):
             raise ValueError(f"decode_mode must be 'exact' or 'keyframes', got {decode_mode!r}")
-        size = options.get("size") or self.size
-        resize = options.get("do_resize", self.do_resize)
-        shortest_edge = size.get("shortest_edge") if resize and isinstance(size, dict) else None
+        shortest_edge = self.resize_edge(options.get("size"), options.get("do_resize"))
         sources = flatten_videos(video_url_or_urls)
         decoded = [self.load_video(s, num_frames, decode_mode, options.get("fps"), shortest_edge) for s in sources]
         frames = [video.frames for video in decoded]
@@ -146,6 +144,14 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         if isinstance(video_url_or_urls, (list, tuple)):
             return frames, metadata
         return frames[0], metadata[0]
+
+    def resize_edge(self, size=None, do_resize: bool | None = None) -> int | None:
+        """The shortest edge frames are resized to (`size` and `do_resize` default to this processor's), or None:
+        what decoding can convert to directly."""
+        size = size if size is not None else self.size
+        if not (do_resize if do_resize is not None else self.do_resize):
+            return None
+        return size.get("shortest_edge") if isinstance(size, dict) else getattr(size, "shortest_edge", None)
 
     @staticmethod
     def load_video(source, num_frames: int, decode_mode: str = "exact", fps: float | None = None,
@@ -171,7 +177,7 @@ class V2XumVideoProcessor(BaseVideoProcessor):
             source = DecodedVideo.from_dict(source)
         reader = None if isinstance(source, DecodedVideo) else VideoReader(source)
         duration = source.duration if reader is None else reader.timeline.duration
-        shortest_edge = self.size.get("shortest_edge") if self.do_resize else None
+        shortest_edge = self.resize_edge()
         for k in range(max(1, math.ceil(duration / window_seconds - 1e-9))):
             start, end = k * window_seconds, min((k + 1) * window_seconds, duration)
             try:

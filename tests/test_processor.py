@@ -130,3 +130,14 @@ def test_fps_sampling_through_processor_and_chat_template(tiny_processor, videos
     templated = tiny_processor.apply_chat_template(messages, tokenize=True, return_dict=True,
                                                    add_generation_prompt=True, fps=1, num_frames=20)
     assert templated["input_ids"][0] == direct["input_ids"][0]
+
+
+def test_frames_are_decoded_at_the_resize_target(tmp_path):
+    from v2xum.testing import write_numbered_video
+
+    path = write_numbered_video(tmp_path / "big.mp4", 4, width=1280, height=720, gop=2)
+    processor = V2XumVideoProcessor(num_frames=2)  # shortest edge 224: 720p is decoded straight to 398x224
+    out = processor(path, return_metadata=True, return_tensors="pt")
+    assert (out["video_metadata"][0].width, out["video_metadata"][0].height) == (398, 224)
+    assert out["pixel_values_videos"].shape == (1, 2, 3, 224, 224)
+    assert processor.resize_edge() == 224 and V2XumVideoProcessor(do_resize=False).resize_edge() is None

@@ -2,6 +2,7 @@
 used from outside the repository, the demo runs, a model card renders and every metric module loads."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,8 +40,11 @@ print("RESULT", json.dumps({"metrics": loaded, "fclip": scores["fclip"]}))
 def installed(tmp_path_factory):
     """The wheel, installed with `--no-deps` into a folder of its own."""
     root = tmp_path_factory.mktemp("wheel")
+    # A clean copy: a build/ folder left in the checkout could carry stale modules into the wheel.
+    source = shutil.copytree(ROOT, root / "source", ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"), str(ROOT)],
+    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"), str(source)],
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (root / "dist").glob("v2xum-*.whl")

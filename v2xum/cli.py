@@ -276,7 +276,8 @@ def _push(args: argparse.Namespace) -> int:
     names = METRIC_NAMES if args.name == "all" else [args.name]
     for name in names:
         space = f"{args.space}/{name}" if args.name == "all" else args.space
-        push_metric(name, space, token=args.token, private=args.private, package_requirement=args.package_requirement or PACKAGE_REQUIREMENT)
+        push_metric(name, space, token=args.token, private=args.private,
+                    package_requirement=args.package_requirement or PACKAGE_REQUIREMENT)
         print(f"pushed the {name} metric to the Space {space}")
     return 0
 

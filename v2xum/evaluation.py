@@ -228,7 +228,7 @@ def run_evaluation(
     decoded = [decode_video(e["video"], num_frames=num_frames) for e in examples]
     timelines = [FrameTimeline.from_metadata(d) for d in decoded]
     if pipe is not None:
-        summaries = _generate(pipe, examples, decoded, batch_size, max_new_tokens)
+        summaries = _generate(pipe, examples, num_frames, batch_size, max_new_tokens)
     else:
         summaries = load_predictions(predictions_file, examples)
     _write_predictions(os.path.join(out_dir, "predictions.jsonl"), examples, summaries)
@@ -256,13 +256,15 @@ def run_evaluation(
     return record
 
 
-def _generate(pipe, examples, decoded, batch_size: int, max_new_tokens: int) -> list[VideoSummary]:
-    """The model's summaries, one pipeline run per task (batches share a prompt), back in example order."""
+def _generate(pipe, examples, num_frames: int, batch_size: int, max_new_tokens: int) -> list[VideoSummary]:
+    """The model's summaries, one pipeline run per task (batches share a prompt), back in example order. The
+    pipeline gets the files, as a user's call would: decoded and sampled the way the model is used."""
     summaries = []
     for task in ("video", "text", "both"):
         rows = [i for i, e in enumerate(examples) if e["task"] == task]
         if rows:
-            outputs = pipe([decoded[i] for i in rows], task=task, batch_size=batch_size, max_new_tokens=max_new_tokens)
+            outputs = pipe([examples[i]["video"] for i in rows], task=task, num_frames=num_frames,
+                           batch_size=batch_size, max_new_tokens=max_new_tokens)
             summaries += list(zip(rows, outputs))
     return [VideoSummary.from_dict(s) for _, s in sorted(summaries, key=lambda pair: pair[0])]
 

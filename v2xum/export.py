@@ -5,7 +5,6 @@ All times are the real seconds of `VideoSummary` keyframes (from decoded timesta
 first frame, the same origin `decode_video` uses.
 """
 
-import bisect
 import json
 import math
 import os
@@ -147,7 +146,8 @@ def contact_sheet(
     frames: np.ndarray, summary: VideoSummary, columns: int = 4, thumb_width: int = THUMB_WIDTH
 ) -> Image.Image | None:
     """The keyframes in a grid, in time order, each labelled with its time. `frames` are the sampled frames the
-    summary's keyframe indices point into (an array, or a dict holding at least the keyframes). Thumbnails are `thumb_width` wide (the frame's width when smaller);
+    summary's keyframe indices point into (an array, or a dict holding at least the keyframes). Thumbnails are
+    `thumb_width` wide (the frame's width when smaller);
     the sheet is `cols * w + (cols + 1) * GAP` by `rows * (h + LABEL_HEIGHT) + (rows + 1) * GAP`. None without
     keyframes."""
     if not summary.keyframes:

@@ -200,7 +200,8 @@ def make_storyboard(out_dir: str | os.PathLike, n_videos: int = 200, seed: int =
             for example in examples:
                 for task in ("both", "video", "text"):
                     f.write(json.dumps({**example, "task": task}) + "\n")
-    info = {"seed": seed, "n_videos": n_videos, "stories_per_video": stories, "fps": FPS, "size": SIZE, "vocabulary": vocabulary(),
+    info = {"seed": seed, "n_videos": n_videos, "stories_per_video": stories, "fps": FPS, "size": SIZE,
+            "vocabulary": vocabulary(),
             "counts": {split: len(examples) for split, examples in splits.items()}}
     with open(os.path.join(out_dir, "storyboard.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)

@@ -151,9 +151,7 @@ def summarize_videos(
 def _decode_edge(pipe: Pipeline) -> int | None:
     """The shortest edge to decode at: what the exports' thumbnails need, or the model's input if larger; never the
     full size of a 4K source."""
-    video_processor = pipe.processor.video_processor
-    model_edge = video_processor.size.get("shortest_edge") if video_processor.do_resize else None
-    return max(EXPORT_SHORTEST_EDGE, model_edge or 0)
+    return max(EXPORT_SHORTEST_EDGE, pipe.processor.video_processor.resize_edge() or 0)
 
 
 def _summarize_windows(pipe, job, settings: SummarizeSettings, exports: ExportOptions, extra, report, bar) -> None:
