@@ -299,10 +299,10 @@ def _stream_by_pts(source: str, targets: list[int], keyframes: list[int], conver
             codec.skip_frame = "NONKEY"
         frames, position = None, None
         for target in targets:
-            keyframe = keyframes[max(bisect.bisect_right(keyframes, target) - 1, 0)]
-            # Seek only when a keyframe lies between the decoder's position and the target, or it is past it.
             if target in found:
                 continue
+            keyframe = keyframes[max(bisect.bisect_right(keyframes, target) - 1, 0)]
+            # Seek only when a keyframe lies between the decoder's position and the target, or it is past it.
             if frames is None or (seek and (position is None or position >= target or keyframe > position)):
                 if seek and not (frames is None and keyframe == keyframes[0]):  # no seek to where reading starts
                     container.seek(keyframe, stream=stream, backward=True)
