@@ -7,7 +7,7 @@ import importlib.util
 import math
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -129,7 +129,7 @@ def summarize_videos(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise NotADirectoryError(f"cannot use output directory '{out}': {error}") from error
-    settings.num_frames = settings.num_frames or pipe.processor.video_processor.num_frames
+    settings = replace(settings, num_frames=settings.num_frames or pipe.processor.video_processor.num_frames)
     pipe.processor.check_frame_count(settings.num_frames)
     extra = {**(extra or {}), "settings": {**asdict(settings), **(extra or {}).get("settings", {})}}
     report, jobs = SummarizeReport(), []
@@ -139,11 +139,12 @@ def summarize_videos(
         else:
             jobs.append((video, out / name))
     bar = tqdm(total=len(jobs), desc="summarizing", unit="video", disable=None if progress else True, file=sys.stderr)
-    if settings.window_seconds:
+    if settings.window_seconds:  # one video at a time, its windows batched
         for job in jobs:
             _summarize_windows(pipe, job, settings, exports, extra, report, bar)
-    for start in range(0, len(jobs) if not settings.window_seconds else 0, settings.batch_size):
-        _summarize_batch(pipe, jobs[start : start + settings.batch_size], settings, exports, extra, report, bar)
+    else:
+        for start in range(0, len(jobs), settings.batch_size):
+            _summarize_batch(pipe, jobs[start : start + settings.batch_size], settings, exports, extra, report, bar)
     bar.close()
     return report
 
