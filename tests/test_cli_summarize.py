@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import re
+from pathlib import Path
 
 import av
 import pytest
@@ -103,7 +104,9 @@ def test_same_stem_gets_numbered_folders(keyframe_model_dir, videos, tmp_path):
     copy.parent.mkdir()
     copy.write_bytes(open(videos["short"], "rb").read())
     assert summarize(keyframe_model_dir, tmp_path / "out", videos["short"], copy) == 0
-    assert (tmp_path / "out" / "short-2" / "summary.json").exists()
+    first = Path(videos["short"]).parent.name  # the two paths from their common folder, '/' spelled '__'
+    assert (tmp_path / "out" / f"{first}__short" / "summary.json").exists()
+    assert (tmp_path / "out" / f"{tmp_path.name}__other__short" / "summary.json").exists()
 
 
 def test_unusable_output_dir_and_environment_errors(keyframe_model_dir, videos, tmp_path, capsys):

@@ -64,8 +64,12 @@ def _add_init_tiny(commands) -> None:
 
 
 def _summarize(args: argparse.Namespace) -> int:
+    started = time.time()  # outputs completed after this by a concurrent run are not this run's to redo
+    from .collection import collect_jobs
     from .summarize import ExportOptions, SummarizeSettings, load_pipeline, summarize_videos
 
+    if not args.videos and not args.manifest:
+        raise ValueError("give videos, folders of videos, or --manifest")
     if args.highlights and args.task == "text":
         raise ValueError("--highlights needs keyframes, and a TEXT summary has none: use --task both or video")
     quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
@@ -76,14 +80,19 @@ def _summarize(args: argparse.Namespace) -> int:
                                  window_seconds=args.window_seconds)
     exports = ExportOptions(args.highlights, args.highlight_before, args.highlight_after)
     run = {"device": str(pipe.device), "dtype": str(pipe.dtype).removeprefix("torch."), "quantization": quantization}
-    report = summarize_videos(pipe, args.videos, args.out, settings, exports, overwrite=args.overwrite,
-                              extra={"model": args.model, "settings": run})
+    jobs = collect_jobs(args.videos, args.manifest, args.glob)
+    report = summarize_videos(pipe, jobs, args.out, settings, exports, overwrite=args.overwrite,
+                              extra={"model": args.model, "settings": run}, resume=args.resume,
+                              retry_failed=args.retry_failed, started=started)
     if args.json:
         print(json.dumps(report.records, indent=2, ensure_ascii=False))
     for video, reason in report.failures.items():
         print(f"error: {video}: {reason}", file=sys.stderr)
+    if report.skipped:
+        print(f"{len(report.skipped)} of {len(jobs)} videos skipped (done already, or another run has them)",
+              file=sys.stderr)
     if report.failures:
-        print(f"{len(report.failures)} of {len(args.videos)} videos failed", file=sys.stderr)
+        print(f"{len(report.failures)} of {len(jobs)} videos failed", file=sys.stderr)
     return 1 if report.failures else 0
 
 
@@ -91,10 +100,17 @@ def _add_summarize(commands) -> None:
     parser = commands.add_parser(
         "summarize",
         help="summarize video files into JSON, subtitles, a contact sheet, a timeline and a highlight reel",
-        description="For each VIDEO writes OUT/<video stem>/: summary.json, summary.srt, summary.vtt, "
-        "timeline.png, contact_sheet.png (when there are keyframes) and, with --highlights, highlights.mp4.",
+        description="For each video writes OUT/<name>/: summary.json, summary.srt, summary.vtt, timeline.png, "
+        "contact_sheet.png (when there are keyframes) and, with --highlights, highlights.mp4; <name> is the video's "
+        "path relative to the inputs' common folder, without the extension (or a manifest row's id). Each folder "
+        "appears complete or not at all; OUT/index.jsonl records every video; concurrent runs share the work.",
     )
-    parser.add_argument("videos", nargs="+", metavar="VIDEO")
+    parser.add_argument("videos", nargs="*", metavar="VIDEO", help="video files, URLs or folders of videos")
+    parser.add_argument("--manifest", help="JSONL or CSV with a 'video' column (optional: id, task, query)")
+    parser.add_argument("--glob", default="**/*", help="which files of a folder to take (default: all videos in it)")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip videos whose output is complete with the same model and settings")
+    parser.add_argument("--retry-failed", action="store_true", help="with --resume: retry videos that failed")
     parser.add_argument("--model", required=True, help="a V2Xum checkpoint: local folder or Hub id")
     parser.add_argument("--out", required=True, help="output folder (one sub-folder per video)")
     parser.add_argument("--task", choices=["video", "text", "both"], default="both")

@@ -375,6 +375,11 @@ def _video_origin(container) -> float:
     return float(lowest * stream.time_base)
 
 
+def is_output_file(name: str) -> bool:
+    """Whether a file name is one `export_summary` writes (other files in an output folder are the user's)."""
+    return name in OUTPUT_FILES or re.fullmatch(r"contact_sheet-\d+\.png", name) is not None
+
+
 def export_summary(
     summary: VideoSummary,
     video: DecodedVideo,
@@ -398,7 +403,7 @@ def export_summary(
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     for name in os.listdir(out_dir):  # a stale file from an earlier run must not pass for this run's output
-        if name in OUTPUT_FILES or re.fullmatch(r"contact_sheet-\d+\.png", name):
+        if is_output_file(name):
             os.remove(os.path.join(out_dir, name))
     cues = subtitle_cues(summary, video.duration)
     files = {"srt": "summary.srt", "vtt": "summary.vtt", "timeline": "timeline.png"}
@@ -448,6 +453,7 @@ def export_summary(
 
 __all__ = [
     "export_summary",
+    "is_output_file",
     "OUTPUT_FILES",
     "NO_REEL",
     "srt_text",

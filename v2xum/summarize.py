@@ -7,6 +7,7 @@ import importlib.util
 import math
 import os
 import sys
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from processing import DecodedVideo, VideoDecodingError, VideoSummary
 from processing.summary import merge_window_summaries
 from processing.video_decoding import VideoReader
 
+from .collection import Job, OutputFolder, append_index, collect_jobs, is_complete, read_index, settings_hash
 from .export import EXPORT_SHORTEST_EDGE, NO_REEL, export_summary
 from .outputs import is_occupied
 
@@ -51,10 +53,12 @@ class ExportOptions:
 
 @dataclass
 class SummarizeReport:
-    """`records`: one `summary.json` record per summarized video, in input order; `failures`: video -> reason."""
+    """`records`: one `summary.json` record per summarized video, in input order; `failures`: video -> reason;
+    `skipped`: videos done already (resume) or being done by another run."""
 
     records: list[dict] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # done already (--resume) or claimed by another run
 
 
 def resolve_device(name: str) -> str:
@@ -99,28 +103,28 @@ def load_pipeline(model: str, device: str = "auto", dtype: str = "auto", quantiz
         raise ValueError(f"cannot load model '{model}': {error}") from error
 
 
-def output_names(videos: list[str]) -> list[str]:
-    """One folder name per input: the file stem, numbered when two inputs share a stem."""
-    names, seen = [], {}
-    for video in videos:
-        stem = Path(video).stem or "video"
-        seen[stem] = seen.get(stem, 0) + 1
-        names.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
-    return names
-
-
 def summarize_videos(
     pipe: Pipeline,
-    videos: list[str],
+    videos: list[str] | list[Job],
     out_dir: str | os.PathLike,
     settings: SummarizeSettings | None = None,
     exports: ExportOptions | None = None,
     overwrite: bool = False,
     extra: dict | None = None,
     progress: bool = True,
+    resume: bool = False,
+    retry_failed: bool = False,
+    started: float | None = None,
 ) -> SummarizeReport:
-    """Writes `out_dir/<video stem>/` (see `v2xum.export.export_summary`) for each video. `extra` goes into every
-    `summary.json` (with the settings). Raises only when `out_dir` cannot be used; per-video failures are reported."""
+    """Writes `out_dir/<name>/` (see `v2xum.export.export_summary`; names from `v2xum.collection`) for each video
+    path or `Job` (a manifest row may set its own task and query), and a line per video in `out_dir/index.jsonl`.
+
+    Each video is claimed before it is worked on (concurrent runs on one `out_dir` split the work), written aside and
+    moved into place whole. With `resume`, videos whose output is complete with the same model and settings are
+    skipped, and so are failed ones unless `retry_failed`; an output completed with the same settings by a
+    concurrent run after `started` (default: now; the CLI passes its own start) is skipped too. `extra` goes into
+    every `summary.json` (with the settings). Raises only when `out_dir` cannot be used; per-video failures are
+    reported."""
     from tqdm.auto import tqdm
 
     settings, exports = settings or SummarizeSettings(), exports or ExportOptions()
@@ -131,22 +135,27 @@ def summarize_videos(
         raise NotADirectoryError(f"cannot use output directory '{out}': {error}") from error
     settings = replace(settings, num_frames=settings.num_frames or pipe.processor.video_processor.num_frames)
     pipe.processor.check_frame_count(settings.num_frames)
-    extra = {**(extra or {}), "settings": {**asdict(settings), **(extra or {}).get("settings", {})}}
-    report, jobs = SummarizeReport(), []
-    for video, name in zip(videos, output_names(videos)):
-        if is_occupied(out / name) and not overwrite:
-            report.failures[video] = f"output folder {out / name} already exists and is not empty (pass --overwrite)"
-        else:
-            jobs.append((video, out / name))
+    jobs = videos if videos and isinstance(videos[0], Job) else collect_jobs(list(videos))
+    digest = settings_hash({"model": (extra or {}).get("model"), "exports": asdict(exports),
+                            "settings": {k: v for k, v in asdict(settings).items() if k != "batch_size"}})
+    extra = {**(extra or {}), "settings": {**asdict(settings), **(extra or {}).get("settings", {})},
+             "settings_hash": digest}
     bar = tqdm(total=len(jobs), desc="summarizing", unit="video", disable=None if progress else True, file=sys.stderr)
-    if settings.window_seconds:  # one video at a time, its windows batched
-        for job in jobs:
-            _summarize_windows(pipe, job, settings, exports, extra, report, bar)
-    else:
-        for start in range(0, len(jobs), settings.batch_size):
-            _summarize_batch(pipe, jobs[start : start + settings.batch_size], settings, exports, extra, report, bar)
-    bar.close()
-    return report
+    run = _Run(pipe, out, settings, exports, extra, digest, bar)
+    run.index = read_index(out) if resume else {}
+    run.started = started if started is not None else time.time()
+    try:
+        todo = [job for job in jobs if run.admit(job, overwrite, resume, retry_failed)]
+        if settings.window_seconds:  # one video at a time, its windows batched
+            for job in todo:
+                run.windows(job)
+        else:
+            for batch in _batches(todo, settings.batch_size, key=lambda job: (job.task, job.query)):
+                run.batch(batch)
+    finally:
+        run.release_all()  # after an interruption too: no claim or half-written folder stays behind
+        bar.close()
+    return run.report
 
 
 def _decode_edge(pipe: Pipeline) -> int | None:
@@ -155,95 +164,141 @@ def _decode_edge(pipe: Pipeline) -> int | None:
     return max(EXPORT_SHORTEST_EDGE, pipe.processor.video_processor.resize_edge() or 0)
 
 
-def _summarize_windows(pipe, job, settings: SummarizeSettings, exports: ExportOptions, extra, report, bar) -> None:
-    """One long video by time windows, `batch_size` windows at a time (only those in memory), with a progress bar
-    per window; the same building blocks as the pipeline's `window_seconds` (`iter_windows`, then
-    `merge_window_summaries`)."""
-    from tqdm.auto import tqdm
-
-    video, target = job
-    # Windows are generated with the summary's keyframe cap too: no window needs more than the whole summary.
-    kwargs = {**_pipeline_kwargs(settings), "decode_mode": None, "window_seconds": None}
-    try:
-        reader = VideoReader(video)
-        first = reader.sample(num_frames=1, shortest_edge=_decode_edge(pipe))  # size, rate and duration for exports
-        count = max(1, math.ceil(reader.timeline.duration / settings.window_seconds - 1e-9))
-        windows = pipe.processor.video_processor.iter_windows(
-            video, settings.window_seconds, settings.num_frames, settings.fps, settings.decode_mode
-        )
-        summaries, spans = [], []
-        with tqdm(total=count, desc=f"windows of {Path(video).name}", unit="window", disable=None, leave=False,
-                  file=sys.stderr) as progress:
-            for batch in _batches(windows, settings.batch_size):
-                results = pipe([window for _, _, window in batch], batch_size=settings.batch_size, **kwargs)
-                summaries += [VideoSummary.from_dict(result) for result in results]
-                spans += [(start, end, len(window.frames)) for start, end, window in batch]
-                progress.update(len(batch))
-        summary = merge_window_summaries(summaries, spans, settings.max_keyframes)
-    except VideoDecodingError as error:
-        report.failures[video] = error.reason
-    except (RuntimeError, ValueError) as error:
-        report.failures[video] = f"summarizing failed: {error}"
-    else:
-        _export(summary, first, video, target, exports, extra, report, bar)
-        return
-    bar.update()
-
-
-def _batches(items, size: int):
+def _batches(items, size: int, key=None):
+    """Consecutive batches of at most `size` items, a new batch whenever `key` changes."""
     batch = []
     for item in items:
-        batch.append(item)
-        if len(batch) == size:
+        if batch and (len(batch) == size or key is not None and key(item) != key(batch[0])):
             yield batch
             batch = []
+        batch.append(item)
     if batch:
         yield batch
 
 
-def _pipeline_kwargs(settings: SummarizeSettings) -> dict:
-    return {"task": settings.task, "num_frames": settings.num_frames, "fps": settings.fps, "query": settings.query,
-            "max_keyframes": settings.max_keyframes, "max_new_tokens": settings.max_new_tokens,
-            "decode_mode": settings.decode_mode, "window_seconds": settings.window_seconds}
+class _Run:
+    """One `summarize_videos` call: its claims, its report and its index lines."""
 
+    def __init__(self, pipe, out: Path, settings: SummarizeSettings, exports: ExportOptions, extra: dict,
+                 digest: str, bar):
+        self.pipe, self.out, self.settings, self.exports, self.extra, self.digest, self.bar = (
+            pipe, out, settings, exports, extra, digest, bar)
+        self.report = SummarizeReport()
+        self.folders: dict[str, OutputFolder] = {}
+        self.index = {}
 
-def _summarize_batch(pipe, jobs, settings: SummarizeSettings, exports: ExportOptions, extra, report, bar) -> None:
-    decoded: list[tuple[str, Path, DecodedVideo]] = []
-    for video, target in jobs:
+    def admit(self, job: Job, overwrite: bool, resume: bool, retry_failed: bool) -> bool:
+        """Whether this run works on `job` now (claimed); reports what it will not do and why."""
+        folder = OutputFolder(self.out, job.name)
+        previous = self.index.get(job.name, {})
+        if job.error is not None:
+            return self.fail(job, job.error)
+        if is_complete(folder.final, self.digest) and (
+                resume or (folder.final / "summary.json").stat().st_mtime >= self.started):
+            self.report.skipped.append(job.video)  # done: by an earlier run (resume) or a concurrent one
+        elif resume and not retry_failed and previous.get("status") == "failed" and \
+                previous.get("settings_hash") == self.digest:
+            self.report.skipped.append(job.video)
+        elif folder.final.exists() and not folder.final.is_dir():
+            return self.fail(job, f"output path {folder.final} is a file, not a folder")
+        elif is_occupied(folder.final) and not overwrite and not resume:
+            return self.fail(job, f"output folder {folder.final} already exists and is not empty (pass --overwrite)")
+        elif not folder.claim():
+            self.report.skipped.append(job.video)  # another run is on it
+        else:
+            self.folders[job.name] = folder
+            return True
+        self.bar.update()
+        return False
+
+    def _kwargs(self, job: Job) -> dict:
+        s = self.settings
+        return {"task": job.task or s.task, "num_frames": s.num_frames, "fps": s.fps, "query": job.query or s.query,
+                "max_keyframes": s.max_keyframes, "max_new_tokens": s.max_new_tokens}
+
+    def batch(self, jobs: list[Job]) -> None:
+        decoded = []
+        for job in jobs:
+            try:
+                decoded.append((job, self.pipe.processor.video_processor.load_video(
+                    job.video, self.settings.num_frames, self.settings.decode_mode, self.settings.fps,
+                    _decode_edge(self.pipe))))
+            except VideoDecodingError as error:
+                self.fail(job, error.reason)
+        if not decoded:
+            return
         try:
-            loaded = pipe.processor.video_processor.load_video(
-                video, settings.num_frames, settings.decode_mode, settings.fps, _decode_edge(pipe)
-            )
-            decoded.append((video, target, loaded))
+            results = self.pipe([d for _, d in decoded], batch_size=self.settings.batch_size,
+                                **self._kwargs(decoded[0][0]))
+        except (RuntimeError, ValueError) as error:  # e.g. out of memory: the other batches still run
+            for job, _ in decoded:
+                self.fail(job, f"summarizing failed: {error}")
+            return
+        for (job, video), result in zip(decoded, results):
+            self.finish(job, VideoSummary.from_dict(result), video)
+
+    def windows(self, job: Job) -> None:
+        """One long video by time windows, `batch_size` windows at a time (only those in memory), with a progress
+        bar per window; the same building blocks as the pipeline's `window_seconds` (`iter_windows`, then
+        `merge_window_summaries`)."""
+        from tqdm.auto import tqdm
+
+        s = self.settings
+        try:
+            reader = VideoReader(job.video)
+            first = reader.sample(num_frames=1, shortest_edge=_decode_edge(self.pipe))  # size, rate, duration
+            count = max(1, math.ceil(reader.timeline.duration / s.window_seconds - 1e-9))
+            windows = self.pipe.processor.video_processor.iter_windows(job.video, s.window_seconds, s.num_frames,
+                                                                       s.fps, s.decode_mode)
+            summaries, spans = [], []
+            with tqdm(total=count, desc=f"windows of {Path(job.video).name}", unit="window", disable=None,
+                      leave=False, file=sys.stderr) as progress:
+                for batch in _batches(windows, s.batch_size):
+                    # Each window is capped at the summary's keyframe budget too: none needs more than the whole.
+                    results = self.pipe([w for _, _, w in batch], batch_size=s.batch_size, **self._kwargs(job))
+                    summaries += [VideoSummary.from_dict(result) for result in results]
+                    spans += [(start, end, len(w.frames)) for start, end, w in batch]
+                    progress.update(len(batch))
+            summary = merge_window_summaries(summaries, spans, s.max_keyframes)
         except VideoDecodingError as error:
-            report.failures[video] = error.reason
-            bar.update()
-    if not decoded:
-        return
-    try:
-        results = pipe([d for _, _, d in decoded], batch_size=settings.batch_size,
-                       **{**_pipeline_kwargs(settings), "decode_mode": None, "window_seconds": None})
-    except (RuntimeError, ValueError) as error:  # e.g. out of memory: the other batches still run
-        for video, _, _ in decoded:
-            report.failures[video] = f"summarizing failed: {error}"
-        bar.update(len(decoded))
-        return
-    for (video, target, d), result in zip(decoded, results):
-        _export(VideoSummary.from_dict(result), d, video, target, exports, extra, report, bar)
+            self.fail(job, error.reason)
+        except (RuntimeError, ValueError) as error:
+            self.fail(job, f"summarizing failed: {error}")
+        else:
+            self.finish(job, summary, first)
 
+    def finish(self, job: Job, summary: VideoSummary, decoded: DecodedVideo) -> None:
+        folder = self.folders[job.name]
+        try:
+            record = export_summary(summary, decoded, folder.work, extra=self.extra, **asdict(self.exports))
+            folder.commit()
+        except (OSError, ValueError) as error:
+            self.fail(job, f"writing outputs to {folder.final} failed: {error}")
+            return
+        self.report.records.append(record)
+        self.bar.write(f"{job.video} -> {folder.final}", file=sys.stderr)
+        if self.exports.highlights and "highlights" not in record["files"]:
+            self.fail(job, f"{NO_REEL} (the other outputs are in {folder.final})")
+            return
+        self._close(job, "ok", None)
 
-def _export(summary: VideoSummary, decoded: DecodedVideo, video: str, target: Path, exports: ExportOptions, extra,
-            report: SummarizeReport, bar) -> None:
-    try:
-        record = export_summary(summary, decoded, target, extra=extra, **asdict(exports))
-    except (OSError, ValueError) as error:
-        report.failures[video] = f"writing outputs to {target} failed: {error}"
-    else:
-        report.records.append(record)
-        bar.write(f"{video} -> {target}", file=sys.stderr)
-        if exports.highlights and "highlights" not in record["files"]:
-            report.failures[video] = f"{NO_REEL} (the other outputs are in {target})"
-    bar.update()
+    def fail(self, job: Job, reason: str) -> bool:
+        self.report.failures[job.video] = reason
+        self._close(job, "failed", reason)
+        return False
+
+    def _close(self, job: Job, status: str, error: str | None) -> None:
+        append_index(self.out, {"id": job.name, "video": job.video, "status": status, "error": error,
+                                "output": job.name, "settings_hash": self.digest, "finished": time.time()})
+        folder = self.folders.pop(job.name, None)
+        if folder is not None:
+            folder.release()
+        self.bar.update()
+
+    def release_all(self) -> None:
+        for folder in self.folders.values():
+            folder.release()
+        self.folders.clear()
 
 
 __all__ = [
@@ -254,5 +309,4 @@ __all__ = [
     "load_pipeline",
     "resolve_device",
     "resolve_dtype",
-    "output_names",
 ]

@@ -1,0 +1,232 @@
+# Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
+"""Summarizing a collection without losing or mixing outputs: which videos (paths, folders, a manifest), where each
+one's outputs go (names that never collide), who works on it (an exclusive claim, so concurrent runs on one `--out`
+split the work), how its outputs appear (written aside, then moved into place with `summary.json` last, so no folder
+looks complete unless it is), and what was done (`index.jsonl`, which makes runs resumable).
+
+Output names (`output_names`): a video's file stem; where stems repeat, its path from the common folder of those
+videos (`a__clip`, `b__clip`); a manifest row's `id` as given. Two inputs with one name are an error.
+"""
+
+import csv
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from processing.summary import SUMMARY_TASKS
+from processing.video_decoding import is_url
+
+from .export import is_output_file
+
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".wmv",
+                  ".flv", ".3gp")
+STATE_DIR = ".v2xum"  # inside --out: claims and outputs being written
+INDEX = "index.jsonl"
+
+
+@dataclass
+class Job:
+    """One video to summarize. A manifest row that cannot be one has `error` set (reported in the index, not run)."""
+
+    video: str
+    name: str
+    task: str | None = None
+    query: str | None = None
+    error: str | None = None
+
+
+def collect_jobs(inputs: list[str], manifest: str | None = None, pattern: str = "**/*") -> list[Job]:
+    """Jobs for video paths or URLs, folders (their files matching `pattern` with a video suffix, sorted) and a
+    manifest (JSONL or CSV with a `video` column; optional `id`, `task`, `query`; relative paths start from the
+    manifest's folder). Names are collision-free (see the module docstring)."""
+    videos = []
+    for item in inputs:
+        path = Path(item)
+        if not is_url(item) and path.is_dir():
+            found = sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            if not found:
+                raise FileNotFoundError(f"{item}: no video files matching '{pattern}'")
+            videos += [str(p) for p in found]
+        else:
+            videos.append(item)
+    videos = list(dict.fromkeys(videos))  # a video given twice is summarized once
+    jobs = [Job(video, name) for video, name in zip(videos, output_names(videos))]
+    if manifest:
+        jobs += read_manifest(manifest)
+    names = [job.name for job in jobs if job.error is None]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"two inputs would write to the same output folder: {duplicates[:5]} (give distinct ids)")
+    return jobs
+
+
+def output_names(videos: list[str]) -> list[str]:
+    """Each video's output folder name: its file stem; where stems repeat, the path from those videos' common
+    folder with `__` for `/` (`a/clip.mp4`, `b/clip.mp4` -> `a__clip`, `b__clip`), the extension kept where even
+    that repeats; a name still taken gets `~2`, `~3`, ... (in input order). URLs are named by their last part."""
+    parts = [v.rstrip("/").rsplit("/", 1)[-1] if is_url(v) else os.path.abspath(v) for v in videos]
+    stems = [os.path.splitext(os.path.basename(p))[0] or "video" for p in parts]
+    names = list(stems)
+    for stem in {s for s in stems if stems.count(s) > 1}:
+        group = [i for i, s in enumerate(stems) if s == stem]
+        root = os.path.commonpath([os.path.dirname(parts[i]) for i in group]) if all(
+            os.path.isabs(parts[i]) for i in group) else ""
+        relative = [os.path.relpath(parts[i], root).replace(os.sep, "__") if root else parts[i] for i in group]
+        bare = [os.path.splitext(r)[0] for r in relative]
+        for i, r, b in zip(group, relative, bare):
+            names[i] = r if bare.count(b) > 1 else b
+    used, unique = set(), []
+    for name in names:
+        candidate, n = name, 1
+        while candidate in used:
+            n += 1
+            candidate = f"{name}~{n}"
+        used.add(candidate)
+        unique.append(candidate)
+    return unique
+
+
+def read_manifest(path: str) -> list[Job]:
+    """The rows of a JSONL or CSV manifest as jobs; a bad row becomes a job with `error` naming file, row and field."""
+    base = os.path.dirname(os.path.abspath(path))
+    with open(path, encoding="utf-8", newline="") as f:
+        if path.lower().endswith(".csv"):
+            rows = [(n, dict(row)) for n, row in enumerate(csv.DictReader(f), start=2)]
+        else:
+            rows = [(n, _json_row(line)) for n, line in enumerate(f, start=1) if line.strip()]
+    jobs = []
+    for line, row in rows:
+        where = f"{path} row {line}"
+        video = row.get("video") if isinstance(row, dict) else None
+        if not isinstance(video, str) or not video:
+            shown = row if not isinstance(row, dict) else row.get("video")
+            jobs.append(Job(str(shown), f"row-{line}", error=f"{where}: 'video' must be a path, got {shown!r}"))
+            continue
+        video = video if is_url(video) or os.path.isabs(video) else os.path.join(base, video)
+        task, query, name = row.get("task") or None, row.get("query") or None, row.get("id") or None
+        error = None
+        if task is not None and task not in SUMMARY_TASKS:
+            error = f"{where}: 'task' must be one of {SUMMARY_TASKS}, got {task!r}"
+        elif query is not None and not isinstance(query, str):
+            error = f"{where}: 'query' must be text, got {query!r}"
+        elif name is not None and (not isinstance(name, str) or name.startswith(("/", ".")) or ".." in name):
+            error = f"{where}: 'id' must be a relative name, got {name!r}"
+        jobs.append(Job(video, name or output_names([video])[0], task, query, error))
+    return jobs
+
+
+def _json_row(line: str):
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as failure:
+        return f"not JSON ({failure.msg})"
+
+
+def settings_hash(settings: dict) -> str:
+    """What makes two runs' outputs interchangeable (model and settings), as a short hash."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class OutputFolder:
+    """The claim, the folder being written and the move into place for one job under `out`."""
+
+    def __init__(self, out: Path, name: str):
+        self.final = out / name
+        key = hashlib.sha256(name.encode()).hexdigest()[:16]
+        self.claim_path = out / STATE_DIR / "claims" / f"{key}.claim"
+        self.work = out / STATE_DIR / "work" / f"{key}-{os.getpid()}"
+
+    def claim(self) -> bool:
+        """Takes the job, or False when another live run holds it (a claim whose process is gone is taken over)."""
+        self.claim_path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.claim_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if _holder_alive(self.claim_path):
+                    return False
+                self.claim_path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}, f)
+            return True
+        return False
+
+    def release(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.claim_path.unlink(missing_ok=True)
+
+    def commit(self) -> None:
+        """Moves the written files into place. A new folder appears whole (one rename); an existing one (with
+        --overwrite) first loses its `summary.json` and the earlier outputs this run does not write, then gets each
+        file, `summary.json` last: at no point does it look complete with files of two runs."""
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        if not self.final.exists():
+            os.rename(self.work, self.final)
+            return
+        (self.final / "summary.json").unlink(missing_ok=True)
+        written = {path.name for path in self.work.iterdir()}
+        for stale in [p for p in self.final.iterdir() if is_output_file(p.name) and p.name not in written]:
+            stale.unlink()  # an earlier run's output this run does not write (the user's own files stay)
+        for path in sorted(self.work.iterdir(), key=lambda p: p.name == "summary.json"):
+            os.replace(path, self.final / path.name)
+        self.work.rmdir()
+
+
+def _holder_alive(claim: Path) -> bool:
+    try:
+        holder = json.loads(claim.read_text())
+    except (OSError, ValueError):
+        return True  # being written right now
+    if holder.get("host") != socket.gethostname():
+        return True  # another machine's process cannot be checked: respect it
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except OSError as error:
+        return error.errno == errno.EPERM
+    return True
+
+
+def append_index(out: Path, record: dict) -> None:
+    """One line in `out/index.jsonl`, appended under a lock so that concurrent runs never interleave lines."""
+    line = json.dumps(record, ensure_ascii=False) + "\n"
+    with open(out / INDEX, "a", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.write(line)
+            f.flush()
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def read_index(out: Path) -> dict[str, dict]:
+    """The last record of each output folder in `out/index.jsonl` (a torn last line, from a kill, is ignored)."""
+    last = {}
+    if (out / INDEX).is_file():
+        for line in (out / INDEX).read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            last[record["output"]] = record
+    return last
+
+
+def is_complete(folder: Path, settings_digest: str) -> bool:
+    """Whether `folder` holds a finished output of runs with these settings."""
+    try:
+        return json.loads((folder / "summary.json").read_text()).get("settings_hash") == settings_digest
+    except (OSError, ValueError):
+        return False
+
+
+__all__ = ["Job", "collect_jobs", "output_names", "read_manifest", "settings_hash", "OutputFolder", "append_index",
+           "read_index", "is_complete", "VIDEO_SUFFIXES", "INDEX"]
