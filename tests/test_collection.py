@@ -126,3 +126,20 @@ def test_kill_then_resume_gives_the_uninterrupted_outputs(keyframe_model_dir, co
     ok = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()
           if line.strip().endswith("}") and json.loads(line)["status"] == "ok"]
     assert sorted(line["output"] for line in ok) == sorted(output_names(paths))  # each video done exactly once
+
+
+def test_two_processes_share_the_collection(keyframe_model_dir, collection, tmp_path):
+    """torchrun with gloo on the CPU, as `accelerate launch` sets up several GPUs (accelerate's own CPU mode needs
+    MPI): accelerate's PartialState splits the videos."""
+    root, paths = collection
+    single, sharded = tmp_path / "single", tmp_path / "sharded"
+    assert v2xum(run_args(keyframe_model_dir, single, root)) == 0
+    launch = [os.path.join(os.path.dirname(sys.executable), "torchrun"), "--nproc_per_node", "2", "--master_port",
+              "29517", "-m", "v2xum.cli", *run_args(keyframe_model_dir, sharded, root)]
+    result = subprocess.run(launch, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in (sharded / "index.jsonl").read_text().splitlines()]
+    assert sorted(line["output"] for line in lines) == sorted(output_names(paths))  # each video exactly once
+    assert len({line["pid"] for line in lines}) == 2  # both processes worked
+    assert {k: v["keyframes"] for k, v in summaries(sharded).items()} == \
+        {k: v["keyframes"] for k, v in summaries(single).items()}

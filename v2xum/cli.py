@@ -8,6 +8,7 @@ all went well. Anything else is a bug and keeps its traceback.
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -72,15 +73,16 @@ def _summarize(args: argparse.Namespace) -> int:
         raise ValueError("give videos, folders of videos, or --manifest")
     if args.highlights and args.task == "text":
         raise ValueError("--highlights needs keyframes, and a TEXT summary has none: use --task both or video")
+    jobs = collect_jobs(args.videos, args.manifest, args.glob)
+    jobs, device = _this_process_share(jobs, args.device)
     quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
-    pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype, quantization=quantization)
+    pipe = load_pipeline(args.model, device=device, dtype=args.dtype, quantization=quantization)
     settings = SummarizeSettings(task=args.task, num_frames=args.num_frames, fps=args.fps, query=args.query,
                                  max_keyframes=args.max_keyframes, decode_mode=args.decode_mode,
                                  max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                                 window_seconds=args.window_seconds)
+                                 window_seconds=args.window_seconds, prefetch=args.prefetch)
     exports = ExportOptions(args.highlights, args.highlight_before, args.highlight_after)
     run = {"device": str(pipe.device), "dtype": str(pipe.dtype).removeprefix("torch."), "quantization": quantization}
-    jobs = collect_jobs(args.videos, args.manifest, args.glob)
     report = summarize_videos(pipe, jobs, args.out, settings, exports, overwrite=args.overwrite,
                               extra={"model": args.model, "settings": run}, resume=args.resume,
                               retry_failed=args.retry_failed, started=started)
@@ -94,6 +96,20 @@ def _summarize(args: argparse.Namespace) -> int:
     if report.failures:
         print(f"{len(report.failures)} of {len(jobs)} videos failed", file=sys.stderr)
     return 1 if report.failures else 0
+
+
+def _this_process_share(jobs: list, device: str) -> tuple[list, str]:
+    """Under `accelerate launch` (or torchrun), this process's share of the jobs and its device; else all of them.
+    The claims keep processes from doing a video twice either way; the split spreads the work evenly."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return jobs, device
+    import torch
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())  # on CPUs the processes join a gloo group
+    own_device = "cpu" if state.device.type == "cpu" else str(state.device)
+    with state.split_between_processes(jobs) as share:
+        return list(share), (own_device if device == "auto" else device)
 
 
 def _add_summarize(commands) -> None:
@@ -122,6 +138,8 @@ def _add_summarize(commands) -> None:
     parser.add_argument("--decode-mode", choices=["exact", "keyframes"], default="exact",
                         help="'keyframes' decodes the nearest keyframes: much faster, approximate positions")
     parser.add_argument("--batch-size", type=_positive_int, default=1, help="videos (or windows) per batch")
+    parser.add_argument("--prefetch", type=int, default=2,
+                        help="batches decoded ahead of generation, in a thread (0: decode and generate in turn)")
     parser.add_argument("--window-seconds", type=_positive_float,
                         help="long videos: summarize consecutive windows of this length, merged into one summary")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")

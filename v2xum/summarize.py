@@ -6,8 +6,11 @@ still run."""
 import importlib.util
 import math
 import os
+import socket
 import sys
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -31,7 +34,8 @@ class SummarizeSettings:
     """What is asked of the model for every video; recorded in each `summary.json`. `num_frames` defaults to the
     video processor's; with `fps`, frames are sampled one per `1 / fps` seconds, at most `num_frames`. With
     `window_seconds`, each video is summarized by consecutive time windows (sampled as above, each on its own,
-    batches of `batch_size` windows) merged into one summary."""
+    batches of `batch_size` windows) merged into one summary. `prefetch`: batches decoded ahead of generation
+    (0: decode, then generate, in turn)."""
 
     task: str = "both"
     num_frames: int | None = None
@@ -42,6 +46,7 @@ class SummarizeSettings:
     max_new_tokens: int = 256
     batch_size: int = 1
     window_seconds: float | None = None
+    prefetch: int = 2
 
 
 @dataclass
@@ -136,8 +141,8 @@ def summarize_videos(
     settings = replace(settings, num_frames=settings.num_frames or pipe.processor.video_processor.num_frames)
     pipe.processor.check_frame_count(settings.num_frames)
     jobs = videos if videos and isinstance(videos[0], Job) else collect_jobs(list(videos))
-    digest = settings_hash({"model": (extra or {}).get("model"), "exports": asdict(exports),
-                            "settings": {k: v for k, v in asdict(settings).items() if k != "batch_size"}})
+    same_outputs = {k: v for k, v in asdict(settings).items() if k not in ("batch_size", "prefetch")}
+    digest = settings_hash({"model": (extra or {}).get("model"), "exports": asdict(exports), "settings": same_outputs})
     extra = {**(extra or {}), "settings": {**asdict(settings), **(extra or {}).get("settings", {})},
              "settings_hash": digest}
     bar = tqdm(total=len(jobs), desc="summarizing", unit="video", disable=None if progress else True, file=sys.stderr)
@@ -150,12 +155,29 @@ def summarize_videos(
             for job in todo:
                 run.windows(job)
         else:
-            for batch in _batches(todo, settings.batch_size, key=lambda job: (job.task, job.query)):
-                run.batch(batch)
+            _prefetched(run, list(_batches(todo, settings.batch_size, key=lambda job: (job.task, job.query))),
+                        settings.prefetch)
     finally:
         run.release_all()  # after an interruption too: no claim or half-written folder stays behind
         bar.close()
     return run.report
+
+
+def _prefetched(run: "_Run", batches: list[list[Job]], ahead: int) -> None:
+    """Generation on each batch while a thread decodes the next `ahead` ones (decoding and generation both release
+    the GIL), so the model does not wait for the decoder; at most `ahead` decoded batches wait in memory."""
+    if ahead < 1:
+        for batch in batches:
+            run.generate(run.decode(batch))
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="v2xum-decode") as pool:
+        pending = deque()
+        for batch in batches:
+            pending.append(pool.submit(run.decode, batch))
+            if len(pending) > ahead:
+                run.generate(pending.popleft().result())
+        while pending:
+            run.generate(pending.popleft().result())
 
 
 def _decode_edge(pipe: Pipeline) -> int | None:
@@ -216,15 +238,22 @@ class _Run:
         return {"task": job.task or s.task, "num_frames": s.num_frames, "fps": s.fps, "query": job.query or s.query,
                 "max_keyframes": s.max_keyframes, "max_new_tokens": s.max_new_tokens}
 
-    def batch(self, jobs: list[Job]) -> None:
-        decoded = []
+    def decode(self, jobs: list[Job]) -> list[tuple[Job, DecodedVideo | str]]:
+        """Each job's decoded video, or why it could not be decoded (run ahead of generation, in a thread)."""
+        results = []
         for job in jobs:
             try:
-                decoded.append((job, self.pipe.processor.video_processor.load_video(
+                results.append((job, self.pipe.processor.video_processor.load_video(
                     job.video, self.settings.num_frames, self.settings.decode_mode, self.settings.fps,
                     _decode_edge(self.pipe))))
             except VideoDecodingError as error:
-                self.fail(job, error.reason)
+                results.append((job, error.reason))
+        return results
+
+    def generate(self, loaded: list[tuple[Job, DecodedVideo | str]]) -> None:
+        for job, reason in [(job, video) for job, video in loaded if isinstance(video, str)]:
+            self.fail(job, reason)
+        decoded = [(job, video) for job, video in loaded if not isinstance(video, str)]
         if not decoded:
             return
         try:
@@ -289,7 +318,8 @@ class _Run:
 
     def _close(self, job: Job, status: str, error: str | None) -> None:
         append_index(self.out, {"id": job.name, "video": job.video, "status": status, "error": error,
-                                "output": job.name, "settings_hash": self.digest, "finished": time.time()})
+                                "output": job.name, "settings_hash": self.digest, "finished": time.time(),
+                                "host": socket.gethostname(), "pid": os.getpid()})
         folder = self.folders.pop(job.name, None)
         if folder is not None:
             folder.release()
