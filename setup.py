@@ -22,9 +22,10 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     # pycocoevalcap: BLEU/CIDEr-D/ROUGE-L as the VideoXum protocol computes them (METEOR and its tokenizer use Java)
     "metrics": ["sacrebleu==2.6.0", "rouge-score==0.1.2", "pycocoevalcap==1.2", "scipy==1.17.1", "scikit-learn==1.9.1"],
+    "ray": ["ray[data]==2.60.0"],  # v2xum summarize --engine ray, v2xum.ray_summarize
     "dev": ["pytest", "pytest-timeout"],
 }
-EXTRAS_REQUIRE["dev"] += EXTRAS_REQUIRE["metrics"]
+EXTRAS_REQUIRE["dev"] += EXTRAS_REQUIRE["metrics"] + EXTRAS_REQUIRE["ray"]
 
 setup(
     name="v2xum",

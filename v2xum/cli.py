@@ -74,6 +74,8 @@ def _summarize(args: argparse.Namespace) -> int:
     if args.highlights and args.task == "text":
         raise ValueError("--highlights needs keyframes, and a TEXT summary has none: use --task both or video")
     jobs = collect_jobs(args.videos, args.manifest, args.glob)
+    if args.engine == "ray":
+        return _summarize_on_ray(args, jobs)
     jobs, device = _this_process_share(jobs, args.device)
     quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
     pipe = load_pipeline(args.model, device=device, dtype=args.dtype, quantization=quantization)
@@ -96,6 +98,29 @@ def _summarize(args: argparse.Namespace) -> int:
     if report.failures:
         print(f"{len(report.failures)} of {len(jobs)} videos failed", file=sys.stderr)
     return 1 if report.failures else 0
+
+
+def _summarize_on_ray(args: argparse.Namespace, jobs: list) -> int:
+    import ray
+
+    from .ray_summarize import summarize_dataset
+    from .summarize import ExportOptions, SummarizeSettings
+
+    for job in [job for job in jobs if job.error]:
+        print(f"error: {job.video}: {job.error}", file=sys.stderr)
+    ray.init(address=args.ray_address, ignore_reinit_error=True)
+    rows = [{"video": job.video, "id": job.name, "task": job.task, "query": job.query} for job in jobs if not job.error]
+    settings = SummarizeSettings(task=args.task, num_frames=args.num_frames, fps=args.fps, query=args.query,
+                                 max_keyframes=args.max_keyframes, decode_mode=args.decode_mode,
+                                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    exports = ExportOptions(args.highlights, args.highlight_before, args.highlight_after)
+    report = summarize_dataset(ray.data.from_items(rows), args.model, args.out, settings, exports,
+                               concurrency=args.actors, num_gpus=args.gpus_per_actor, device=args.device)
+    for video, reason in report.failures.items():
+        print(f"error: {video}: {reason}", file=sys.stderr)
+    failed = len(report.failures) + sum(1 for job in jobs if job.error)
+    print(f"{len(report.records)} summaries written to {args.out} by Ray; {failed} failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _this_process_share(jobs: list, device: str) -> tuple[list, str]:
@@ -127,6 +152,11 @@ def _add_summarize(commands) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="skip videos whose output is complete with the same model and settings")
     parser.add_argument("--retry-failed", action="store_true", help="with --resume: retry videos that failed")
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="ray: a Ray Data pipeline (CPU decoding stage, model actors); needs v2xum[ray]")
+    parser.add_argument("--ray-address", help="Ray cluster to join (default: a local one, or RAY_ADDRESS)")
+    parser.add_argument("--actors", type=_positive_int, default=1, help="with --engine ray: model actors")
+    parser.add_argument("--gpus-per-actor", type=float, default=0.0, help="with --engine ray: GPUs each actor holds")
     parser.add_argument("--model", required=True, help="a V2Xum checkpoint: local folder or Hub id")
     parser.add_argument("--out", required=True, help="output folder (one sub-folder per video)")
     parser.add_argument("--task", choices=["video", "text", "both"], default="both")

@@ -22,6 +22,7 @@ from transformers import PreTrainedTokenizerFast
 from processing import SYSTEM_PROMPT, TASK_INSTRUCTIONS
 
 from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
+from v2xum.ray_summarize import SummarizerActor
 
 
 NUM_BITS = 14
@@ -287,6 +288,20 @@ __all__ = [
     "concatenate_files",
     "truncate_file",
     "reference_frames",
+    "CrashOnceSummarizer",
     "tone_pitch",
     "NUM_BITS",
 ]
+
+
+
+class CrashOnceSummarizer(SummarizerActor):
+    """A Ray Data model stage whose process dies (as a killed worker does) on its first batch when the file named
+    by `V2XUM_CRASH_ONCE` does not exist yet, creating it: for tests of worker failure and retries."""
+
+    def __call__(self, batch):
+        marker = os.environ.get("V2XUM_CRASH_ONCE")
+        if marker and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)
+        return super().__call__(batch)
