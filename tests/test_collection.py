@@ -103,19 +103,26 @@ def test_concurrent_runs_split_the_work(keyframe_model_dir, collection, tmp_path
         assert output_names(paths)[[os.path.abspath(p) for p in paths].index(record["video"]["path"])] == name
 
 
-@pytest.mark.parametrize("kill_after", [4.0, 5.5])
-def test_kill_then_resume_gives_the_uninterrupted_outputs(keyframe_model_dir, collection, tmp_path, kill_after):
+@pytest.mark.parametrize("kill_after,kill", [(0.0, signal.SIGKILL), (0.08, signal.SIGKILL), (0.04, signal.SIGINT)])
+def test_kill_then_resume_gives_the_uninterrupted_outputs(keyframe_model_dir, collection, tmp_path, kill_after, kill):
     root, paths = collection
     reference = tmp_path / "reference"
     assert v2xum(run_args(keyframe_model_dir, reference, root, extra=["--highlights"])) == 0
     out = tmp_path / "out"
     command = [sys.executable, "-m", "v2xum.cli", *run_args(keyframe_model_dir, out, root, extra=["--highlights"])]
     killed = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "index.jsonl").exists() and time.time() < deadline:  # mid-run: after the first video
+        time.sleep(0.02)
     time.sleep(kill_after)
-    killed.send_signal(signal.SIGKILL)
+    killed.send_signal(kill)
     killed.wait()
-    for name, record in summaries(out).items():  # whatever exists is complete
-        assert set(record["files"].values()) <= {p.name for p in (out / name).iterdir()}
+    for folder in [p for p in out.iterdir() if p.is_dir() and p.name != ".v2xum"]:  # whatever is there is complete
+        record = json.loads((folder / "summary.json").read_text())
+        assert set(record["files"].values()) <= {p.name for p in folder.iterdir()}
+    assert len(summaries(out)) < len(paths)  # really interrupted
+    if kill == signal.SIGINT:  # an interrupted run cleans up after itself: no claim, no half-written folder
+        assert not list((out / ".v2xum" / "claims").glob("*")) and not list((out / ".v2xum" / "work").glob("*"))
     assert v2xum(run_args(keyframe_model_dir, out, root, extra=["--highlights", "--resume"])) == 0
 
     def comparable(record):
@@ -143,3 +150,19 @@ def test_two_processes_share_the_collection(keyframe_model_dir, collection, tmp_
     assert len({line["pid"] for line in lines}) == 2  # both processes worked
     assert {k: v["keyframes"] for k, v in summaries(sharded).items()} == \
         {k: v["keyframes"] for k, v in summaries(single).items()}
+
+
+def test_failed_videos_are_retried_only_when_asked(keyframe_model_dir, collection, tmp_path):
+    root, paths = collection
+    late = tmp_path / "late.mp4"
+    manifest = tmp_path / "list.csv"
+    manifest.write_text(f"video,id\n{paths[0]},first\n{late},late\n")
+    out = tmp_path / "out"
+    assert v2xum(run_args(keyframe_model_dir, out, extra=["--manifest", str(manifest)])) == 1
+    assert read_index(out)["late"]["status"] == "failed"
+    write_numbered_video(late, 12, fps=10)  # the missing file appears
+    assert v2xum(run_args(keyframe_model_dir, out, extra=["--manifest", str(manifest), "--resume"])) == 0
+    assert set(summaries(out)) == {"first"}  # resumed: done skipped, failed skipped
+    assert v2xum(run_args(keyframe_model_dir, out, extra=["--manifest", str(manifest), "--resume",
+                                                          "--retry-failed"])) == 0
+    assert set(summaries(out)) == {"first", "late"} and read_index(out)["late"]["status"] == "ok"

@@ -52,3 +52,6 @@ def test_ray_gives_the_plain_commands_summaries_and_survives_a_dying_worker(loca
     assert {k: v["keyframes"] for k, v in summaries(out).items()} == \
         {k: v["keyframes"] for k, v in summaries(plain).items()}
     assert {k: v["text"] for k, v in summaries(out).items()} == {k: v["text"] for k, v in summaries(plain).items()}
+    # the same frames were seen: the model's own frame count (8 of 12-16), at the same size
+    assert {k: (v["video"]["num_sampled_frames"], v["video"]["width"]) for k, v in summaries(out).items()} == \
+        {k: (v["video"]["num_sampled_frames"], v["video"]["width"]) for k, v in summaries(plain).items()}

@@ -10,7 +10,7 @@ writes `index.jsonl`.
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ import numpy as np
 from processing import DecodedVideo, VideoDecodingError, VideoSummary
 
 from .collection import Job, OutputFolder, append_index, collect_jobs, is_complete, settings_hash
-from .export import export_summary
+from .export import EXPORT_SHORTEST_EDGE, export_summary
 from .summarize import ExportOptions, SummarizeReport, SummarizeSettings, load_pipeline
 
 
@@ -35,7 +35,13 @@ def summarize_dataset(
 ) -> SummarizeReport:
     """`dataset`: a `ray.data.Dataset` with a `video` column (paths or URLs; optional `id`, `task`, `query`).
     `concurrency` actors hold the model, each with `num_gpus` GPUs. Returns the run's report."""
+    from transformers import AutoProcessor
+
     settings, exports = settings or SummarizeSettings(), exports or ExportOptions()
+    processor = AutoProcessor.from_pretrained(model)  # the model's frame count and size, as `summarize_videos` uses
+    settings = replace(settings, num_frames=settings.num_frames or processor.video_processor.num_frames)
+    processor.check_frame_count(settings.num_frames)
+    decode_edge = max(EXPORT_SHORTEST_EDGE, processor.video_processor.resize_edge() or 0)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = dataset.take_all()  # paths and names only: what the driver needs to name every output
@@ -49,7 +55,7 @@ def summarize_dataset(
     import ray.data
 
     todo = ray.data.from_items([asdict(job) for job in jobs if not job.error])
-    decoded = todo.map(_decode_row, fn_kwargs={"settings": asdict(settings)})
+    decoded = todo.map(_decode_row, fn_kwargs={"settings": asdict(settings), "shortest_edge": decode_edge})
     results = decoded.map_batches(
         actor_class or SummarizerActor,
         fn_constructor_kwargs={"model": model, "out_dir": str(out), "settings": asdict(settings),
@@ -83,13 +89,13 @@ def _record(job: Job, status: str, error: str | None, digest: str) -> dict:
             "settings_hash": digest}
 
 
-def _decode_row(row: dict, settings: dict) -> dict:
+def _decode_row(row: dict, settings: dict, shortest_edge: int | None) -> dict:
     """The CPU stage: one video decoded and sampled (frames plus their timing), or why it could not be."""
     from processing import V2XumVideoProcessor
 
     try:
-        video = V2XumVideoProcessor.load_video(row["video"], settings["num_frames"] or V2XumVideoProcessor.num_frames,
-                                               settings["decode_mode"], settings["fps"])
+        video = V2XumVideoProcessor.load_video(row["video"], settings["num_frames"], settings["decode_mode"],
+                                               settings["fps"], shortest_edge)
     except VideoDecodingError as error:
         return {**row, "frames": np.zeros((0, 1, 1, 3), np.uint8), "timing": "{}", "error": error.reason}
     timing = {k: v for k, v in asdict(video).items() if k != "frames"}
