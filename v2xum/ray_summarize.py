@@ -17,9 +17,9 @@ import numpy as np
 
 from processing import DecodedVideo, VideoDecodingError, VideoSummary
 
-from .collection import Job, OutputFolder, append_index, collect_jobs, is_complete, settings_hash
+from .collection import Job, OutputFolder, append_index, collect_jobs, is_complete
 from .export import EXPORT_SHORTEST_EDGE, export_summary
-from .summarize import ExportOptions, SummarizeReport, SummarizeSettings, load_pipeline
+from .summarize import ExportOptions, SummarizeReport, SummarizeSettings, load_pipeline, outputs_digest
 
 
 def summarize_dataset(
@@ -46,8 +46,7 @@ def summarize_dataset(
     out.mkdir(parents=True, exist_ok=True)
     rows = dataset.take_all()  # paths and names only: what the driver needs to name every output
     jobs = _jobs(rows)
-    same_outputs = {k: v for k, v in asdict(settings).items() if k not in ("batch_size", "prefetch")}
-    digest = settings_hash({"model": model, "exports": asdict(exports), "settings": same_outputs})
+    digest = outputs_digest(model, settings, exports)
     report = SummarizeReport()
     for job in [job for job in jobs if job.error]:
         report.failures[job.video] = job.error

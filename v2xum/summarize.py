@@ -141,8 +141,7 @@ def summarize_videos(
     settings = replace(settings, num_frames=settings.num_frames or pipe.processor.video_processor.num_frames)
     pipe.processor.check_frame_count(settings.num_frames)
     jobs = videos if videos and isinstance(videos[0], Job) else collect_jobs(list(videos))
-    same_outputs = {k: v for k, v in asdict(settings).items() if k not in ("batch_size", "prefetch")}
-    digest = settings_hash({"model": (extra or {}).get("model"), "exports": asdict(exports), "settings": same_outputs})
+    digest = outputs_digest((extra or {}).get("model"), settings, exports)
     extra = {**(extra or {}), "settings": {**asdict(settings), **(extra or {}).get("settings", {})},
              "settings_hash": digest}
     bar = tqdm(total=len(jobs), desc="summarizing", unit="video", disable=None if progress else True, file=sys.stderr)
@@ -161,6 +160,12 @@ def summarize_videos(
         run.release_all()  # after an interruption too: no claim or half-written folder stays behind
         bar.close()
     return run.report
+
+
+def outputs_digest(model: str | None, settings: SummarizeSettings, exports: ExportOptions) -> str:
+    """What makes two runs' outputs the same: the model, the settings but how work is batched, the exports."""
+    same_outputs = {k: v for k, v in asdict(settings).items() if k not in ("batch_size", "prefetch")}
+    return settings_hash({"model": model, "exports": asdict(exports), "settings": same_outputs})
 
 
 def _prefetched(run: "_Run", batches: list[list[Job]], ahead: int) -> None:

@@ -37,8 +37,7 @@ from processing.summary import (
     seconds_to_grid,
 )
 
-
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
+from .collection import VIDEO_SUFFIXES
 
 
 class MissingVideosError(FileNotFoundError):
@@ -164,7 +163,7 @@ def render_target(example: dict, timeline: FrameTimeline, style: str = "special"
 
 def _find_video(video_root: str | os.PathLike | None, video_id: str) -> str:
     """`<video_id><ext>` under `video_root` for the first extension present (`.mp4` when none is)."""
-    for extension in VIDEO_EXTENSIONS:
+    for extension in VIDEO_SUFFIXES:
         candidate = video_id + extension
         if video_root is not None and os.path.isfile(os.path.join(video_root, candidate)):
             return candidate
