@@ -246,7 +246,9 @@ class V2XumProcessor(ProcessorMixin):
         task: str = "both",
     ) -> VideoSummary | list[VideoSummary]:
         """Parses generated answers (new token ids, without the prompt, or decoded text) into `VideoSummary`
-        objects with keyframes as (sampled index, source frame index, seconds from the decoded timestamps).
+        objects with keyframes as (sampled index, source frame index, seconds from the decoded timestamps). Never
+        raises on what a model produced: ids outside the vocabulary and impossible keyframes are dropped with a
+        warning.
 
         `video_metadata` is one metadata object per answer (from `processor(..., return_metadata=True)` or a
         `DecodedVideo`); a single answer gives a single summary.
@@ -255,19 +257,26 @@ class V2XumProcessor(ProcessorMixin):
             single = True
         elif isinstance(generated, torch.Tensor):
             single = generated.ndim == 1
+        elif len(generated) == 0:  # an empty answer, or an empty batch
+            single = not isinstance(video_metadata, (list, tuple))
         else:
-            single = len(generated) > 0 and isinstance(generated[0], int)
+            single = isinstance(generated[0], int)
         answers = [generated] if single else list(generated)
         metadata = [video_metadata] if not isinstance(video_metadata, (list, tuple)) else list(video_metadata)
         if len(metadata) != len(answers):
             raise ValueError(f"Got {len(answers)} answers but {len(metadata)} video metadata entries")
         summaries = []
         for answer, meta in zip(answers, metadata):
+            notes = []
             if not isinstance(answer, str):
-                answer = self.decode_answer(answer)
+                ids = answer.tolist() if isinstance(answer, torch.Tensor) else list(answer)
+                valid = [t for t in ids if isinstance(t, int) and 0 <= t < len(self.tokenizer)]
+                if len(valid) != len(ids):
+                    notes.append(f"dropped {len(ids) - len(valid)} token id(s) outside the vocabulary")
+                answer = self.decode_answer(valid)
             summary = parse_summary(answer, FrameTimeline.from_metadata(meta), task)
             decoding = meta.get("warnings") if isinstance(meta, dict) else getattr(meta, "warnings", None)
-            summary.warnings = [*(decoding or []), *summary.warnings]
+            summary.warnings = [*(decoding or []), *notes, *summary.warnings]
             summaries.append(summary)
         return summaries[0] if single else summaries
 

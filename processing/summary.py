@@ -197,10 +197,16 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+([.,!?;:])", r"\1", text)
 
 
+def _index(digits: str) -> int:
+    """A referenced frame number; one too long to be a frame (Python's `int` refuses 4301+ digits) is out of range."""
+    digits = digits.strip()
+    return int(digits) if len(digits) <= 9 else 10**9
+
+
 def _references(text: str) -> list[tuple[int, int, list[int]]]:
     """`(start, end, indices)` of every keyframe reference in `text`, in order."""
-    found = [(m.start(), m.end(), [int(m.group(1))]) for m in _SPECIAL_REF.finditer(text)]
-    found += [(m.start(), m.end(), [int(x) for x in m.group(1).split(",")]) for m in _TEXT_REF.finditer(text)]
+    found = [(m.start(), m.end(), [_index(m.group(1))]) for m in _SPECIAL_REF.finditer(text)]
+    found += [(m.start(), m.end(), [_index(x) for x in m.group(1).split(",")]) for m in _TEXT_REF.finditer(text)]
     return sorted(found)
 
 

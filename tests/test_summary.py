@@ -1,10 +1,12 @@
 import json
 
 import pytest
+import torch
 
 from processing import (
     FrameTimeline,
     SummarySentence,
+    VideoSummary,
     decode_video,
     grid_to_seconds,
     parse_summary,
@@ -101,3 +103,65 @@ def test_post_process_generated_ids(tiny_processor, videos):
     assert [k.seconds for k in summary.keyframes] == pytest.approx([0.1, 0.4])
     with pytest.raises(ValueError, match="2 answers but 1 video metadata"):
         tiny_processor.post_process([ids, ids], [batch["video_metadata"][0]])
+
+
+def fuzzed_answers(rng, count: int) -> dict[str, list[str]]:
+    """Answers a model could write, by class: references with any number (huge ones too), text around them,
+    broken brackets, other scripts and control characters, nothing at all."""
+    def number():
+        return rng.choice([str(rng.randint(0, 120)), str(rng.randint(0, 10**6)), "9" * rng.randint(10, 5000)])
+
+    pieces = ["[f{}]", "[{}]", "[{}, {}]", "[ {} ,{}]", "[f{}", "{}]", "[f-{}]", "[f{}.5]", "[[{}]]"]
+    words = ["A man", "cuts", "ça va", "日本語", "émoji 🎬", "\x00\x07", "\n", ".", "!", "?", "<unk>", "</s>", ""]
+
+    def answer():
+        parts = []
+        for _ in range(rng.randint(0, 12)):
+            piece = rng.choice(pieces + words)
+            parts.append(piece.format(*(number() for _ in range(piece.count("{}")))) if "{}" in piece else piece)
+        return rng.choice([" ", "", ". "]).join(parts)
+
+    return {"mixed": [answer() for _ in range(count)],
+            "only references": ["".join(f"[f{number()}]" for _ in range(rng.randint(0, 20))) for _ in range(count)],
+            "empty or blank": [rng.choice(["", " ", "\n", ".", "[]", "[f]"]) for _ in range(count)]}
+
+
+@pytest.mark.parametrize("style", ["special", "text"])
+def test_parsing_never_raises_and_keeps_its_invariants(timeline, style):
+    import random
+    import warnings
+
+    rng = random.Random(0 if style == "special" else 1)
+    for task in ("both", "video", "text"):
+        for cls, answers in fuzzed_answers(rng, 10_000 // 3 + 1).items():
+            for text in answers:
+                if style == "text":
+                    text = text.replace("[f", "[")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    summary = parse_summary(text, timeline, task)
+                indices = [k.index for k in summary.keyframes]
+                assert indices == sorted(set(indices)) and all(0 <= i < len(timeline) for i in indices), (cls, text)
+                assert all(0 <= k.seconds <= timeline.duration for k in summary.keyframes)
+                assert all(set(s.keyframes) <= set(indices) for s in summary.sentences)
+                assert VideoSummary.from_dict(json.loads(json.dumps(summary.to_dict()))) == summary
+
+
+def test_post_process_never_raises_on_any_ids(tiny_processor):
+    import random
+    import warnings
+
+    rng = random.Random(2)
+    vocabulary = len(tiny_processor.tokenizer)
+    metadata = {"frame_timestamps": [i / 10 for i in range(8)], "frame_indices": list(range(0, 80, 10)),
+                "duration": 8.0}
+    cases = [[], [-1], [-(10**12)], [10**12], [vocabulary], [vocabulary - 1]]
+    cases += [[rng.randint(-5, vocabulary + 5) for _ in range(rng.randint(0, 30))] for _ in range(10_000)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for ids in cases:
+            summary = tiny_processor.post_process(ids, metadata, task="both")
+            assert all(0 <= k.index < 8 for k in summary.keyframes)
+            if any(not 0 <= t < vocabulary for t in ids):
+                assert any("outside the vocabulary" in w for w in summary.warnings)
+        assert tiny_processor.post_process(torch.tensor([], dtype=torch.long), metadata).text == ""
