@@ -273,6 +273,8 @@ class V2XumProcessor(ProcessorMixin):
                 valid = [t for t in ids if isinstance(t, int) and 0 <= t < len(self.tokenizer)]
                 if len(valid) != len(ids):
                     notes.append(f"dropped {len(ids) - len(valid)} token id(s) outside the vocabulary")
+                if valid and self.tokenizer.eos_token_id not in valid:  # generation ends at EOS or at its limit
+                    notes.append("stopped at max_new_tokens: the answer may be cut off")
                 answer = self.decode_answer(valid)
             summary = parse_summary(answer, FrameTimeline.from_metadata(meta), task)
             decoding = meta.get("warnings") if isinstance(meta, dict) else getattr(meta, "warnings", None)

@@ -165,3 +165,17 @@ def test_post_process_never_raises_on_any_ids(tiny_processor):
             if any(not 0 <= t < vocabulary for t in ids):
                 assert any("outside the vocabulary" in w for w in summary.warnings)
         assert tiny_processor.post_process(torch.tensor([], dtype=torch.long), metadata).text == ""
+
+
+def test_an_answer_cut_off_by_max_new_tokens_says_so(tiny_processor, keyframe_model_dir, videos):
+    from transformers import pipeline
+
+    tokenizer = tiny_processor.tokenizer
+    metadata = {"frame_timestamps": [0.0, 0.5], "frame_indices": [0, 5], "duration": 1.0}
+    words = tokenizer("A man talks.", add_special_tokens=False)["input_ids"]
+    assert "stopped at max_new_tokens: the answer may be cut off" in \
+        tiny_processor.post_process(words, metadata).warnings
+    assert not any("max_new_tokens" in w for w in
+                   tiny_processor.post_process(words + [tokenizer.eos_token_id], metadata).warnings)
+    short = pipeline("video-summarization", model=str(keyframe_model_dir))(videos["short"], max_new_tokens=3)
+    assert "stopped at max_new_tokens: the answer may be cut off" in short["warnings"]
