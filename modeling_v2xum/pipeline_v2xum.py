@@ -55,6 +55,15 @@ class VideoSummarizationPipeline(ChunkPipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        config, processor = self.model.config, self.processor
+        if processor.temporal_prompt_style != config.temporal_prompt_style or (
+            config.temporal_prompt_style == "special" and processor.num_frame_tokens != config.num_frame_tokens
+        ):
+            raise ValueError(
+                f"The processor ({processor.temporal_prompt_style} temporal prompts, {processor.num_frame_tokens} "
+                f"frame tokens) does not match the model ({config.temporal_prompt_style}, {config.num_frame_tokens}): "
+                "the model could never name a keyframe; save the processor that was built for it"
+            )
         # The DataLoader collate pads input_ids on `tokenizer.padding_side`; decoder-only generation needs left.
         if self.tokenizer is not None:
             self.tokenizer.padding_side = "left"

@@ -144,3 +144,24 @@ def test_fps_and_warnings_reach_summary_json(keyframe_model_dir, videos, tmp_pat
 def test_highlights_need_keyframes(keyframe_model_dir, videos, tmp_path, capsys):
     assert summarize(keyframe_model_dir, tmp_path / "o", videos["short"], extra=["--task", "text", "--highlights"]) == 2
     assert "--highlights needs keyframes" in capsys.readouterr().err
+
+
+def test_checkpoint_problems_are_one_line_errors(keyframe_model_dir, videos, tmp_path, capsys):
+    import shutil
+
+    for missing in ("./no-such-model", str(tmp_path / "a" / "b" / "c")):
+        assert summarize(missing, tmp_path / "o", videos["short"]) == 2
+        assert "file not found (and not a Hub id)" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    shutil.copytree(keyframe_model_dir, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a download cut short
+    assert summarize(broken, tmp_path / "o2", videos["short"]) == 2
+    assert f"cannot load model '{broken}'" in capsys.readouterr().err
+    mismatched = tmp_path / "mismatched"
+    shutil.copytree(keyframe_model_dir, mismatched)
+    config = json.loads((mismatched / "processor_config.json").read_text())
+    config["temporal_prompt_style"] = "text"
+    (mismatched / "processor_config.json").write_text(json.dumps(config))
+    assert summarize(mismatched, tmp_path / "o3", videos["short"]) == 2
+    assert "does not match the model (special, 100)" in capsys.readouterr().err

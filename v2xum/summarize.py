@@ -6,6 +6,7 @@ still run."""
 import importlib.util
 import math
 import os
+import re
 import socket
 import sys
 import time
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import BitsAndBytesConfig, Pipeline, pipeline
 
 from processing import DecodedVideo, VideoDecodingError, VideoSummary
@@ -26,6 +28,8 @@ from .export import EXPORT_SHORTEST_EDGE, NO_REEL, export_summary
 from .outputs import is_occupied
 
 
+# `org/name` or `name` (letters, digits, `-`, `_`, `.`, not first): anything else not on disk is a missing file.
+_HUB_ID = re.compile(r"\w[\w.-]*(/\w[\w.-]*)?")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
@@ -102,10 +106,13 @@ def load_pipeline(model: str, device: str = "auto", dtype: str = "auto", quantiz
         kwargs |= {"model_kwargs": {"quantization_config": config}, "device_map": device}
     else:
         kwargs["device"] = device
+    if not os.path.exists(model) and not _HUB_ID.fullmatch(model):
+        raise FileNotFoundError(f"cannot load model '{model}': file not found (and not a Hub id)")
     try:
         return pipeline("video-summarization", model=model, **kwargs)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"cannot load model '{model}': {error}") from error
+    except (OSError, ValueError, RuntimeError, TypeError, KeyError, SafetensorError) as error:
+        # A damaged or inconsistent checkpoint is the user's file to fix, not a bug here: say what and where.
+        raise ValueError(f"cannot load model '{model}': {type(error).__name__}: {error}") from error
 
 
 def summarize_videos(
