@@ -153,7 +153,8 @@ def _add_summarize(commands) -> None:
                         help="skip videos whose output is complete with the same model and settings")
     parser.add_argument("--retry-failed", action="store_true", help="with --resume: retry videos that failed")
     parser.add_argument("--engine", choices=["local", "ray"], default="local",
-                        help="ray: a Ray Data pipeline (CPU decoding stage, model actors); needs v2xum[ray]")
+                        help="ray: a Ray Data pipeline (CPU decoding stage, model actors; always resumes, replaces "
+                        "incomplete outputs); needs v2xum[ray]")
     parser.add_argument("--ray-address", help="Ray cluster to join (default: a local one, or RAY_ADDRESS)")
     parser.add_argument("--actors", type=_positive_int, default=1, help="with --engine ray: model actors")
     parser.add_argument("--gpus-per-actor", type=float, default=0.0, help="with --engine ray: GPUs each actor holds")

@@ -5,7 +5,8 @@ A CPU stage decodes and samples each video; an actor-pool stage holds the model 
 per GPU) and writes each video's outputs with the same rules as `v2xum summarize`: claimed, written aside, moved into
 place with `summary.json` last, skipped when already complete with the same settings. Actors that die are
 restarted and their batches retried (a video finished before the crash is found complete, not redone). The driver
-writes `index.jsonl`.
+writes `index.jsonl`. A Ray run always resumes: outputs complete with the same settings are skipped, anything else
+in their folders is replaced (the local engine's `--overwrite` / `--resume` choices do not apply).
 """
 
 import json
