@@ -427,13 +427,15 @@ class VideoReader:
         self.source = os.fspath(path)
         self.index = _index_packets(self.source)
         self.pts_reliable = self.index.pts_identify_frames()
+        self._sorted_pts = sorted(self.index.pts) if self.pts_reliable else None
         self._order: tuple[list[int], list[str]] | None = None  # the repaired timeline of an in-order pass
+        self._seconds_of: tuple[list[int], list[float]] | None = None  # (a timeline, its seconds)
 
     @property
     def _timeline(self) -> list[int]:
         """Every frame's pts (stream time base), increasing, in the numbering decoding reports."""
         if self.pts_reliable:
-            return sorted(self.index.pts)
+            return self._sorted_pts
         if self._order is None:
             decoded = _decode_in_order(self.source, lambda _: False, None)
             self._order = self._repair(decoded)
@@ -452,7 +454,10 @@ class VideoReader:
         return timeline, warnings
 
     def _seconds(self, timeline: list[int]) -> list[float]:
-        return [round((p - timeline[0]) * self.index.time_base, 6) for p in timeline]
+        """Seconds of each frame from the first; computed once per timeline (windows ask for it again and again)."""
+        if self._seconds_of is None or self._seconds_of[0] is not timeline:
+            self._seconds_of = (timeline, [round((p - timeline[0]) * self.index.time_base, 6) for p in timeline])
+        return self._seconds_of[1]
 
     def _duration(self, timeline: list[int]) -> float:
         if len(timeline) > 1:

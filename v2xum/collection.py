@@ -9,6 +9,7 @@ videos (`a__clip`, `b__clip`); a manifest row's `id` as given. Two inputs with o
 """
 
 import csv
+from collections import Counter, defaultdict
 import errno
 import fcntl
 import hashlib
@@ -61,8 +62,8 @@ def collect_jobs(inputs: list[str], manifest: str | None = None, pattern: str = 
     jobs = [Job(video, name) for video, name in zip(videos, output_names(videos))]
     if manifest:
         jobs += read_manifest(manifest)
-    names = [job.name for job in jobs if job.error is None]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    counts = Counter(job.name for job in jobs if job.error is None)
+    duplicates = sorted(name for name, count in counts.items() if count > 1)
     if duplicates:
         raise ValueError(f"two inputs would write to the same output folder: {duplicates[:5]} (give distinct ids)")
     return jobs
@@ -74,15 +75,17 @@ def output_names(videos: list[str]) -> list[str]:
     that repeats; a name still taken gets `~2`, `~3`, ... (in input order). URLs are named by their last part."""
     parts = [v.rstrip("/").rsplit("/", 1)[-1] if is_url(v) else os.path.abspath(v) for v in videos]
     stems = [os.path.splitext(os.path.basename(p))[0] or "video" for p in parts]
-    names = list(stems)
-    for stem in {s for s in stems if stems.count(s) > 1}:
-        group = [i for i, s in enumerate(stems) if s == stem]
+    names, groups = list(stems), defaultdict(list)
+    for i, stem in enumerate(stems):
+        groups[stem].append(i)
+    for group in [g for g in groups.values() if len(g) > 1]:
         root = os.path.commonpath([os.path.dirname(parts[i]) for i in group]) if all(
             os.path.isabs(parts[i]) for i in group) else ""
         relative = [os.path.relpath(parts[i], root).replace(os.sep, "__") if root else parts[i] for i in group]
         bare = [os.path.splitext(r)[0] for r in relative]
+        repeated = Counter(bare)
         for i, r, b in zip(group, relative, bare):
-            names[i] = r if bare.count(b) > 1 else b
+            names[i] = r if repeated[b] > 1 else b
     used, unique = set(), []
     for name in names:
         candidate, n = name, 1
