@@ -222,26 +222,31 @@ class _Run:
         self.index = {}
 
     def admit(self, job: Job, overwrite: bool, resume: bool, retry_failed: bool) -> bool:
-        """Whether this run works on `job` now (claimed); reports what it will not do and why."""
-        folder = OutputFolder(self.out, job.name)
-        previous = self.index.get(job.name, {})
+        """Whether this run works on `job` now; reports what it will not do and why. The job is claimed first and
+        its folder judged under the claim: no other run can be between "not done" and "done" meanwhile."""
         if job.error is not None:
             return self.fail(job, job.error)
+        folder = OutputFolder(self.out, job.name)
+        if not folder.claim():
+            return self._skip(job)  # another run is on it
+        self.folders[job.name] = folder
+        previous = self.index.get(job.name, {})
         if is_complete(folder.final, self.digest) and (
                 resume or (folder.final / "summary.json").stat().st_mtime >= self.started):
-            self.report.skipped.append(job.video)  # done: by an earlier run (resume) or a concurrent one
-        elif resume and not retry_failed and previous.get("status") == "failed" and \
+            return self._skip(job, folder)  # done: by an earlier run (resume) or a concurrent one
+        if resume and not retry_failed and previous.get("status") == "failed" and \
                 previous.get("settings_hash") == self.digest:
-            self.report.skipped.append(job.video)
-        elif folder.final.exists() and not folder.final.is_dir():
+            return self._skip(job, folder)
+        if folder.final.exists() and not folder.final.is_dir():
             return self.fail(job, f"output path {folder.final} is a file, not a folder")
-        elif is_occupied(folder.final) and not overwrite and not resume:
+        if is_occupied(folder.final) and not overwrite and not resume:
             return self.fail(job, f"output folder {folder.final} already exists and is not empty (pass --overwrite)")
-        elif not folder.claim():
-            self.report.skipped.append(job.video)  # another run is on it
-        else:
-            self.folders[job.name] = folder
-            return True
+        return True
+
+    def _skip(self, job: Job, folder: OutputFolder | None = None) -> bool:
+        self.report.skipped.append(job.video)
+        if folder is not None:
+            self.folders.pop(job.name).release()
         self.bar.update()
         return False
 
