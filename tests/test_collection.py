@@ -103,7 +103,7 @@ def test_concurrent_runs_split_the_work(keyframe_model_dir, collection, tmp_path
         assert output_names(paths)[[os.path.abspath(p) for p in paths].index(record["video"]["path"])] == name
 
 
-@pytest.mark.parametrize("kill_after,kill", [(0.0, signal.SIGKILL), (0.08, signal.SIGKILL), (0.04, signal.SIGINT)])
+@pytest.mark.parametrize("kill_after,kill", [(0.0, signal.SIGKILL), (0.03, signal.SIGKILL), (0.015, signal.SIGINT)])
 def test_kill_then_resume_gives_the_uninterrupted_outputs(keyframe_model_dir, collection, tmp_path, kill_after, kill):
     root, paths = collection
     reference = tmp_path / "reference"
