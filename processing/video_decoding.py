@@ -12,7 +12,6 @@ timeline. Frames are converted only when wanted, straight to the size the caller
 """
 
 import bisect
-import math
 import os
 import re
 from collections.abc import Callable
@@ -430,6 +429,7 @@ class VideoReader:
         self._sorted_pts = sorted(self.index.pts) if self.pts_reliable else None
         self._order: tuple[list[int], list[str]] | None = None  # the repaired timeline of an in-order pass
         self._seconds_of: tuple[list[int], list[float]] | None = None  # (a timeline, its seconds)
+        self._keyframe_pts: list[int] | None = None
 
     @property
     def _timeline(self) -> list[int]:
@@ -475,10 +475,17 @@ class VideoReader:
         seconds = self._seconds(timeline)
         if start is None and end is None:
             return sample_frame_indices(seconds, num_frames, fps)
-        inside = [i for i, t in enumerate(seconds) if (start or 0.0) <= t < (end if end is not None else math.inf)]
-        if not inside:
+        # Seconds increase: a window's frames are one slice, found by bisection (windows of long videos add up).
+        first = bisect.bisect_left(seconds, start or 0.0)
+        stop = bisect.bisect_left(seconds, end) if end is not None else len(seconds)
+        if first >= stop:
             raise EmptyWindowError(f"No frame of '{self.source}' lies in [{start}, {end}) s")
-        return [inside[j] for j in sample_frame_indices([seconds[i] for i in inside], num_frames, fps)]
+        return [first + j for j in sample_frame_indices(seconds[first:stop], num_frames, fps)]
+
+    def _position(self, timeline: list[int], pts: int) -> int | None:
+        """The index of the frame with this pts in the (increasing) timeline, or None."""
+        i = bisect.bisect_left(timeline, pts)
+        return i if i < len(timeline) and timeline[i] == pts else None
 
     def sample(self, num_frames: int | None = None, mode: DecodeMode = "exact", fps: float | None = None,
                shortest_edge: int | None = None, start: float | None = None, end: float | None = None) -> DecodedVideo:
@@ -507,14 +514,15 @@ class VideoReader:
         else:
             targets = [timeline[i] for i in chosen]
         found = dict(_stream_by_pts(self.source, targets, keyframes, convert, seek, mode))
-        position = {p: i for i, p in enumerate(timeline)}
-        if mode == "exact" and len(found) != len(targets) or not found or any(p not in position for p in found):
+        kept = {self._position(timeline, p): image for p, image in found.items()}
+        if mode == "exact" and len(found) != len(targets) or not found or None in kept:
             raise _Unreliable(f"{len(targets) - len(found)} of {len(targets)} frames not found by their pts")
-        kept = {position[p]: image for p, image in found.items()}
         return self._assemble(timeline, kept, convert, list(self.index.errors))
 
     def _keyframes(self, timeline: list[int]) -> list[int]:
-        return sorted(p for p, key in zip(self.index.pts, self.index.keyframe) if key) or [timeline[0]]
+        if self._keyframe_pts is None:
+            self._keyframe_pts = sorted(p for p, key in zip(self.index.pts, self.index.keyframe) if key and p is not None)
+        return self._keyframe_pts or [timeline[0]]
 
     def _sample_in_order(self, num_frames, fps, convert: _Converter, start, end) -> DecodedVideo:
         """Every frame decoded in order, frames identified by output order. Without a known timeline the frames to
@@ -568,13 +576,13 @@ class VideoReader:
         remaining = sorted(set(indices))
         if self.pts_reliable:
             timeline = self._timeline
-            position = {p: i for i, p in enumerate(timeline)}
             for seek in (True, False):
                 try:
                     for pts, image in _stream_by_pts(self.source, [timeline[i] for i in remaining],
                                                      self._keyframes(timeline), convert, seek):
-                        remaining.remove(position[pts])
-                        yield position[pts], image
+                        index = self._position(timeline, pts)
+                        remaining.remove(index)
+                        yield index, image
                     if not remaining:
                         return
                 except _Unreliable as reason:

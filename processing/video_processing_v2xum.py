@@ -68,6 +68,15 @@ def pad_videos(videos: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return padded, torch.arange(padded.shape[1])[None, :] < lengths[:, None]
 
 
+def window_spans(duration: float, window_seconds: float) -> list[tuple[float, float]]:
+    """Consecutive `[k * window_seconds, (k + 1) * window_seconds)` windows covering `[0, duration)`, the last one
+    cut at the end (at least one window)."""
+    if not window_seconds > 0:
+        raise ValueError(f"window_seconds must be > 0, got {window_seconds!r}")
+    count = max(1, math.ceil(duration / window_seconds - 1e-9))
+    return [(k * window_seconds, min((k + 1) * window_seconds, duration)) for k in range(count)]
+
+
 def _is_video_source(item) -> bool:
     """A video this processor decodes or samples itself: a path, a `DecodedVideo`, or a dict of its fields."""
     return isinstance(item, (str, os.PathLike, DecodedVideo, dict))
@@ -166,20 +175,21 @@ class V2XumVideoProcessor(BaseVideoProcessor):
 
     def iter_windows(self, source, window_seconds: float, num_frames: int | None = None, fps: float | None = None,
                      decode_mode: str | None = None):
-        """Yields `(start, end, DecodedVideo)` for the consecutive time windows `[k * window_seconds, ...)` of a
-        path, URL, `DecodedVideo` or frame dict, each sampled on its own (`num_frames` or `fps`, as a whole video
-        is), at this processor's resize target. One window's frames are in memory at a time: the file is indexed
-        once and each window decoded when it is asked for. Windows without a frame are skipped."""
-        if not window_seconds > 0:
-            raise ValueError(f"window_seconds must be > 0, got {window_seconds!r}")
+        """Yields `(start, end, DecodedVideo)` for the `window_spans` of a path, URL, `VideoReader`, `DecodedVideo`
+        or frame dict, each window sampled on its own (`num_frames` or `fps`, as a whole video is), at this
+        processor's resize target. One window's frames are in memory at a time: the file is indexed once (pass a
+        `VideoReader` to reuse one) and each window decoded when it is asked for. Windows without a frame are
+        skipped."""
         num_frames = num_frames or self.num_frames
         if isinstance(source, dict):
             source = DecodedVideo.from_dict(source)
-        reader = None if isinstance(source, DecodedVideo) else VideoReader(source)
+        if isinstance(source, DecodedVideo):
+            reader = None
+        else:
+            reader = source if isinstance(source, VideoReader) else VideoReader(source)
         duration = source.duration if reader is None else reader.timeline.duration
         shortest_edge = self.resize_edge()
-        for k in range(max(1, math.ceil(duration / window_seconds - 1e-9))):
-            start, end = k * window_seconds, min((k + 1) * window_seconds, duration)
+        for start, end in window_spans(duration, window_seconds):
             try:
                 if reader is None:
                     window = source.window(start, end).sample(num_frames, fps)
@@ -204,4 +214,5 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         return BatchFeature({"pixel_values_videos": padded, "video_frame_mask": mask}, tensor_type=return_tensors)
 
 
-__all__ = ["V2XumVideoProcessor", "V2XumVideoMetadata", "V2XumVideosKwargs", "pad_videos", "flatten_videos"]
+__all__ = ["V2XumVideoProcessor", "V2XumVideoMetadata", "V2XumVideosKwargs", "pad_videos", "flatten_videos",
+           "window_spans"]

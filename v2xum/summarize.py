@@ -4,7 +4,6 @@ fails (missing, not a video, an occupied output folder, generation running out o
 still run."""
 
 import importlib.util
-import math
 import os
 import re
 import socket
@@ -22,6 +21,7 @@ from transformers import BitsAndBytesConfig, Pipeline, pipeline
 from processing import DecodedVideo, VideoDecodingError, VideoSummary
 from processing.summary import merge_window_summaries
 from processing.video_decoding import VideoReader
+from processing.video_processing_v2xum import window_spans
 
 from .collection import Job, OutputFolder, append_index, collect_jobs, is_complete, read_index, settings_hash
 from .export import EXPORT_SHORTEST_EDGE, NO_REEL, export_summary
@@ -293,8 +293,8 @@ class _Run:
         try:
             reader = VideoReader(job.video)
             first = reader.sample(num_frames=1, shortest_edge=_decode_edge(self.pipe))  # size, rate, duration
-            count = max(1, math.ceil(reader.timeline.duration / s.window_seconds - 1e-9))
-            windows = self.pipe.processor.video_processor.iter_windows(job.video, s.window_seconds, s.num_frames,
+            count = len(window_spans(reader.timeline.duration, s.window_seconds))
+            windows = self.pipe.processor.video_processor.iter_windows(reader, s.window_seconds, s.num_frames,
                                                                        s.fps, s.decode_mode)
             summaries, spans = [], []
             with tqdm(total=count, desc=f"windows of {Path(job.video).name}", unit="window", disable=None,
