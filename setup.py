@@ -23,9 +23,11 @@ EXTRAS_REQUIRE = {
     # pycocoevalcap: BLEU/CIDEr-D/ROUGE-L as the VideoXum protocol computes them (METEOR and its tokenizer use Java)
     "metrics": ["sacrebleu==2.6.0", "rouge-score==0.1.2", "pycocoevalcap==1.2", "scipy==1.17.1", "scikit-learn==1.9.1"],
     "ray": ["ray[data]==2.60.0"],  # v2xum summarize --engine ray, v2xum.ray_summarize
-    "dev": ["pytest", "pytest-timeout"],
+    "app": ["gradio==6.31.0"],  # v2xum app (the Space header pins the same version: v2xum.hub.GRADIO_VERSION)
+    # selenium drives Debian's chromium + chromium-driver (installed by .ci/run) for the app's browser test
+    "dev": ["pytest", "pytest-timeout", "selenium==4.51.0"],
 }
-EXTRAS_REQUIRE["dev"] += EXTRAS_REQUIRE["metrics"] + EXTRAS_REQUIRE["ray"]
+EXTRAS_REQUIRE["dev"] += EXTRAS_REQUIRE["metrics"] + EXTRAS_REQUIRE["ray"] + EXTRAS_REQUIRE["app"]
 
 setup(
     name="v2xum",

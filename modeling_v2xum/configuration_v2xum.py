@@ -1,6 +1,7 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
 """V2Xum model configuration."""
 
+import copy
 from typing import Literal
 
 from huggingface_hub.dataclasses import strict
@@ -15,6 +16,16 @@ logger = logging.get_logger(__name__)
 # the released `text` style writes two digits ([00]..[99]) and stays at 100.
 MAX_FRAME_TOKENS = 1000
 MAX_TEXT_FRAME_TOKENS = 100
+# The pipeline a V2Xum folder declares (`config.custom_pipelines`): the task and its class in `pipeline_v2xum.py`,
+# for `pipeline(model=folder, trust_remote_code=True)` without this package.
+PIPELINE_TASK = "video-summarization"
+CUSTOM_PIPELINES = {
+    PIPELINE_TASK: {
+        "impl": "pipeline_v2xum.VideoSummarizationPipeline",
+        "pt": ["AutoModelForImageTextToText"],
+        "type": "multimodal",
+    }
+}
 
 
 def check_vision_feature_mode(vision_feature_mode: str, vision_config: PreTrainedConfig) -> None:
@@ -24,6 +35,12 @@ def check_vision_feature_mode(vision_feature_mode: str, vision_config: PreTraine
             "vision_feature_mode='image_embeds' needs a CLIP vision tower (its projected image embedding); "
             f"got a '{vision_config.model_type}' config. Use vision_feature_mode='patch_pooled'."
         )
+
+
+def _pipeline_registered() -> bool:
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    return PIPELINE_TASK in PIPELINE_REGISTRY.get_supported_tasks()
 
 
 @strict
@@ -104,6 +121,13 @@ class V2XumConfig(PreTrainedConfig):
         # Llama-family checkpoints keep `tie_word_embeddings` in the text config.
         if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
             self.tie_word_embeddings = True
+        # With the package imported the task is registered, and a declared custom pipeline would make
+        # `pipeline("video-summarization", model=folder)` demand trust_remote_code; without it (remote code), every
+        # folder declares its pipeline, whatever its config.json says.
+        if _pipeline_registered():
+            self.__dict__.pop("custom_pipelines", None)
+        else:
+            self.custom_pipelines = copy.deepcopy(CUSTOM_PIPELINES)  # transformers edits it in place
 
     @property
     def num_video_tokens_per_frame(self) -> int:

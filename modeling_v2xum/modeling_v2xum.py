@@ -1,7 +1,10 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
 """PyTorch V2Xum model: a vision tower, a projector and a Llama-family decoder in transformers' LLaVA layout."""
 
+import shutil
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -88,6 +91,17 @@ class V2XumPreTrainedModel(PreTrainedModel):
     _supports_flex_attn = True
     _supports_attention_backend = True
     _can_compile_fullgraph = True
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Also makes the folder load without this package: `AutoModel` in `auto_map` (transformers records only
+        the saved class's own Auto class) and the pipeline's file beside the model's."""
+        if self._auto_class is not None:
+            module = type(self).__module__.rsplit(".", 1)[-1]
+            self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), "AutoModel": f"{module}.V2XumModel"}
+        super().save_pretrained(save_directory, *args, **kwargs)
+        pipeline_file = Path(sys.modules[type(self).__module__].__file__).with_name("pipeline_v2xum.py")
+        if self._auto_class is not None and kwargs.get("is_main_process", True) and pipeline_file.is_file():
+            shutil.copyfile(pipeline_file, Path(save_directory) / pipeline_file.name)
 
 
 def vision_tower_class(vision_feature_mode: str, vision_config: PreTrainedConfig) -> type[PreTrainedModel]:

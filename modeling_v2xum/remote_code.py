@@ -6,18 +6,12 @@ imports and otherwise only installed libraries, so they run side by side in one 
 from importlib.resources import files
 from pathlib import Path
 
+from .configuration_v2xum import CUSTOM_PIPELINES
+
 
 REMOTE_CODE_MODULES = {
     "modeling_v2xum": ("configuration_v2xum.py", "modeling_v2xum.py", "generation_v2xum.py", "pipeline_v2xum.py"),
     "processing": ("processing_v2xum.py", "video_processing_v2xum.py", "video_decoding.py", "summary.py"),
-}
-# `config.json`'s `custom_pipelines`: `pipeline(model=repo)` finds the task and its class in the repository.
-CUSTOM_PIPELINES = {
-    "video-summarization": {
-        "impl": "pipeline_v2xum.VideoSummarizationPipeline",
-        "pt": ["AutoModelForImageTextToText"],
-        "type": "multimodal",
-    }
 }
 
 

@@ -79,8 +79,11 @@ def test_num_frames_and_query_reach_the_prompt(summarize, videos):
 def test_save_pretrained_keeps_the_processor(summarize, videos, tmp_path):
     summarize.save_pretrained(tmp_path)
     assert (tmp_path / "processor_config.json").exists() or (tmp_path / "video_preprocessor_config.json").exists()
-    # The saved config names this pipeline in `custom_pipelines`, so transformers asks for trust_remote_code.
-    reloaded = pipeline("video-summarization", model=str(tmp_path), trust_remote_code=True)
+    # The folder declares its pipeline for remote-code users, yet with the package imported the registered task
+    # loads it as it is, without trust_remote_code.
+    assert (tmp_path / "pipeline_v2xum.py").is_file()
+    reloaded = pipeline("video-summarization", model=str(tmp_path))
+    assert type(reloaded) is type(summarize)
     assert reloaded.processor.chat_template == summarize.processor.chat_template
     assert reloaded(videos["short"], max_new_tokens=12) == summarize(videos["short"], max_new_tokens=12)
 

@@ -427,8 +427,29 @@ def _add_demo(commands) -> None:
     parser.set_defaults(handler=_demo)
 
 
+def _app(args: argparse.Namespace) -> int:
+    try:
+        from .app import launch
+    except ImportError as error:
+        raise ValueError(f"the app needs gradio: pip install 'v2xum[app]' ({error})") from error
+    launch(args.model, host=args.host, port=args.port, share=args.share, device=args.device,
+           max_minutes=args.max_minutes)
+    return 0
+
+
+def _add_app(commands) -> None:
+    parser = commands.add_parser("app", help="a gradio app: upload a video, see and download its summary")
+    parser.add_argument("--model", help="checkpoint folder or Hub id (default: the StoryBoard demo model)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=_positive_int, help="default: the first free port from 7860")
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--max-minutes", type=_positive_float, default=60.0, help="longest video accepted")
+    parser.set_defaults(handler=_app)
+
+
 COMMANDS = (_add_init_tiny, _add_summarize, _add_convert_data, _add_cache_features, _add_merge_adapter, _add_evaluate,
-            _add_push, _add_storyboard, _add_demo)
+            _add_push, _add_storyboard, _add_demo, _add_app)
 
 
 def build_parser() -> argparse.ArgumentParser:
