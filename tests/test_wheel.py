@@ -25,7 +25,7 @@ from transformers import AutoConfig
 from v2xum.model_card import render_model_card
 from v2xum.resources import demo_model_dir, metric_dir
 
-card = render_model_card(AutoConfig.from_pretrained(demo_model_dir()), repo_id="org/storyboard-demo")
+card = render_model_card(AutoConfig.from_pretrained(demo_model_dir()), repo_id="org/storyboard-demo", num_frames=32)
 assert 'pipeline("video-summarization", model="org/storyboard-demo")' in card.text, card.text
 loaded = {}
 for name in ("fclip", "cross_fclip", "video_summary_f1", "video_summary_text"):

@@ -12,14 +12,11 @@ from huggingface_hub import EvalResult, HfApi, ModelCard
 
 from modeling_v2xum.remote_code import CUSTOM_PIPELINES, remote_code_files
 
-from . import __version__
+from . import PACKAGE_REQUIREMENT
 from .model_card import render_model_card
 from .resources import metric_dir
 
 
-# What a Space needs to import `evaluate_metrics.*`: this package at this version (override with
-# `--package-requirement`, e.g. a git URL, until the package is on an index the Space can reach).
-PACKAGE_REQUIREMENT = f"v2xum=={__version__}"
 # Checkpoint files worth publishing (training state, optimizer and logs stay home).
 _SKIP = ("training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state", "trainer_state.json", "README.md")
 
@@ -52,7 +49,8 @@ def stage_model(
         config_json["custom_pipelines"] = CUSTOM_PIPELINES
         (staging / "config.json").write_text(json.dumps(config_json, indent=2, sort_keys=True) + "\n")
     if card is None:
-        card = _render_card(config, repo_id, results_dir, datasets, base_model, license, training_summary)
+        card = _render_card(checkpoint_dir, config, repo_id, results_dir, datasets, base_model, license,
+                            training_summary)
     card.save(staging / "README.md")
     return staging
 
@@ -75,7 +73,10 @@ def _checkpoint_config(checkpoint_dir: Path):
     return config
 
 
-def _render_card(config, repo_id, results_dir, datasets, base_model, license, training_summary) -> ModelCard:
+def _render_card(checkpoint_dir: Path, config, repo_id, results_dir, datasets, base_model, license,
+                 training_summary) -> ModelCard:
+    """The card of a checkpoint folder: its processor's frame count, `peft` for an adapter, and the base models
+    given or those of the folder's own card (a `train_sft.py` output names its real sources)."""
     eval_results, results_table = [], "No evaluation results yet."
     if results_dir is not None:
         results_dir = Path(results_dir)
@@ -83,13 +84,19 @@ def _render_card(config, repo_id, results_dir, datasets, base_model, license, tr
         eval_results = [EvalResult(**entry) for entry in entries]
         results_table = (results_dir / "results.md").read_text()
         datasets = datasets or sorted({entry["dataset_name"] for entry in entries})
+    own_card = checkpoint_dir / "README.md"
+    if base_model is None and own_card.is_file():
+        base_model = ModelCard.load(own_card).data.base_model
+    processor_config = json.loads((checkpoint_dir / "processor_config.json").read_text())
     return render_model_card(
         config,
         repo_id=repo_id,
+        num_frames=processor_config["video_processor"]["num_frames"],
         base_model=base_model,
         datasets=datasets,
         training_summary=training_summary or "See the training configuration and command used for this checkpoint.",
         results=results_table,
+        adapter=(checkpoint_dir / "adapter_config.json").is_file(),
         license=license,
         eval_results=eval_results,
     )

@@ -5,7 +5,6 @@ still run."""
 
 import importlib.util
 import os
-import re
 import socket
 import sys
 import time
@@ -25,11 +24,10 @@ from processing.video_processing_v2xum import window_spans
 
 from .collection import Job, OutputFolder, append_index, collect_jobs, is_complete, read_index, settings_hash
 from .export import EXPORT_SHORTEST_EDGE, NO_REEL, export_summary
+from .model_card import is_hub_id
 from .outputs import is_occupied
 
 
-# `org/name` or `name` (letters, digits, `-`, `_`, `.`, not first): anything else not on disk is a missing file.
-_HUB_ID = re.compile(r"\w[\w.-]*(/\w[\w.-]*)?")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
@@ -106,7 +104,7 @@ def load_pipeline(model: str, device: str = "auto", dtype: str = "auto", quantiz
         kwargs |= {"model_kwargs": {"quantization_config": config}, "device_map": device}
     else:
         kwargs["device"] = device
-    if not os.path.exists(model) and not _HUB_ID.fullmatch(model):
+    if not os.path.exists(model) and not is_hub_id(model):  # a mistyped path is not a Hub lookup
         raise FileNotFoundError(f"cannot load model '{model}': file not found (and not a Hub id)")
     try:
         return pipeline("video-summarization", model=model, **kwargs)

@@ -18,14 +18,15 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
 
-from .model_card import render_model_card
+from .model_card import render_model_card, source_name
 from .outputs import check_output_dir
 from .training_data import load_training_examples, prepare_examples
 
 
-# q/k/v/o and gate/up/down of every decoder layer, nothing in the vision tower or projector.
+# q/k/v/o and gate/up/down of every decoder layer, nothing in the vision tower or projector; with or without the
+# `model.` prefix, so an adapter also loads into the headless `AutoModel` (V2XumModel).
 LANGUAGE_MODEL_LORA_TARGETS = (
-    r"model\.language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
+    r"(model\.)?language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
 )
 FULLY_TRAINED_WITH_LORA = ["multi_modal_projector", "lm_head"]
 COMPOSED_BASE_DIR = "base_model"
@@ -59,9 +60,11 @@ def load_model_and_processor(
     model, tokenizer = compose_v2xum(vision_model, language_model, dtype=None if dtype == "auto" else dtype)
     processor = v2xum_processor_for(model.config, tokenizer, num_frames=num_frames)
     if composed_base_dir is not None:
+        # An absolute path: the adapter's `base_model_name_or_path`, which must resolve from any working directory.
+        composed_base_dir = os.path.abspath(composed_base_dir)
         model.save_pretrained(composed_base_dir)
         processor.save_pretrained(composed_base_dir)
-        model.config._name_or_path = model.name_or_path = os.fspath(composed_base_dir)
+        model.config._name_or_path = model.name_or_path = composed_base_dir
     return model, processor
 
 
@@ -184,9 +187,10 @@ def training_card(trainer, repo_id: str, base_model, vision_model: str | None, l
         + (f", logged training loss {losses[0]:.4f} -> {losses[-1]:.4f}." if losses else ".")
     )
     model = trainer.model.get_base_model() if use_peft else trainer.model
-    return render_model_card(model.config, repo_id=repo_id, base_model=base_model, vision_model=vision_model,
-                             language_model=language_model, training_summary=summary, num_frames=num_frames,
-                             vision_tower_trained=train_vision_tower)
+    return render_model_card(model.config, repo_id=repo_id, num_frames=num_frames, base_model=base_model,
+                             vision_model=vision_model and source_name(vision_model, vision_model),
+                             language_model=language_model and source_name(language_model, language_model),
+                             training_summary=summary, vision_tower_trained=train_vision_tower, adapter=use_peft)
 
 
 def _has_processor(path: str | os.PathLike) -> bool:

@@ -1,0 +1,135 @@
+"""Every folder the package writes loads as its card says, in fresh processes: the Auto classes (incl. `AutoModel`)
+and the pipeline with the package imported and no trust_remote_code, and with trust_remote_code=True without the
+package; the exact Python snippets of each rendered card run as printed."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import train_sft
+from modeling_v2xum.convert_v2xum_original import main as convert_main
+from v2xum.cli import main as v2xum
+from v2xum.resources import demo_model_dir
+from v2xum.testing import write_numbered_video, write_tiny_parts
+
+
+BLOCK_PACKAGE = 'import sys; sys.modules.update({m: None for m in ("modeling_v2xum", "processing", "v2xum")})\n'
+
+LOAD_SCRIPT = r"""
+import json, os, sys
+folders, video, with_package = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3] == "with"
+if with_package:
+    import modeling_v2xum
+from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, AutoProcessor, pipeline
+remote = {} if with_package else {"trust_remote_code": True}
+results = {}
+for folder in folders:
+    # An adapter folder has no config.json (AutoConfig is not for adapters): its model's config stands in.
+    autos = (AutoModel, AutoModelForImageTextToText, AutoProcessor)
+    loaded = [type(auto.from_pretrained(folder, **remote)) for auto in autos]
+    adapter = os.path.exists(os.path.join(folder, "adapter_config.json"))
+    config = AutoModel.from_pretrained(folder, **remote).config if adapter else AutoConfig.from_pretrained(folder, **remote)
+    loaded = [type(config).__name__] + [cls.__name__ for cls in loaded]
+    # With the package the task is named (the card's snippet); without it, the folder declares its pipeline.
+    pipe = pipeline("video-summarization", model=folder) if with_package else pipeline(model=folder, **remote)
+    from_remote_code = type(pipe).__module__.startswith("transformers_modules")
+    results[folder] = {"classes": loaded, "remote_code": from_remote_code,
+                       "summary": pipe(video, task="both", num_frames=8, max_new_tokens=8,
+                                       generate_kwargs={"do_sample": False})}  # the converted model samples
+print("RESULTS" + json.dumps(results))
+"""
+
+
+def _run(code: str, args: list[str], cwd: Path, env_extra: dict | None = None) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env |= {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(cwd / "modules"), **(env_extra or {})}
+    result = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """One folder of each kind the package writes, side by side in one working directory."""
+    root = tmp_path_factory.mktemp("written")
+    for i in range(4):
+        write_numbered_video(root / f"v{i}.mp4", 40 + i, fps=10)
+    rows = [{"video": f"v{i}.mp4", "task": "both", "sentences": [{"text": "A square appears.", "seconds": [1.0]}]}
+            for i in range(4)]
+    (root / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    vision_dir, text_dir = write_tiny_parts(root / "parts")
+    train = ["--train_file", str(root / "train.jsonl"), "--num_frames", "8", "--per_device_train_batch_size", "4",
+             "--bf16", "false", "--report_to", "none", "--save_strategy", "no", "--max_steps", "1",
+             "--learning_rate", "0.01"]
+    cwd = os.getcwd()
+    os.chdir(root)  # relative output folders, as a user types them
+    try:
+        assert v2xum(["init-tiny", "tiny"]) == 0
+        train_sft.run(["--model_name_or_path", "tiny", "--output_dir", "full", *train])
+        train_sft.run(["--vision_model", str(vision_dir), "--language_model", str(text_dir), "--output_dir", "lora",
+                       "--use_peft", "--lora_r", "4", *train])
+        assert v2xum(["merge-adapter", "lora", "merged"]) == 0
+        from transformers import pipeline
+
+        pipeline("video-summarization", model="tiny").save_pretrained("pipe")
+        from peft import LoraConfig, get_peft_model
+        from transformers import LlamaForCausalLM
+
+        get_peft_model(LlamaForCausalLM.from_pretrained(text_dir), LoraConfig(r=2, target_modules=["q_proj"])
+                       ).save_pretrained("stage2")
+        import torch
+
+        torch.save({"model.mm_projector.weight": torch.zeros(32, 24), "model.mm_projector.bias": torch.zeros(32)},
+                   "mm_projector.bin")
+        assert convert_main(["--base", str(text_dir), "--projector", "mm_projector.bin", "--lora", "stage2",
+                             "--clip", str(vision_dir), "--out", "converted", "--dtype", "float32"]) == 0
+    finally:
+        os.chdir(cwd)
+    shutil.copytree(demo_model_dir(), root / "storyboard-demo")  # the committed demo, under its card's name
+    return root
+
+
+FOLDERS = ["tiny", "full", "lora", "merged", "pipe", "converted", "storyboard-demo"]
+
+
+def test_every_folder_loads_with_and_without_the_package(written):
+    runs = {}
+    for mode in ("with", "without"):
+        out = _run(LOAD_SCRIPT, [json.dumps(FOLDERS), "v0.mp4", mode], written)
+        runs[mode] = json.loads(out.split("RESULTS")[-1])
+    for folder in FOLDERS:
+        with_package, without = runs["with"][folder], runs["without"][folder]
+        assert with_package["classes"] == without["classes"] == [
+            "V2XumConfig", "V2XumModel", "V2XumForConditionalGeneration", "V2XumProcessor"], folder
+        assert not with_package["remote_code"] and without["remote_code"], folder
+        assert with_package["summary"] == without["summary"], folder  # the same model either way
+
+
+def _python_blocks(card: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", card, flags=re.S)
+
+
+def test_card_snippets_run_as_printed(written):
+    """Each card's Python blocks, exactly as rendered, from the folder's parent (the card names the folder as its
+    repo id); blocks that need no package run with the package made unimportable."""
+    cards = {name: (written / name / "README.md").read_text() for name in ("full", "lora", "storyboard-demo")}
+    assert "library_name: peft" in cards["lora"] and "library_name: transformers" in cards["full"]
+    ran = 0
+    for name, card in cards.items():
+        blocks = _python_blocks(card)
+        assert len(blocks) == 2, name
+        for block in blocks:
+            assert f'model="{name}"' in block
+            code = block.replace('"my_video.mp4"', '"v1.mp4"')
+            if "trust_remote_code=True" in block:
+                code = BLOCK_PACKAGE + code
+            assert "'task': 'both'" in _run(code, [], written), (name, block)
+            ran += 1
+    assert ran == 6

@@ -1,0 +1,1 @@
+../../modeling_v2xum/configuration_v2xum.py

@@ -1,0 +1,1 @@
+../../modeling_v2xum/generation_v2xum.py

@@ -1,0 +1,1 @@
+../../modeling_v2xum/modeling_v2xum.py

@@ -1,0 +1,1 @@
+../../modeling_v2xum/pipeline_v2xum.py

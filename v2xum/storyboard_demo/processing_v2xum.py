@@ -1,0 +1,1 @@
+../../processing/processing_v2xum.py

@@ -1,0 +1,1 @@
+../../processing/video_processing_v2xum.py
