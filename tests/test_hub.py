@@ -97,3 +97,63 @@ def test_staged_repository_runs_the_pipeline_without_the_package(keyframe_model_
     local = pipeline("video-summarization", model=str(keyframe_model_dir))(videos["short"], task="video",
                                                                            max_new_tokens=6)
     assert remote == local and remote["keyframes"]
+
+
+def test_push_app_stages_a_space_for_the_model(hub):
+    from v2xum.hub import GRADIO_VERSION
+
+    assert v2xum(["push", "app", "org/v2xum-demo", "--model", "org/storyboard-demo"]) == 0
+    (commit,) = hub.commits
+    assert commit["path"] == "/api/spaces/org/v2xum-demo/commit/main"
+    assert set(commit["files"]) == {"README.md", "app.py", "requirements.txt"}
+    card = ModelCard(commit["files"]["README.md"].decode())
+    assert (card.data.sdk, card.data.sdk_version, card.data.app_file) == ("gradio", GRADIO_VERSION, "app.py")
+    assert card.data.models == ["org/storyboard-demo"]
+    app = commit["files"]["app.py"].decode()
+    compile(app, "app.py", "exec")
+    assert 'launch("org/storyboard-demo", host="0.0.0.0", port=7860)' in app
+    assert commit["files"]["requirements.txt"].decode().splitlines() == ["v2xum==0.1.0.dev0",
+                                                                          f"gradio=={GRADIO_VERSION}"]
+    assert v2xum(["push", "app", "org/x", "--model", "./not-a-hub-id"]) == 2
+
+
+@pytest.mark.parametrize("command, staged, files", [
+    (["model", "{tiny}", "org/tiny"], "org__tiny", {"README.md", "config.json", "pipeline_v2xum.py"}),
+    (["metric", "fclip", "org/fclip"], "org__fclip", {"README.md", "fclip.py", "app.py", "requirements.txt"}),
+    (["app", "org/demo", "--model", "org/m"], "org__demo", {"README.md", "app.py", "requirements.txt"}),
+])
+def test_dry_run_stages_and_lists_without_uploading(hub, tiny_dir, tmp_path, capsys, command, staged, files):
+    out = tmp_path / "staging"
+    args = ["push", *[part.format(tiny=tiny_dir) for part in command], "--dry-run", "--staging-dir", str(out)]
+    assert v2xum(args) == 0
+    assert hub.created == [] and hub.commits == []
+    written = {p.name for p in (out / staged).iterdir()}
+    assert files <= written
+    printed = capsys.readouterr().out
+    assert "dry run: would upload" in printed and all(f"  {name}  (" in printed for name in written)
+    assert v2xum(args) == 2  # the staged folder is never overwritten silently
+    assert "exists and is not empty" in capsys.readouterr().err
+
+
+def test_push_without_network_is_one_line(tiny_dir, monkeypatch, capsys):
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("HF_TOKEN", "hf_fake")
+    assert v2xum(["push", "model", str(tiny_dir), "org/tiny"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot push to the model repository 'org/tiny' on the Hugging Face Hub: ")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_space_headers_pin_the_tested_gradio():
+    import re
+    from pathlib import Path
+
+    from v2xum.hub import GRADIO_VERSION
+
+    root = Path(__file__).resolve().parents[1]
+    assert f'"gradio=={GRADIO_VERSION}"' in (root / "setup.py").read_text()
+    for card in (root / "evaluate_metrics").glob("*/README.md"):
+        assert re.search(r"^sdk_version: (.+)$", card.read_text(), re.M).group(1) == GRADIO_VERSION, card

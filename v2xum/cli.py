@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 
@@ -330,42 +331,62 @@ def _add_evaluate(commands) -> None:
 
 
 def _push(args: argparse.Namespace) -> int:
-    from .hub import METRIC_NAMES, PACKAGE_REQUIREMENT, push_metric, push_model
+    from .hub import METRIC_NAMES, push_app, push_metric, push_model
 
+    hub_options = {"token": args.token, "private": args.private}
+    if getattr(args, "package_requirement", None):
+        hub_options["package_requirement"] = args.package_requirement
     if args.what == "model":
-        commit = push_model(args.checkpoint, args.repo_id, private=args.private, token=args.token,
-                            results_dir=args.results, datasets=args.dataset, base_model=args.base_model,
-                            license=args.license)
-        print(f"pushed {args.checkpoint} to {getattr(commit, 'commit_url', args.repo_id)}")
-        return 0
-    names = METRIC_NAMES if args.name == "all" else [args.name]
-    for name in names:
-        space = f"{args.space}/{name}" if args.name == "all" else args.space
-        push_metric(name, space, token=args.token, private=args.private,
-                    package_requirement=args.package_requirement or PACKAGE_REQUIREMENT)
-        print(f"pushed the {name} metric to the Space {space}")
+        hub_options.pop("package_requirement", None)
+        targets = [(args.repo_id, "model", partial(
+            push_model, args.checkpoint, args.repo_id, results_dir=args.results, datasets=args.dataset,
+            base_model=args.base_model, license=args.license, **hub_options))]
+    elif args.what == "app":
+        targets = [(args.space, "Space", partial(push_app, args.model, args.space, **hub_options))]
+    else:
+        spaces = {name: f"{args.space}/{name}" for name in METRIC_NAMES} if args.name == "all" else \
+            {args.name: args.space}
+        targets = [(space, "Space", partial(push_metric, name, space, **hub_options)) for name, space in spaces.items()]
+    for repo_id, kind, push in targets:
+        if args.dry_run:
+            staging = Path(args.staging_dir or "staged") / repo_id.replace("/", "__")
+            files = push(dry_run_dir=staging, overwrite=args.overwrite)
+            print(f"dry run: would upload {len(files)} files to the {kind} {repo_id} (staged in {staging}):")
+            for name, size in files.items():
+                print(f"  {name}  ({size:,} bytes)")
+        else:
+            commit = push()
+            print(f"pushed to the {kind} {repo_id}: {getattr(commit, 'commit_url', repo_id)}")
     return 0
 
 
 def _add_push(commands) -> None:
-    parser = commands.add_parser("push", help="publish a checkpoint or the metrics to the Hugging Face Hub")
+    parser = commands.add_parser("push", help="publish a checkpoint, the metrics or the app to the Hugging Face Hub")
     targets = parser.add_subparsers(dest="what", required=True)
     model = targets.add_parser("model", help="checkpoint + processor + remote code + pipeline + model card")
     model.add_argument("checkpoint")
     model.add_argument("repo_id")
     model.add_argument("--results", help="a `v2xum evaluate` output folder: model-index and results table")
     model.add_argument("--dataset", nargs="+", help="training/evaluation datasets for the card")
-    model.add_argument("--base-model", nargs="+", help="base models for the card")
+    model.add_argument("--base-model", nargs="+", help="base models for the card (Hub ids)")
     model.add_argument("--license", default="apache-2.0")
     metric = targets.add_parser("metric", help="a metric as a gradio Space (card, module, app.py)")
     metric.add_argument("name", help="fclip, cross_fclip, video_summary_f1, video_summary_text, or all")
     metric.add_argument("space", help="org/space-name (with 'all': the org, one Space per metric)")
-    metric.add_argument("--package-requirement",
-                        help="the requirements.txt line that installs this package in the Space (default: "
-                        "v2xum==<this version>)")
-    for target in (model, metric):
+    app = targets.add_parser("app", help="the `v2xum app` demo for a model, as a gradio Space")
+    app.add_argument("space", help="org/space-name")
+    app.add_argument("--model", required=True, help="the model's Hub id (org/name)")
+    for target in (metric, app):
+        target.add_argument("--package-requirement",
+                            help="the requirements.txt line that installs this package in the Space (default: "
+                            "v2xum==<this version>)")
+    for target in (model, metric, app):
         target.add_argument("--private", action="store_true")
         target.add_argument("--token", help="Hub token (default: the logged-in one or HF_TOKEN)")
+        target.add_argument("--dry-run", action="store_true",
+                            help="only stage the repository and list what would be uploaded")
+        target.add_argument("--staging-dir", help="where --dry-run stages (default: ./staged/<org>__<name>)")
+        _overwrite_flag(target)
     parser.set_defaults(handler=_push)
 
 

@@ -6,17 +6,23 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx2
 from huggingface_hub import EvalResult, HfApi, ModelCard
 
 from modeling_v2xum.remote_code import CUSTOM_PIPELINES, remote_code_files
 
 from . import PACKAGE_REQUIREMENT
-from .model_card import render_model_card
+from .model_card import is_hub_id, render_model_card
+from .outputs import check_output_dir
 from .resources import metric_dir
 
 
+# The gradio a Space runs (its card's `sdk_version`): the version this package's app is tested with, pinned in
+# setup.py's `app` extra.
+GRADIO_VERSION = "6.31.0"
 # Checkpoint files worth publishing (training state, optimizer and logs stay home).
 _SKIP = ("training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state", "trainer_state.json", "README.md")
 
@@ -104,18 +110,44 @@ def _render_card(checkpoint_dir: Path, config, repo_id, results_dir, datasets, b
 
 def upload_folder(folder: str | os.PathLike, repo_id: str, commit_message: str, repo_type: str = "model",
                   private: bool = False, token: str | None = None, revision: str | None = None, **create_kwargs):
-    """The one way this package uploads: create the repository if needed, then one commit with `folder`."""
+    """The one way this package uploads: create the repository if needed, then one commit with `folder`. A Hub or
+    network failure is an OSError of one line naming the repository (no transport traceback)."""
     api = HfApi(token=token)
-    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **create_kwargs)
-    return api.upload_folder(repo_id=repo_id, repo_type=repo_type, folder_path=os.fspath(folder), revision=revision,
-                             commit_message=commit_message)
+    try:
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **create_kwargs)
+        return api.upload_folder(repo_id=repo_id, repo_type=repo_type, folder_path=os.fspath(folder),
+                                 revision=revision, commit_message=commit_message)
+    except (httpx2.HTTPError, OSError) as error:  # HfHubHTTPError is both
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise OSError(f"cannot push to the {repo_type} repository '{repo_id}' on the Hugging Face Hub: "
+                      f"{type(error).__name__}: {reason}") from error
+
+
+@contextmanager
+def _staging(staging_dir: str | os.PathLike | None, overwrite: bool = False):
+    """`staging_dir` (a dry run keeps it; it must be new or empty unless `overwrite`), else a temporary folder."""
+    if staging_dir is not None:
+        yield check_output_dir(staging_dir, overwrite)
+        return
+    with tempfile.TemporaryDirectory() as staging:
+        yield Path(staging)
+
+
+def staged_files(staging: str | os.PathLike) -> dict[str, int]:
+    """`{path in the repository: size in bytes}` of a staged folder: what an upload would send."""
+    staging = Path(staging)
+    return {p.relative_to(staging).as_posix(): p.stat().st_size for p in sorted(staging.rglob("*")) if p.is_file()}
 
 
 def push_model(checkpoint_dir, repo_id: str, private: bool = False, token: str | None = None,
-               revision: str | None = None, **card_options):
-    """Stages the repository (see `stage_model`) and uploads it in one commit."""
-    with tempfile.TemporaryDirectory() as staging:
+               revision: str | None = None, dry_run_dir: str | os.PathLike | None = None, overwrite: bool = False,
+               **card_options):
+    """Stages the repository (see `stage_model`) and uploads it in one commit; with `dry_run_dir`, only stages it
+    there and returns `staged_files`."""
+    with _staging(dry_run_dir, overwrite) as staging:
         stage_model(checkpoint_dir, staging, repo_id, **card_options)
+        if dry_run_dir is not None:
+            return staged_files(staging)
         return upload_folder(staging, repo_id, "Upload V2Xum checkpoint, processor, remote code and model card",
                              private=private, token=token, revision=revision)
 
@@ -180,13 +212,80 @@ def stage_metric(name: str, staging_dir: str | os.PathLike, package_requirement:
 
 
 def push_metric(name: str, space_id: str, token: str | None = None, private: bool = False,
-                package_requirement: str = PACKAGE_REQUIREMENT):
-    with tempfile.TemporaryDirectory() as staging:
+                package_requirement: str = PACKAGE_REQUIREMENT, dry_run_dir: str | os.PathLike | None = None,
+                overwrite: bool = False):
+    with _staging(dry_run_dir, overwrite) as staging:
         stage_metric(name, staging, package_requirement)
+        if dry_run_dir is not None:
+            return staged_files(staging)
         return upload_folder(staging, space_id, f"Upload the {name} metric", repo_type="space", private=private,
                              token=token, space_sdk="gradio")
 
 
+SPACE_APP = '''"""The V2Xum demo app for {model} (`v2xum app`), as a Hugging Face Space."""
+
+from v2xum.app import launch
+
+
+launch("{model}", host="0.0.0.0", port=7860)
+'''
+
+SPACE_CARD = """---
+title: {title_yaml}
+emoji: 🎬
+colorFrom: indigo
+colorTo: red
+sdk: gradio
+sdk_version: {gradio}
+app_file: app.py
+pinned: false
+license: {license}
+models:
+- {model}
+tags:
+- v2xum
+- video-summarization
+short_description: Summarize a video as text, keyframes or both
+---
+
+# {title}
+
+Upload a video (or generate a StoryBoard sample) and [{model}](https://huggingface.co/{model}) summarizes it as text,
+keyframes or both ([V2Xum](https://arxiv.org/abs/2404.12353)): sentences with clickable times, the keyframes, a
+timeline, a highlight reel, and the summary as JSON and subtitles to download.
+
+Run it locally: `pip install "{package}[app]"`, then `v2xum app --model {model}`.
+"""
+
+
+def stage_app(model: str, staging_dir: str | os.PathLike, package_requirement: str = PACKAGE_REQUIREMENT,
+              license: str = "apache-2.0") -> Path:
+    """A gradio Space running `v2xum app` for `model` (a Hub id): `app.py`, `requirements.txt` and the Space card
+    (`README.md`, its header pinning the gradio this package is tested with)."""
+    if not is_hub_id(model):
+        raise ValueError(f"a Space loads its model from the Hub: give a Hub id (org/name), not '{model}'")
+    staging = Path(staging_dir)
+    staging.mkdir(parents=True, exist_ok=True)
+    (staging / "app.py").write_text(SPACE_APP.format(model=model))
+    (staging / "requirements.txt").write_text(f"{package_requirement}\ngradio=={GRADIO_VERSION}\n")
+    title = f"V2Xum: {model.split('/')[-1]}"
+    (staging / "README.md").write_text(SPACE_CARD.format(title=title, title_yaml=json.dumps(title), gradio=GRADIO_VERSION, license=license,
+                                                         model=model, package=package_requirement))
+    return staging
+
+
+def push_app(model: str, space_id: str, token: str | None = None, private: bool = False,
+             package_requirement: str = PACKAGE_REQUIREMENT, dry_run_dir: str | os.PathLike | None = None,
+             overwrite: bool = False):
+    with _staging(dry_run_dir, overwrite) as staging:
+        stage_app(model, staging, package_requirement)
+        if dry_run_dir is not None:
+            return staged_files(staging)
+        return upload_folder(staging, space_id, f"Upload the V2Xum app for {model}", repo_type="space",
+                             private=private, token=token, space_sdk="gradio")
+
+
 METRIC_NAMES = tuple(APP_EXAMPLES)
 
-__all__ = ["stage_model", "push_model", "upload_folder", "stage_metric", "push_metric", "METRIC_NAMES"]
+__all__ = ["stage_model", "push_model", "upload_folder", "stage_metric", "push_metric", "stage_app", "push_app",
+           "staged_files", "METRIC_NAMES", "GRADIO_VERSION"]
