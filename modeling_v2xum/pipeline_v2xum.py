@@ -35,6 +35,9 @@ class VideoSummarizationPipeline(ChunkPipeline):
     `generate_kwargs` (any `generate` argument), and the pipeline's `batch_size`: batches are left-padded and
     generate exactly what one-by-one calls generate with greedy decoding.
 
+    Streaming: `stream=True` prints the answer as it is generated, each keyframe with its time (`[f03 @ 12.4 s]`);
+    `stream=callback` calls `callback(text, stream_end)` instead (batch size 1).
+
     Long videos: `window_seconds` (or `frames_per_window` with `fps`) summarizes consecutive time windows, each
     sampled and decoded on its own (never the whole video's frames in memory), in batches of `batch_size` windows,
     merged into one summary (`merge_window_summaries`): sentences in time order, each knowing its window; keyframes
@@ -81,6 +84,7 @@ class VideoSummarizationPipeline(ChunkPipeline):
         generate_kwargs: dict | None = None,
         window_seconds: float | None = None,
         frames_per_window: int | None = None,
+        stream=None,
         **kwargs,
     ):
         if kwargs:
@@ -115,6 +119,8 @@ class VideoSummarizationPipeline(ChunkPipeline):
             forward["max_keyframes"] = max_keyframes
         if constrain_keyframes is not None:
             forward["constrain_keyframes"] = constrain_keyframes
+        if stream:
+            forward["stream"] = stream
         generate_kwargs = dict(generate_kwargs or {})
         if max_new_tokens is not None:
             generate_kwargs["max_new_tokens"] = max_new_tokens
@@ -167,16 +173,23 @@ class VideoSummarizationPipeline(ChunkPipeline):
         max_keyframes: int | None = None,
         constrain_keyframes: bool = True,
         generate_kwargs: dict | None = None,
+        stream=None,
     ):
         metadata = model_inputs.pop("video_metadata")
         is_last, window = model_inputs.pop("is_last"), model_inputs.pop("window", None)
         prompt_length = model_inputs["input_ids"].shape[1]
+        generate_kwargs = dict(generate_kwargs or {})
+        if stream:
+            if model_inputs["input_ids"].shape[0] != 1:
+                raise ValueError("stream=... streams one answer at a time: use batch_size=1")
+            one = metadata[0] if isinstance(metadata, list) else metadata
+            generate_kwargs["streamer"] = self.processor.text_streamer(one, None if stream is True else stream)
         generated = self.model.generate(
             **model_inputs,
             summary_task=task,
             max_keyframes=max_keyframes,
             constrain_keyframes=constrain_keyframes,
-            **self._prepare_generate_kwargs(generate_kwargs or {}),
+            **self._prepare_generate_kwargs(generate_kwargs),
         )
         outputs = {
             "generated": generated[:, prompt_length:],

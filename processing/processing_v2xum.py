@@ -4,7 +4,7 @@
 import re
 
 import torch
-from transformers import BatchFeature, ProcessorMixin
+from transformers import BatchFeature, ProcessorMixin, TextStreamer
 from transformers.processing_utils import ProcessingKwargs, Unpack
 
 from .summary import (
@@ -12,6 +12,7 @@ from .summary import (
     TWO_DIGIT_FRAMES,
     FrameTimeline,
     VideoSummary,
+    annotate_keyframe_times,
     frame_token,
     merge_window_summaries,
     parse_summary,
@@ -293,11 +294,60 @@ class V2XumProcessor(ProcessorMixin):
 
     def decode_answer(self, token_ids) -> str:
         """Decodes generated ids keeping `[fNN]` tokens but dropping padding, BOS/EOS and placeholders."""
+        return self.decode(token_ids, skip_special_tokens=True).strip()
+
+    def decode(self, token_ids, skip_special_tokens: bool = False, **kwargs):
+        """The tokenizer's `decode` (one sequence or a batch), except that `skip_special_tokens=True` keeps the
+        `[fNN]` keyframe tokens: special to the tokenizer, yet words of the answer. Padding, BOS/EOS, the frame
+        placeholder and other special tokens still go. `TextStreamer(processor, skip_special_tokens=True)` therefore
+        streams keyframes too."""
         if isinstance(token_ids, torch.Tensor):
             token_ids = token_ids.tolist()
-        dropped = {self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, self.tokenizer.bos_token_id}
-        dropped.add(self.frame_placeholder_id)
-        return self.tokenizer.decode([t for t in token_ids if t not in dropped], skip_special_tokens=False).strip()
+        if skip_special_tokens:
+            hidden = self._hidden_token_ids()
+            batched = len(token_ids) > 0 and isinstance(token_ids[0], (list, tuple))
+            token_ids = [[t for t in ids if t not in hidden] for ids in token_ids] if batched else \
+                [t for t in token_ids if t not in hidden]
+        return self.tokenizer.decode(token_ids, skip_special_tokens=False, **kwargs)
+
+    def batch_decode(self, sequences, skip_special_tokens: bool = False, **kwargs) -> list[str]:
+        """`decode` for each sequence (keyframe tokens kept under `skip_special_tokens=True`)."""
+        if isinstance(sequences, torch.Tensor):
+            sequences = sequences.tolist()
+        return [self.decode(ids, skip_special_tokens=skip_special_tokens, **kwargs) for ids in sequences]
+
+    def post_process_image_text_to_text(self, generated_outputs, skip_special_tokens: bool = True, **kwargs):
+        """transformers' VLM decoding hook (the image-text-to-text pipeline calls it): `decode`, keyframes kept."""
+        return self.decode(generated_outputs, skip_special_tokens=skip_special_tokens, **kwargs)
+
+    def _hidden_token_ids(self) -> set[int]:
+        """What `skip_special_tokens=True` removes: every special token of the tokenizer but the keyframe tokens."""
+        special = set(self.tokenizer.all_special_ids) | {self.frame_placeholder_id}
+        special |= {i for i, token in self.tokenizer.added_tokens_decoder.items() if token.special}
+        if self.temporal_prompt_style == "special":
+            special -= {self._temporal_prompt_ids(frame)[0] for frame in range(self.num_frame_tokens)}
+        return special
+
+    def text_streamer(self, video_metadata, on_text=None, skip_prompt: bool = True) -> "KeyframeTextStreamer":
+        """A `generate(streamer=...)` for one answer: prints (or passes to `on_text(text, stream_end)`) the text
+        as it is generated, each keyframe reference followed by its time in the video."""
+        return KeyframeTextStreamer(self, FrameTimeline.from_metadata(video_metadata), on_text, skip_prompt)
 
 
-__all__ = ["V2XumProcessor", "SYSTEM_PROMPT", "TASK_INSTRUCTIONS", "CHAT_TEMPLATE"]
+class KeyframeTextStreamer(TextStreamer):
+    """`TextStreamer` that decodes with the processor (keyframe tokens kept) and writes each keyframe reference with
+    its seconds, e.g. `[f03 @ 12.4 s]`. Batch size 1, as `TextStreamer`."""
+
+    def __init__(self, processor: "V2XumProcessor", timeline: FrameTimeline, on_text=None, skip_prompt: bool = True):
+        super().__init__(processor, skip_prompt=skip_prompt, skip_special_tokens=True)
+        self.timeline, self.on_text = timeline, on_text
+
+    def on_finalized_text(self, text: str, stream_end: bool = False):
+        text = annotate_keyframe_times(text, self.timeline)
+        if self.on_text is None:
+            print(text, flush=True, end="" if not stream_end else None)
+        else:
+            self.on_text(text, stream_end)
+
+
+__all__ = ["V2XumProcessor", "KeyframeTextStreamer", "SYSTEM_PROMPT", "TASK_INSTRUCTIONS", "CHAT_TEMPLATE"]

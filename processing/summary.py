@@ -210,6 +210,19 @@ def _references(text: str) -> list[tuple[int, int, list[int]]]:
     return sorted(found)
 
 
+def annotate_keyframe_times(text: str, timeline: FrameTimeline) -> str:
+    """`text` with each keyframe reference given its time in the video: `[f03]` -> `[f03 @ 12.4 s]`,
+    `[03, 07]` -> `[03, 07 @ 1.2 s, 2.8 s]`; references outside `timeline` stay as they are (for streaming)."""
+
+    def with_times(match: re.Match, indices: list[int]) -> str:
+        if not all(0 <= i < len(timeline) for i in indices):
+            return match.group(0)
+        return f"{match.group(0)[:-1]} @ {', '.join(f'{timeline.to_seconds(i):.1f} s' for i in indices)}]"
+
+    text = _SPECIAL_REF.sub(lambda m: with_times(m, [_index(m.group(1))]), text)
+    return _TEXT_REF.sub(lambda m: with_times(m, [_index(x) for x in m.group(1).split(",")]), text)
+
+
 def parse_summary(text: str, timeline: FrameTimeline, task: str = "both") -> VideoSummary:
     """Parses a generated answer (either temporal prompt style) into a `VideoSummary`.
 
@@ -328,6 +341,7 @@ def _even_shares(counts: list[int], budget: int | None) -> list[int]:
 
 __all__ = [
     "merge_window_summaries",
+    "annotate_keyframe_times",
     "uniform_frame_indices",
     "frame_token",
     "keyframe_reference",

@@ -76,6 +76,8 @@ def _summarize(args: argparse.Namespace) -> int:
         raise ValueError("--highlights needs keyframes, and a TEXT summary has none: use --task both or video")
     jobs = collect_jobs(args.videos, args.manifest, args.glob)
     if args.engine == "ray":
+        if args.stream:
+            raise ValueError("--stream prints answers in this process; it does not apply to --engine ray")
         return _summarize_on_ray(args, jobs)
     jobs, device = _this_process_share(jobs, args.device)
     quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
@@ -83,7 +85,7 @@ def _summarize(args: argparse.Namespace) -> int:
     settings = SummarizeSettings(task=args.task, num_frames=args.num_frames, fps=args.fps, query=args.query,
                                  max_keyframes=args.max_keyframes, decode_mode=args.decode_mode,
                                  max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                                 window_seconds=args.window_seconds, prefetch=args.prefetch)
+                                 window_seconds=args.window_seconds, prefetch=args.prefetch, stream=args.stream)
     exports = ExportOptions(args.highlights, args.highlight_before, args.highlight_after)
     run = {"device": str(pipe.device), "dtype": str(pipe.dtype).removeprefix("torch."), "quantization": quantization}
     report = summarize_videos(pipe, jobs, args.out, settings, exports, overwrite=args.overwrite,
@@ -170,6 +172,8 @@ def _add_summarize(commands) -> None:
     parser.add_argument("--decode-mode", choices=["exact", "keyframes"], default="exact",
                         help="'keyframes' decodes the nearest keyframes: much faster, approximate positions")
     parser.add_argument("--batch-size", type=_positive_int, default=1, help="videos (or windows) per batch")
+    parser.add_argument("--stream", action="store_true",
+                        help="print each answer as it is generated, keyframes with their times (batch size 1)")
     parser.add_argument("--prefetch", type=int, default=2,
                         help="batches decoded ahead of generation, in a thread (0: decode and generate in turn)")
     parser.add_argument("--window-seconds", type=_positive_float,

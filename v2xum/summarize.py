@@ -37,7 +37,7 @@ class SummarizeSettings:
     video processor's; with `fps`, frames are sampled one per `1 / fps` seconds, at most `num_frames`. With
     `window_seconds`, each video is summarized by consecutive time windows (sampled as above, each on its own,
     batches of `batch_size` windows) merged into one summary. `prefetch`: batches decoded ahead of generation
-    (0: decode, then generate, in turn)."""
+    (0: decode, then generate, in turn). `stream`: print each answer as it is generated (batch size 1)."""
 
     task: str = "both"
     num_frames: int | None = None
@@ -49,6 +49,7 @@ class SummarizeSettings:
     batch_size: int = 1
     window_seconds: float | None = None
     prefetch: int = 2
+    stream: bool = False
 
 
 @dataclass
@@ -145,6 +146,8 @@ def summarize_videos(
         raise NotADirectoryError(f"cannot use output directory '{out}': {error}") from error
     settings = replace(settings, num_frames=settings.num_frames or pipe.processor.video_processor.num_frames)
     pipe.processor.check_frame_count(settings.num_frames)
+    if settings.stream and settings.batch_size != 1:
+        raise ValueError(f"--stream prints one answer at a time: use --batch-size 1 (got {settings.batch_size})")
     jobs = videos if videos and isinstance(videos[0], Job) else collect_jobs(list(videos))
     digest = outputs_digest((extra or {}).get("model"), settings, exports)
     extra = {**(extra or {}), "settings": {**asdict(settings), **(extra or {}).get("settings", {})},
@@ -169,7 +172,7 @@ def summarize_videos(
 
 def outputs_digest(model: str | None, settings: SummarizeSettings, exports: ExportOptions) -> str:
     """What makes two runs' outputs the same: the model, the settings but how work is batched, the exports."""
-    same_outputs = {k: v for k, v in asdict(settings).items() if k not in ("batch_size", "prefetch")}
+    same_outputs = {k: v for k, v in asdict(settings).items() if k not in ("batch_size", "prefetch", "stream")}
     return settings_hash({"model": model, "exports": asdict(exports), "settings": same_outputs})
 
 
@@ -251,7 +254,7 @@ class _Run:
     def _kwargs(self, job: Job) -> dict:
         s = self.settings
         return {"task": job.task or s.task, "num_frames": s.num_frames, "fps": s.fps, "query": job.query or s.query,
-                "max_keyframes": s.max_keyframes, "max_new_tokens": s.max_new_tokens}
+                "max_keyframes": s.max_keyframes, "max_new_tokens": s.max_new_tokens, "stream": s.stream or None}
 
     def decode(self, jobs: list[Job]) -> list[tuple[Job, DecodedVideo | str]]:
         """Each job's decoded video, or why it could not be decoded (run ahead of generation, in a thread)."""
@@ -271,6 +274,8 @@ class _Run:
         decoded = [(job, video) for job, video in loaded if not isinstance(video, str)]
         if not decoded:
             return
+        if self.settings.stream:  # batch size 1: one video's answer follows
+            print(f"{decoded[0][0].video}:", flush=True)
         try:
             results = self.pipe([d for _, d in decoded], batch_size=self.settings.batch_size,
                                 **self._kwargs(decoded[0][0]))
@@ -295,6 +300,8 @@ class _Run:
             windows = self.pipe.processor.video_processor.iter_windows(reader, s.window_seconds, s.num_frames,
                                                                        s.fps, s.decode_mode)
             summaries, spans = [], []
+            if s.stream:
+                print(f"{job.video}:", flush=True)
             with tqdm(total=count, desc=f"windows of {Path(job.video).name}", unit="window", disable=None,
                       leave=False, file=sys.stderr) as progress:
                 for batch in _batches(windows, s.batch_size):
