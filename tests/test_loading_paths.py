@@ -116,20 +116,33 @@ def _python_blocks(card: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", card, flags=re.S)
 
 
+SNIPPETS_SCRIPT = r"""
+import contextlib, io, json, sys
+for name, code in json.loads(sys.argv[1]):
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, f"{name}/README.md", "exec"), {"__name__": "__main__"})
+    print("SNIPPET", json.dumps([name, printed.getvalue()]))
+"""
+
+
 def test_card_snippets_run_as_printed(written):
     """Each card's Python blocks, exactly as rendered, from the folder's parent (the card names the folder as its
-    repo id); blocks that need no package run with the package made unimportable."""
-    cards = {name: (written / name / "README.md").read_text() for name in ("full", "lora", "storyboard-demo")}
+    repo id): the package's blocks in one fresh process, the remote-code blocks in another with the package made
+    unimportable."""
+    names = ("tiny", "full", "lora", "merged", "storyboard-demo")
+    cards = {name: (written / name / "README.md").read_text() for name in names}
     assert "library_name: peft" in cards["lora"] and "library_name: transformers" in cards["full"]
-    ran = 0
+    with_package, without = [], []
     for name, card in cards.items():
         blocks = _python_blocks(card)
-        assert len(blocks) == 2, name
+        assert len(blocks) == 2 and all(f'model="{name}"' in block for block in blocks), name
         for block in blocks:
-            assert f'model="{name}"' in block
             code = block.replace('"my_video.mp4"', '"v1.mp4"')
-            if "trust_remote_code=True" in block:
-                code = BLOCK_PACKAGE + code
-            assert "'task': 'both'" in _run(code, [], written), (name, block)
-            ran += 1
-    assert ran == 6
+            (without if "trust_remote_code=True" in block else with_package).append((name, code))
+    assert len(with_package) == len(without) == len(names)
+    for snippets, prefix in ((with_package, ""), (without, BLOCK_PACKAGE)):
+        out = _run(prefix + SNIPPETS_SCRIPT, [json.dumps(snippets)], written)
+        printed = dict(json.loads(line.split(" ", 1)[1]) for line in out.splitlines() if line.startswith("SNIPPET"))
+        assert set(printed) == set(names)
+        assert all("'task': 'both'" in text for text in printed.values()), printed

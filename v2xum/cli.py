@@ -40,6 +40,7 @@ def _overwrite_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def _init_tiny(args: argparse.Namespace) -> int:
+    from .model_card import write_folder_card
     from .outputs import check_output_dir
     from .testing import write_tiny_checkpoint
 
@@ -47,6 +48,8 @@ def _init_tiny(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     write_tiny_checkpoint(out, vision_feature_mode=args.feature_mode, projector_type=args.projector,
                           num_frames=args.num_frames, seed=args.seed)
+    write_folder_card(out, "Random weights from `v2xum init-tiny`: the real layout for tests and CI; it says "
+                      "random things.")
     print(f"wrote a tiny random-weight V2Xum checkpoint to {out} in {time.perf_counter() - start:.1f} s")
     return 0
 

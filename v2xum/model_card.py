@@ -86,4 +86,20 @@ def render_model_card(
     )
 
 
-__all__ = ["render_model_card", "hub_base_models", "is_hub_id", "source_name"]
+def write_folder_card(folder: str | os.PathLike, training_summary: str, base_model=None) -> ModelCard:
+    """Renders and saves `folder/README.md` for a saved checkpoint folder (its config and processor read from it),
+    the card naming the folder as its repo id, so its usage snippets run from the folder's parent."""
+    import json
+
+    from transformers import AutoConfig
+
+    folder = Path(folder)
+    processor_config = json.loads((folder / "processor_config.json").read_text())
+    card = render_model_card(AutoConfig.from_pretrained(folder), repo_id=folder.resolve().name,
+                             num_frames=processor_config["video_processor"]["num_frames"], base_model=base_model,
+                             training_summary=training_summary)
+    card.save(folder / "README.md")
+    return card
+
+
+__all__ = ["write_folder_card", "render_model_card", "hub_base_models", "is_hub_id", "source_name"]

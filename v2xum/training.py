@@ -11,14 +11,16 @@ Facts behind the choices:
 
 import json
 import os
+from pathlib import Path
 
 import torch
+from huggingface_hub import ModelCard
 from peft import LoraConfig, PeftModel
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
 
-from .model_card import render_model_card, source_name
+from .model_card import render_model_card, source_name, write_folder_card
 from .outputs import check_output_dir
 from .training_data import load_training_examples, prepare_examples
 
@@ -125,6 +127,10 @@ def merge_adapter(
     model.save_pretrained(out_dir)
     processor_source = adapter_dir if _has_processor(adapter_dir) else model.config._name_or_path
     AutoProcessor.from_pretrained(processor_source).save_pretrained(out_dir)
+    adapter_card = Path(adapter_dir) / "README.md"
+    write_folder_card(out_dir, f"The LoRA adapter `{Path(adapter_dir).name}` merged into its base with "
+                      "`v2xum merge-adapter`.",
+                      base_model=ModelCard.load(adapter_card).data.base_model if adapter_card.is_file() else None)
     return out_dir
 
 
