@@ -295,8 +295,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     data_file = data / f"{args.split}.jsonl" if data.is_dir() else data
     examples = list(load_training_examples(data_file, args.video_root, args.skip_missing))
     device = resolve_device(args.device)
-    embedder = ClipEmbedder(args.clip_model, backend=args.clip_backend, pretrained=args.clip_pretrained,
-                            device=device, progress=True)
+    try:
+        embedder = ClipEmbedder(args.clip_model, backend=args.clip_backend, pretrained=args.clip_pretrained,
+                                device=device, progress=True)
+    except OSError as error:
+        reason = str(error).strip().splitlines()[0]
+        raise OSError(f"cannot load the CLIP model '{args.clip_model}' (--clip-model): {reason} Offline, give a "
+                      "local CLIP folder, or --clip-backend v2xum_tower --clip-model <the V2Xum checkpoint>") from error
     record = run_evaluation(
         examples, out, model=args.model, predictions_file=args.predictions, clip_embedder=embedder,
         num_frames=args.num_frames, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
