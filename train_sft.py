@@ -19,6 +19,7 @@ from trl import ModelConfig, ScriptArguments, SFTConfig, SFTTrainer, TrlParser
 from v2xum.collator import V2XumDataCollator
 from v2xum.feature_cache import open_feature_cache
 from v2xum.hub import push_model
+from v2xum.training_data import write_training_videos
 from v2xum.training import (
     COMPOSED_BASE_DIR,
     freeze_for_training,
@@ -111,16 +112,23 @@ def main(
         card = training_card(
             trainer, repo_id, base_model=model_args.model_name_or_path or [args.vision_model, args.language_model],
             vision_model=args.vision_model, language_model=args.language_model,
-            data_name=args.train_file or script_args.dataset_name, num_frames=processor.video_processor.num_frames,
+            data_name=_shown_path(args.train_file) if args.train_file else script_args.dataset_name, num_frames=processor.video_processor.num_frames,
             use_peft=model_args.use_peft, train_vision_tower=args.train_vision_tower,
             lora=(model_args.lora_r, model_args.lora_alpha),
         )
         # Written after training: TRL rewrites README.md at every checkpoint.
         card.save(os.path.join(training_args.output_dir, "README.md"))
+        write_training_videos(train_dataset["video"], training_args.output_dir,
+                              _shown_path(args.train_file) if args.train_file else script_args.dataset_name)
         if push_to_hub:
             push_model(training_args.output_dir, repo_id, private=bool(training_args.hub_private_repo),
                        token=training_args.hub_token, revision=training_args.hub_revision, card=card)
     return trainer
+
+
+def _shown_path(path: str) -> str:
+    """A data file as the card names it: its folder and name (a full path is the trainer's machine's business)."""
+    return os.path.join(os.path.basename(os.path.dirname(os.path.abspath(path))), os.path.basename(path))
 
 
 def run(argv: list[str] | None = None) -> SFTTrainer:

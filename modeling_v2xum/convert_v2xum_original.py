@@ -18,6 +18,7 @@ import collections
 import json
 import os
 import pickle
+import re
 import sys
 import zipfile
 
@@ -36,6 +37,17 @@ class ConversionError(ValueError):
 # -- locating inputs -------------------------------------------------------------------------------------------------
 
 
+# `org/repo` optionally followed by a path inside the repository; anything else that is not on disk is a missing file.
+_HUB_SOURCE = re.compile(r"\w[\w.-]*/\w[\w.-]*(/[^/].*)?")
+
+
+def check_source(path_or_id: str, flag: str) -> None:
+    """A local path that exists, or something shaped like a Hub id; a mistyped local path is "file not found", never
+    a Hub lookup."""
+    if not os.path.exists(path_or_id) and not _HUB_SOURCE.fullmatch(path_or_id):
+        raise ConversionError(f"{flag} {path_or_id}: file not found (and not a Hub id: org/repo[/path inside])")
+
+
 def resolve(path_or_id: str, kind: str) -> str:
     """A local path as is; otherwise `org/repo[/path]` fetched from the Hub (a file, or a folder for `kind="dir"`)."""
     if os.path.exists(path_or_id):
@@ -44,11 +56,15 @@ def resolve(path_or_id: str, kind: str) -> str:
 
     parts = path_or_id.split("/")
     repo_id, inside = "/".join(parts[:2]), "/".join(parts[2:])
-    if kind == "file":
-        if not inside:
-            raise ConversionError(f"{path_or_id} is neither a local file nor org/repo/path/to/file")
-        return hf_hub_download(repo_id, inside)
-    root = snapshot_download(repo_id, allow_patterns=[f"{inside}/*"] if inside else None)
+    if kind == "file" and not inside:
+        raise ConversionError(f"{path_or_id} is neither a local file nor org/repo/path/to/file")
+    try:
+        if kind == "file":
+            return hf_hub_download(repo_id, inside)
+        root = snapshot_download(repo_id, allow_patterns=[f"{inside}/*"] if inside else None)
+    except (OSError, ValueError) as error:  # offline, missing repository or file, refused id
+        raise ConversionError(f"{path_or_id}: not on disk, and the Hub did not give it: "
+                              f"{str(error).strip().splitlines()[0]}") from error
     return os.path.join(root, inside) if inside else root
 
 
@@ -251,6 +267,8 @@ def merge_lora(language_model, lora_dir: str):
 def convert(base: str, projector: str, lora: str, clip: str, out: str, overwrite: bool = False, dtype=torch.float16):
     if os.path.isdir(out) and os.listdir(out) and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty; pass --overwrite to write there")
+    for value, flag in ((base, "--base"), (projector, "--projector"), (lora, "--lora"), (clip, "--clip")):
+        check_source(value, flag)  # every input, before minutes of loading the first
     tokenizer = AutoTokenizer.from_pretrained(base)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
@@ -308,8 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         convert(args.base, args.projector, args.lora, args.clip, args.out, args.overwrite, getattr(torch, args.dtype))
-    except (ConversionError, FileExistsError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ConversionError, FileExistsError, OSError, ValueError) as error:  # HFValidationError is a ValueError
+        print(f"error: {str(error).strip().splitlines()[0]}", file=sys.stderr)
         return 2
     print(f"wrote the converted V2Xum-LLaMA to {args.out}")
     return 0

@@ -185,6 +185,19 @@ def _video_stream(container, source: str):
     return stream
 
 
+def announced_duration(source: str) -> float | None:
+    """The duration a file's header announces, in seconds (the longer of the video stream's and the container's),
+    read without demuxing; None when the header gives none. Cheap enough to check every file of a dataset."""
+    container = _open(source)
+    try:
+        stream = _video_stream(container, source)
+        durations = [float(stream.duration * stream.time_base)] if stream.duration and stream.time_base else []
+        durations += [container.duration / av.time_base] if container.duration else []
+        return max(durations) if durations else None
+    finally:
+        container.close()
+
+
 # -- the demux-only index ---------------------------------------------------------------------------------------------
 
 
@@ -653,4 +666,5 @@ __all__ = [
     "monotonic_timeline",
     "output_size",
     "is_url",
+    "announced_duration",
 ]

@@ -92,6 +92,20 @@ def test_converted_logits_equal_the_original_forward(original, videos, tmp_path,
     assert model.generation_config.suppress_tokens == [model.config.video_token_id]
 
 
+def test_mistyped_paths_are_file_not_found_not_hub_lookups(original, tmp_path, capsys):
+    args = ["--base", str(original["base"]), "--lora", str(original["root"] / "stage2"), "--clip",
+            str(original["clip"]), "--out", str(tmp_path / "out")]
+    assert convert_main([*args, "--projector", "nope.bin"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --projector nope.bin: file not found (and not a Hub id: org/repo[/path inside])\n"
+    assert convert_main([*args, "--projector", str(tmp_path / "missing" / "mm.bin")]) == 2
+    assert "file not found" in capsys.readouterr().err
+    assert convert_main([*args, "--projector", "org/repo/mm_projector.bin"]) == 2  # offline: one line
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: org/repo/mm_projector.bin: not on disk, and the Hub did not give it")
+
+
 def test_bad_inputs_are_errors(original, tmp_path):
     args = dict(base=str(original["base"]), lora=str(original["root"] / "stage2"), clip=str(original["clip"]))
     wrong = tmp_path / "wrong.bin"

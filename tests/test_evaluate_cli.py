@@ -23,7 +23,8 @@ def test_split(tmp_path_factory):
 def test_model_then_predictions_file(keyframe_model_dir, tiny_clip_dir, test_split, tmp_path, capsys):
     out = tmp_path / "eval"
     code = v2xum(["evaluate", "--model", str(keyframe_model_dir), "--data", str(test_split), "--split", "test",
-                  "--out", str(out), "--clip-model", str(tiny_clip_dir), "--baselines", "--max-new-tokens", "12"])
+                  "--out", str(out), "--clip-model", str(tiny_clip_dir), "--baselines", "--max-new-tokens", "12",
+                  "--num-frames", "8"])
     assert code == 0, capsys.readouterr().err
     assert {p.name for p in out.iterdir()} == {"results.json", "results.md", "model_index.json", "predictions.jsonl"}
     record = json.loads((out / "results.json").read_text())
@@ -42,12 +43,20 @@ def test_model_then_predictions_file(keyframe_model_dir, tiny_clip_dir, test_spl
     assert {"task_type", "dataset_name", "dataset_split", "metric_type", "metric_value"} <= set(entries[0])
     assert entries[0]["dataset_split"] == "test"
 
+    # Per task its own model-index result (the task is the dataset config); the dataset is named by its folder.
+    assert {(e["dataset_config"], e["task_name"]) for e in entries} == {
+        (task, f"Video summarization ({task.upper()})") for task in ("video", "text", "both")}
+    assert {e["dataset_name"] for e in entries} == {test_split.name}
+    assert not any(e["dataset_config"] == "text" and e["metric_type"] == "fclip" for e in entries)
+
+    # Re-scoring the predictions, with no sampling options, gives exactly the numbers of the run that wrote them:
+    # the file records the frames the model saw (8 here, not the default).
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert {row["frames"]["num_frames"] for row in rows} == {8} and all(len(r["frames"]["timestamps"]) for r in rows)
     again = tmp_path / "again"
     assert v2xum(["evaluate", "--predictions", str(out / "predictions.jsonl"), "--data", str(test_split / "test.jsonl"),
-                  "--out", str(again), "--clip-model", str(tiny_clip_dir), "--num-frames", "8"]) == 0
-    rescored = json.loads((again / "results.json").read_text())["results"]
-    for task in results:
-        assert rescored[task]["model"] == pytest.approx(results[task]["model"])
+                  "--out", str(again), "--clip-model", str(tiny_clip_dir), "--baselines"]) == 0
+    assert json.loads((again / "results.json").read_text())["results"] == results
 
 
 def test_evaluate_argument_errors(tiny_clip_dir, test_split, tmp_path, capsys):

@@ -157,3 +157,16 @@ def test_space_headers_pin_the_tested_gradio():
     assert f'"gradio=={GRADIO_VERSION}"' in (root / "setup.py").read_text()
     for card in (root / "evaluate_metrics").glob("*/README.md"):
         assert re.search(r"^sdk_version: (.+)$", card.read_text(), re.M).group(1) == GRADIO_VERSION, card
+
+
+def test_card_base_models_are_hub_ids_only(tmp_path):
+    from v2xum.model_card import hub_base_models, source_name
+
+    local = tmp_path / "llama"
+    local.mkdir()
+    assert hub_base_models(["openai/clip-vit-large-patch14", str(local), "lmsys/vicuna-7b-v1.5"]) == [
+        "openai/clip-vit-large-patch14", "lmsys/vicuna-7b-v1.5"]
+    assert hub_base_models([str(local)]) is None and hub_base_models(None) is None
+    assert hub_base_models("./runs/base") is None  # a path that reads as no Hub id
+    assert source_name(str(local), "llama") == "llama (local folder)"
+    assert source_name("lmsys/vicuna-7b-v1.5", "llama") == "lmsys/vicuna-7b-v1.5"

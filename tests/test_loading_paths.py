@@ -133,6 +133,9 @@ def test_card_snippets_run_as_printed(written):
     names = ("tiny", "full", "lora", "merged", "storyboard-demo")
     cards = {name: (written / name / "README.md").read_text() for name in names}
     assert "library_name: peft" in cards["lora"] and "library_name: transformers" in cards["full"]
+    # Composed from local folders: no base_model metadata, no temporary paths anywhere in the card.
+    assert "base_model" not in cards["lora"].split("---")[1] and str(written) not in cards["lora"]
+    assert "Frames: 8 per video" in cards["lora"] and "Frames: 32 per video" in cards["storyboard-demo"]
     with_package, without = [], []
     for name, card in cards.items():
         blocks = _python_blocks(card)

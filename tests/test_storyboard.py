@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from processing import decode_video
-from v2xum.storyboard import COLOURS, SIZES, combination, make_storyboard
+from v2xum.storyboard import COLOURS, GENERATOR_VERSION, SIZES, combination, make_storyboard, planned_splits
 from v2xum.training_data import load_training_examples
 
 
@@ -32,7 +32,8 @@ def test_same_seed_same_annotations(storyboard, tmp_path):
 
 def test_ground_truth_is_consistent_and_loads(storyboard):
     info = json.loads((storyboard / "a" / "storyboard.json").read_text())
-    assert info["counts"] == {"train": 8, "val": 1, "test": 3}
+    planned = [split for split, _ in planned_splits(12, seed=3)]
+    assert info["counts"] == {split: planned.count(split) for split in ("train", "val", "test")}
     examples = list(load_training_examples(storyboard / "a" / "train.jsonl"))
     assert [e["task"] for e in examples[:3]] == ["both", "video", "text"]
     for example in examples:
@@ -73,10 +74,35 @@ def test_frames_show_what_the_sentences_say(storyboard):
 
 def test_splits_share_no_event_combination(storyboard):
     def combinations(split):
-        return {combination(e) for e in load_training_examples(storyboard / "a" / f"{split}.jsonl")}
+        path = storyboard / "a" / f"{split}.jsonl"
+        return {combination(e) for e in load_training_examples(path)} if path.read_text() else set()
 
     assert not combinations("train") & combinations("test")
     assert not combinations("train") & combinations("val")
+
+
+def test_no_size_puts_a_training_video_in_another_sizes_test_split():
+    """A video's content and split do not depend on the set's size (seed 0, the sizes the README uses)."""
+    plans = {n: planned_splits(n, seed=0) for n in (10, 100, 300, 1000)}
+    for n, plan in plans.items():
+        assert plan == plans[1000][:n]  # video k is the same video in every set
+    trained = {events for plan in plans.values() for split, events in plan if split == "train"}
+    tested = {events for plan in plans.values() for split, events in plan if split == "test"}
+    assert not trained & tested
+    counts = {split: sum(1 for s, _ in plans[1000] if s == split) for split in ("train", "val", "test")}
+    assert 650 <= counts["train"] <= 750 and 150 <= counts["test"] <= 250, counts
+
+
+def test_written_sets_follow_the_plan_and_share_videos_across_sizes(storyboard, tmp_path):
+    make_storyboard(tmp_path / "small", n_videos=5, seed=3)
+    info = json.loads((storyboard / "a" / "storyboard.json").read_text())
+    assert (info["generator_version"], info["seed"], info["n_videos"]) == (GENERATOR_VERSION, 3, 12)
+    plan = planned_splits(12, seed=3)
+    for index, (split, events) in enumerate(plan):
+        video = storyboard / "a" / "videos" / f"{split}_{index:05d}.mp4"
+        assert video.is_file()
+        if index < 5:  # the first five videos of the 12-video set are the 5-video set's, byte for byte
+            assert digest(video) == digest(tmp_path / "small" / "videos" / f"{split}_{index:05d}.mp4")
 
 
 def test_a_few_recipe_steps_lower_the_loss(storyboard, tmp_path):

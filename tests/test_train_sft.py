@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -115,18 +116,22 @@ def test_full_fine_tuning_keeps_the_tower_frozen(tiny_dir, train_file, tmp_path)
     ).read_text()
 
 
-def test_resume_continues_at_the_right_step(tiny_dir, train_file, tmp_path):
+def test_resume_continues_at_the_right_step(tiny_dir, train_file, tmp_path, capsys):
     out = tmp_path / "resume"
     args = ["--model_name_or_path", str(tiny_dir), "--train_file", str(train_file), "--output_dir", str(out),
             "--use_peft", "--lora_r", "4", "--learning_rate", "0.005", *COMMON[:-2],
             "--save_strategy", "steps", "--save_steps", "4"]
     first = train_sft.run([*args, "--max_steps", "4"])  # stands for a run interrupted after step 4
     assert first.state.global_step == 4 and (out / "checkpoint-4").is_dir()
+    # A newer checkpoint killed while saving (weights written, no trainer_state.json yet) is skipped, and said so.
+    shutil.copytree(out / "checkpoint-4", out / "checkpoint-6")
+    (out / "checkpoint-6" / "trainer_state.json").unlink()
     resumed = train_sft.run([*args, "--max_steps", "8", "--resume_from_checkpoint", "last"])
+    assert "skipping the incomplete checkpoint" in capsys.readouterr().err
     assert resumed.state.global_step == 8
     steps = [entry["step"] for entry in resumed.state.log_history if "loss" in entry]
     assert steps == [4, 8]  # the log carried over from the checkpoint, then steps 5-8 only
-    with pytest.raises(ValueError, match="holds no checkpoint"):
+    with pytest.raises(ValueError, match="holds no complete checkpoint"):
         train_sft.run([*args, "--output_dir", str(tmp_path / "empty"), "--resume_from_checkpoint", "last"])
 
 

@@ -283,10 +283,10 @@ def _add_merge_adapter(commands) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from evaluate_metrics.clip_backends import ClipEmbedder
 
-    from .evaluation import markdown_table, run_evaluation
+    from .evaluation import markdown_table, run_evaluation, text_corpus
     from .outputs import check_output_dir
     from .summarize import resolve_device, resolve_dtype
-    from .training_data import load_training_examples
+    from .training_data import load_training_examples, training_overlap
 
     out = check_output_dir(args.out, args.overwrite)
     if (args.model is None) == (args.predictions is None):
@@ -302,11 +302,19 @@ def _evaluate(args: argparse.Namespace) -> int:
         reason = str(error).strip().splitlines()[0]
         raise OSError(f"cannot load the CLIP model '{args.clip_model}' (--clip-model): {reason} Offline, give a "
                       "local CLIP folder, or --clip-backend v2xum_tower --clip-model <the V2Xum checkpoint>") from error
+    corpus_file = args.baseline_corpus or (data_file.parent / "train.jsonl")
+    overlap = training_overlap(args.model, [e["video"] for e in examples]) if args.model else None
+    if overlap:
+        print(f"warning: {len(overlap)} of the {len({e['video'] for e in examples})} evaluated videos are in the "
+              f"model's training data ({args.model}/training_videos.json), e.g. {overlap[0]}: its scores here "
+              "overstate what it does on unseen videos", file=sys.stderr)
     record = run_evaluation(
         examples, out, model=args.model, predictions_file=args.predictions, clip_embedder=embedder,
         num_frames=args.num_frames, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-        baselines=args.baselines, dataset_name=args.dataset_name or data_file.stem, split=args.split,
+        baselines=args.baselines, corpus=text_corpus(corpus_file) if args.baselines else None,
+        dataset_name=args.dataset_name or data_file.resolve().parent.name, split=args.split,
         device=device, dtype=resolve_dtype(args.dtype, device),
+        extra={"videos_seen_in_training": None if overlap is None else len(overlap)},
     )
     print(markdown_table(record["results"]))
     print(f"wrote results.json, results.md, model_index.json and predictions.jsonl to {out}")
@@ -323,7 +331,9 @@ def _add_evaluate(commands) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--video-root")
     parser.add_argument("--skip-missing", action="store_true")
-    parser.add_argument("--dataset-name", help="name for model-index entries (default: the file name)")
+    parser.add_argument("--dataset-name", help="name for model-index entries (default: the data folder's name)")
+    parser.add_argument("--baseline-corpus", help="training-format file whose sentences the text baselines may say "
+                        "(default: train.jsonl beside the evaluated split; none: no text baselines)")
     parser.add_argument("--clip-model", default="openai/clip-vit-large-patch14",
                         help="CLIP for FCLIP/Cross-FCLIP/VT-CLIPScore (Hub id or folder; open_clip model name)")
     parser.add_argument("--clip-backend", choices=["transformers", "open_clip", "v2xum_tower"],

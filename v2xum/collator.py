@@ -41,7 +41,7 @@ class V2XumDataCollator:
             prompt_ids, video_inputs, timelines = self._decoded_inputs(examples, prompts)
         style, tokens = self.processor.temporal_prompt_style, self.processor.num_frame_tokens
         answers = [render_target(e, timeline, style, tokens) for e, timeline in zip(examples, timelines)]
-        return BatchFeature({**self._with_labels(prompt_ids, answers), **video_inputs})
+        return BatchFeature({**self._with_labels(prompt_ids, answers, examples), **video_inputs})
 
     def _decoded_inputs(self, examples: list[dict], prompts: list[str]):
         videos_kwargs = {"decode_mode": self.decode_mode} | ({"num_frames": self.num_frames} if self.num_frames else {})
@@ -59,15 +59,17 @@ class V2XumDataCollator:
         padded, mask = pad_videos(features)
         return prompt_ids, {"video_tower_features": padded, "video_frame_mask": mask}, [t for _, t in cached]
 
-    def _with_labels(self, prompt_ids: list[list[int]], answers: list[str]) -> dict[str, torch.Tensor]:
+    def _with_labels(self, prompt_ids: list[list[int]], answers: list[str], examples: list[dict]
+                     ) -> dict[str, torch.Tensor]:
         tokenizer = self.processor.tokenizer
         rows, labels = [], []
         for i, (prompt, answer) in enumerate(zip(prompt_ids, answers)):
             answer_ids = tokenizer(" " + answer.strip(), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
             length = len(prompt) + len(answer_ids)
             if self.max_length is not None and length > self.max_length:
+                where = examples[i].get("source") or f"Training example {i} of the batch"
                 raise ValueError(
-                    f"Training example {i} is {length} tokens ({len(prompt)} prompt incl. frames + "
+                    f"{where} ({examples[i]['video']}) is {length} tokens ({len(prompt)} prompt incl. frames + "
                     f"{len(answer_ids)} answer), longer than max_length={self.max_length}; frames are never "
                     "truncated: sample fewer frames or raise max_length"
                 )

@@ -13,21 +13,29 @@ Per example the frames are the ones the model sees (uniform samples with real ti
 - BOTH: `cross_fclip`, `vt_clipscore`;
 - every task: `modality_accuracy`, the share of answers with the modality the task asks for.
 
-Baselines, given the reference keyframe count k of each video: `random` takes k random sampled frames and the
-reference text of another video; `uniform` takes k evenly spaced sampled frames and the set's most frequent
-reference sentence.
+Baselines see only what the protocol allows: each video's reference keyframe count k (VideoXum's protocol gives
+summaries the reference length) and a text corpus that is not the evaluated split (the training split: `corpus`).
+`random` takes k random sampled frames and as many random corpus sentences as the video has reference sentences,
+never one of the evaluated video's own references; `uniform` takes k evenly spaced sampled frames and the corpus's
+most frequent sentence. Without a corpus there are no text baselines (their text metrics are left out).
+
+Reproducible: `predictions.jsonl` records per video what the model saw (`frames`: number, decode mode, source frame
+indices, timestamps); re-scoring it decodes the same frames (and refuses a video whose frames changed), so it gives
+the numbers of the run that wrote it.
 """
 
 import json
 import os
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
 from processing import FrameTimeline, V2XumVideoProcessor, VideoSummary, decode_video
-from processing.summary import Keyframe, SummarySentence
+from processing.summary import SUMMARY_TASKS, Keyframe, SummarySentence
 
-from .training_data import keyframe_seconds
+from .training_data import KEYFRAME_TOLERANCE, keyframe_seconds
+from .validation import RowError, check_list, check_number, check_object, check_text, read_rows
 
 
 KEYFRAME_METRICS = ("event_keyframe_f1", "keyframe_f1_max", "keyframe_f1_mean", "kendall_tau", "spearman_rho", "fclip")
@@ -48,25 +56,36 @@ def _summary_from(keyframe_indices: list[int], sentences: list[str], timeline: F
     return VideoSummary(task, text, text, sentence_objects, keyframes)
 
 
-def baseline_summaries(examples, timelines, seed: int = 0) -> dict[str, list[VideoSummary]]:
+def baseline_summaries(examples, timelines, corpus: list[str] | None = None, seed: int = 0
+                       ) -> dict[str, list[VideoSummary]]:
+    """The `random` and `uniform` systems (see the module docstring); `corpus` holds the sentences the text
+    baselines may say (None: keyframes only)."""
     rng = np.random.default_rng(seed)
-    counts = Counter(s["text"] for e in examples for s in e["sentences"] if s["text"])
-    majority = [counts.most_common(1)[0][0]] if counts else []
+    corpus = [text for text in corpus or [] if text]
+    majority = [Counter(corpus).most_common(1)[0][0]] if corpus else []
     random_runs, uniform_runs = [], []
-    for n, (example, timeline) in enumerate(zip(examples, timelines)):
+    for example, timeline in zip(examples, timelines):
         k = max(1, len(reference_frames(example, timeline)))
         picked = sorted(rng.choice(len(timeline), size=min(k, len(timeline)), replace=False).tolist())
         spaced = sorted(set(np.linspace(0, len(timeline) - 1, k).round().astype(int).tolist()))
-        other = examples[int(rng.integers(len(examples)))] if len(examples) > 1 else example
-        if other is example and len(examples) > 1:
-            other = examples[(n + 1) % len(examples)]
-        other_text = [s["text"] for s in other["sentences"] if s["text"]]
+        own = {s["text"] for s in example["sentences"]}
+        allowed = [text for text in corpus if text not in own]  # never the evaluated video's own words
+        count = max(1, sum(1 for s in example["sentences"] if s["text"]))
+        drawn = [allowed[i] for i in rng.choice(len(allowed), size=count)] if allowed else []
         task = example["task"]
-        random_runs.append(_summary_from(picked if task != "text" else [], other_text if task != "video" else [],
+        random_runs.append(_summary_from(picked if task != "text" else [], drawn if task != "video" else [],
                                          timeline, task))
         uniform_runs.append(_summary_from(spaced if task != "text" else [], majority if task != "video" else [],
                                           timeline, task))
     return {"random": random_runs, "uniform": uniform_runs}
+
+
+def text_corpus(path: str | os.PathLike | None) -> list[str] | None:
+    """The sentences of a training-format file (the baselines' words), or None without one."""
+    if path is None or not os.path.isfile(path):
+        return None
+    return [s["text"] for _, row in read_rows(path) if isinstance(row, dict)
+            for s in row.get("sentences") or [] if isinstance(s, dict) and isinstance(s.get("text"), str)]
 
 
 def _right_modality(summary: VideoSummary) -> bool:
@@ -95,7 +114,7 @@ def score_summaries(examples, summaries, timelines, frame_embeddings, embed_text
                 for name, value in scores.items():
                     metrics.setdefault(name, []).append(value)
         summary_values = {name: float(np.mean(values)) for name, values in metrics.items()}
-        if task in ("text", "both"):
+        if task in ("text", "both") and any(summaries[i].text.strip() for i in rows):
             text = caption_scores(
                 [summaries[i].text for i in rows], [[s["text"] for s in examples[i]["sentences"]] for i in rows]
             )
@@ -105,8 +124,13 @@ def score_summaries(examples, summaries, timelines, frame_embeddings, embed_text
 
 
 def _keyframe_scores(example: dict, summary: VideoSummary, timeline: FrameTimeline, embeddings) -> dict[str, float]:
-    """One example's keyframe metrics: VideoXum F1/tau/rho at 1 fps, event F1 (when it has scenes), FCLIP."""
+    """One example's keyframe metrics: VideoXum F1/tau/rho at 1 fps, event F1 (when it has scenes), FCLIP. An
+    answer without keyframes scores 0 on each (its frame scores are all equal: no ranking, no selection)."""
     from evaluate_metrics.scoring import event_keyframe_f1, fclip_score, keyframe_frame_scores, videoxum_scores
+
+    if not summary.keyframes:
+        names = ["keyframe_f1_max", "keyframe_f1_mean", "kendall_tau", "spearman_rho", "fclip"]
+        return dict.fromkeys(names + (["event_keyframe_f1"] if example.get("scenes") else []), 0.0)
 
     sampled = np.asarray(timeline.timestamps)
     seconds = np.arange(int(np.floor(timeline.duration)) + 1, dtype=np.float64)  # 1 fps
@@ -161,7 +185,8 @@ def markdown_table(results: dict) -> str:
 
 
 def model_index_results(results: dict, dataset_name: str, split: str) -> list[dict]:
-    """`model-index` entries (huggingface_hub `EvalResult` fields) for the model's own numbers."""
+    """`model-index` entries (huggingface_hub `EvalResult` fields) for the model's own numbers: one result per task
+    (the task is the dataset config, which the Hub uses to tell results apart)."""
     entries = []
     for task, systems in results.items():
         for metric, value in systems.get("model", {}).items():
@@ -172,6 +197,7 @@ def model_index_results(results: dict, dataset_name: str, split: str) -> list[di
                 "task_name": f"Video summarization ({task.upper()})",
                 "dataset_type": dataset_name,
                 "dataset_name": dataset_name,
+                "dataset_config": task,
                 "dataset_split": split,
                 "metric_type": metric,
                 "metric_name": f"{metric} ({task})",
@@ -180,23 +206,90 @@ def model_index_results(results: dict, dataset_name: str, split: str) -> list[di
     return entries
 
 
-def load_predictions(path: str | os.PathLike, examples: list[dict]) -> list[VideoSummary]:
-    """A predictions JSONL: one `VideoSummary` dict (as `v2xum summarize` and the pipeline write) per line, with a
-    `video` path, in any order; every example needs one."""
-    by_video = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f):
-            if line.strip():
-                row = json.loads(line)
-                video = row.get("video")
-                video = video.get("path") if isinstance(video, dict) else video
-                if not video:
-                    raise ValueError(f"{path} line {n + 1}: no 'video' path")
-                by_video[(os.path.abspath(video), row["task"])] = VideoSummary.from_dict(row)
-    missing = [e["video"] for e in examples if (os.path.abspath(e["video"]), e["task"]) not in by_video]
+DECODE_MODES = ("exact", "keyframes")
+
+
+@dataclass
+class Prediction:
+    """One validated predictions row: the summary, where it came from, and what the model saw (`frames`: the
+    `num_frames`, `decode_mode`, `frame_indices`, `timestamps` recorded by `v2xum evaluate`; None in older files)."""
+
+    summary: VideoSummary
+    where: str
+    frames: dict | None
+
+
+def validate_prediction(row, where: str) -> tuple[str, Prediction]:
+    """`(video path, Prediction)` for one predictions row; a `RowError` names the row, field and value."""
+    row = check_object(row, where)
+    video = row.get("video")
+    video = video.get("path") if isinstance(video, dict) else video
+    if not isinstance(video, str) or not video:
+        raise RowError(where, "video", row.get("video"), "must be the video's path")
+    check_text(row, "task", where, choices=SUMMARY_TASKS)
+    for key in ("text", "raw_text"):
+        if not isinstance(row.get(key, ""), str):
+            raise RowError(where, key, row.get(key), "must be a string")
+    for n, sentence in enumerate(check_list(row, "sentences", where)):
+        if not isinstance(sentence, dict) or not isinstance(sentence.get("text"), str):
+            raise RowError(where, f"sentences[{n}]", sentence, "must be an object with a 'text' string")
+        for k, index in enumerate(check_list(sentence, "keyframes", where, field=f"sentences[{n}].keyframes")):
+            check_number(index, where, f"sentences[{n}].keyframes[{k}]", minimum=0, integer=True)
+    for n, keyframe in enumerate(check_list(row, "keyframes", where)):
+        if not isinstance(keyframe, dict):
+            raise RowError(where, f"keyframes[{n}]", keyframe, "must be an object (index, frame_index, seconds)")
+        check_number(keyframe.get("index"), where, f"keyframes[{n}].index", minimum=0, integer=True)
+        check_number(keyframe.get("frame_index", 0), where, f"keyframes[{n}].frame_index", minimum=0, integer=True)
+        check_number(keyframe.get("seconds"), where, f"keyframes[{n}].seconds", minimum=0)
+    frames = row.get("frames")
+    if frames is not None:
+        frames = check_object(frames, f"{where} frames")
+        check_number(frames.get("num_frames"), where, "frames.num_frames", minimum=1, integer=True)
+        check_text(frames, "decode_mode", where, choices=DECODE_MODES, field="frames.decode_mode")
+        for k, index in enumerate(check_list(frames, "frame_indices", where, required=True,
+                                             field="frames.frame_indices")):
+            check_number(index, where, f"frames.frame_indices[{k}]", minimum=0, integer=True)
+    summary = VideoSummary.from_dict({"text": "", "raw_text": "", "sentences": [], "keyframes": [], **row})
+    return video, Prediction(summary, where, frames)
+
+
+def load_predictions(path: str | os.PathLike, examples: list[dict]) -> list[Prediction]:
+    """A predictions JSONL (`v2xum evaluate` writes one; any `VideoSummary` dicts with a `video` path do), validated
+    row by row before anything is decoded or written, in example order. Every example needs one; a second row for
+    the same video and task is refused unless it is identical."""
+    found: dict[tuple[str, str], tuple[dict, Prediction]] = {}
+    for where, row in read_rows(path):
+        video, prediction = validate_prediction(row, where)
+        key = (os.path.abspath(video), prediction.summary.task)
+        if key in found and found[key][0] != row:
+            raise RowError(where, "video", video, f"a second, different prediction for task "
+                                                  f"'{key[1]}' (the first is at {found[key][1].where})")
+        found.setdefault(key, (row, prediction))
+    missing = [e["video"] for e in examples if (os.path.abspath(e["video"]), e["task"]) not in found]
     if missing:
         raise ValueError(f"{path} has no prediction for {len(missing)} example(s), e.g. {missing[:3]}")
-    return [by_video[(os.path.abspath(e["video"]), e["task"])] for e in examples]
+    return [found[(os.path.abspath(e["video"]), e["task"])][1] for e in examples]
+
+
+def check_prediction_frames(prediction: Prediction, timeline: FrameTimeline) -> None:
+    """A prediction against the frames decoded for re-scoring: the same frames the model saw (when recorded), its
+    keyframes among them and inside the video."""
+    where, summary = prediction.where, prediction.summary
+    if prediction.frames is not None and list(prediction.frames["frame_indices"]) != list(timeline.frame_indices):
+        raise RowError(where, "frames.frame_indices", prediction.frames["frame_indices"][:8],
+                       f"the video now samples other frames ({list(timeline.frame_indices)[:8]}...): it changed "
+                       "since the prediction was made")
+    for n, keyframe in enumerate(summary.keyframes):
+        if keyframe.index >= len(timeline):
+            raise RowError(where, f"keyframes[{n}].index", keyframe.index,
+                           f"only {len(timeline)} frames were sampled")
+        if keyframe.seconds > timeline.duration + KEYFRAME_TOLERANCE:
+            raise RowError(where, f"keyframes[{n}].seconds", keyframe.seconds,
+                           f"past the end of the video ({timeline.duration:.2f} s)")
+    for n, sentence in enumerate(summary.sentences):
+        for index in sentence.keyframes:
+            if index >= len(timeline):
+                raise RowError(where, f"sentences[{n}].keyframes", index, f"only {len(timeline)} frames were sampled")
 
 
 def run_evaluation(
@@ -209,34 +302,44 @@ def run_evaluation(
     batch_size: int = 1,
     max_new_tokens: int = 256,
     baselines: bool = False,
+    corpus: list[str] | None = None,
     dataset_name: str = "custom",
     split: str = "test",
     device: str = "cpu",
     dtype=None,
     seed: int = 0,
+    extra: dict | None = None,
 ) -> dict:
     """Summaries (from `model` or `predictions_file`), decoded timelines and CLIP frame embeddings, scores per task
-    and system; writes results.json, results.md, model_index.json and predictions.jsonl into `out_dir`."""
+    and system; writes results.json (with `extra`), results.md, model_index.json and predictions.jsonl into
+    `out_dir`. A predictions file is validated entirely before anything is written; its recorded frames are the ones
+    scored."""
     from transformers import pipeline
 
     if (model is None) == (predictions_file is None):
         raise ValueError("Give exactly one of a model or a predictions file")
-    os.makedirs(out_dir, exist_ok=True)
+    predictions = load_predictions(predictions_file, examples) if predictions_file else None
     pipe = pipeline("video-summarization", model=model, device=device, dtype=dtype) if model else None
-    # Without a model, frames are sampled by the video processor's default.
-    num_frames = num_frames or (pipe.processor.video_processor if pipe else V2XumVideoProcessor).num_frames
-    decoded = [decode_video(e["video"], num_frames=num_frames) for e in examples]
+    # Without a model, frames are sampled as recorded, else by `num_frames` or the video processor's default.
+    default = V2XumVideoProcessor.num_frames if pipe is None else pipe.processor.video_processor.num_frames
+    mode = pipe.processor.video_processor.decode_mode if pipe is not None else "exact"
+    sampling = [(p.frames["num_frames"], p.frames["decode_mode"]) if p is not None and p.frames else
+                (num_frames or default, mode) for p in predictions or [None] * len(examples)]
+    decoded = [decode_video(e["video"], num_frames=n, mode=m) for e, (n, m) in zip(examples, sampling)]
     timelines = [FrameTimeline.from_metadata(d) for d in decoded]
-    if pipe is not None:
-        summaries = _generate(pipe, examples, num_frames, batch_size, max_new_tokens)
+    if predictions is not None:
+        for prediction, timeline in zip(predictions, timelines):
+            check_prediction_frames(prediction, timeline)
+        summaries = [p.summary for p in predictions]
     else:
-        summaries = load_predictions(predictions_file, examples)
-    _write_predictions(os.path.join(out_dir, "predictions.jsonl"), examples, summaries)
+        summaries = _generate(pipe, examples, num_frames or default, batch_size, max_new_tokens)
+    os.makedirs(out_dir, exist_ok=True)
+    _write_predictions(os.path.join(out_dir, "predictions.jsonl"), examples, summaries, timelines, sampling)
 
     frame_embeddings = [clip_embedder.embed_images(list(d.frames)) for d in decoded]
     systems = {"model": summaries}
     if baselines:
-        systems.update(baseline_summaries(examples, timelines, seed))
+        systems.update(baseline_summaries(examples, timelines, corpus, seed))
     embed_texts = _cached_text_embedder(clip_embedder) if clip_embedder.has_text else None
     per_system = {
         name: score_summaries(examples, runs, timelines, frame_embeddings, embed_texts)
@@ -248,8 +351,10 @@ def run_evaluation(
         "dataset": dataset_name,
         "split": split,
         "num_examples": len(examples),
-        "num_frames": num_frames,
+        "num_frames": sorted({n for n, _ in sampling}),
         "clip_model": clip_embedder.name,
+        "baseline_corpus_sentences": None if corpus is None else len(corpus),
+        **(extra or {}),
         "results": results,
     }
     _write_results(out_dir, record, dataset_name, split)
@@ -269,10 +374,14 @@ def _generate(pipe, examples, num_frames: int, batch_size: int, max_new_tokens: 
     return [VideoSummary.from_dict(s) for _, s in sorted(summaries, key=lambda pair: pair[0])]
 
 
-def _write_predictions(path: str, examples: list[dict], summaries: list[VideoSummary]) -> None:
+def _write_predictions(path: str, examples: list[dict], summaries: list[VideoSummary], timelines, sampling) -> None:
+    """One row per example: the summary, the video, and what the model saw (for re-scoring)."""
     with open(path, "w", encoding="utf-8") as f:
-        for example, summary in zip(examples, summaries):
-            f.write(json.dumps({**summary.to_dict(), "video": example["video"]}, ensure_ascii=False) + "\n")
+        for example, summary, timeline, (count, mode) in zip(examples, summaries, timelines, sampling):
+            frames = {"num_frames": count, "decode_mode": mode, "frame_indices": list(timeline.frame_indices),
+                      "timestamps": list(timeline.timestamps)}
+            f.write(json.dumps({**summary.to_dict(), "video": example["video"], "frames": frames},
+                               ensure_ascii=False) + "\n")
 
 
 def _cached_text_embedder(clip_embedder):
@@ -297,4 +406,5 @@ def _write_results(out_dir, record: dict, dataset_name: str, split: str) -> None
         json.dump(model_index_results(record["results"], dataset_name, split), f, indent=2)
 
 
-__all__ = ["run_evaluation", "score_summaries", "baseline_summaries", "markdown_table", "model_index_results"]
+__all__ = ["run_evaluation", "score_summaries", "baseline_summaries", "text_corpus", "markdown_table",
+           "model_index_results", "load_predictions", "validate_prediction", "Prediction"]

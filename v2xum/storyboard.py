@@ -12,6 +12,7 @@ The StoryBoard demo model (`write_storyboard_base`, trained with `train_sft.py -
 is a small V2Xum with a word-level tokenizer over the prompts and the generator's vocabulary.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -41,6 +42,9 @@ SIZE = 64
 NUM_ANNOTATORS = 5
 DEMO_NUM_FRAMES = 32
 SPLITS = {"train": 0.7, "val": 0.1, "test": 0.2}
+# 2: each video its own random stream, splits by content (1 drew videos from one stream and split them by position,
+# so a smaller set's test videos were a larger set's training videos).
+GENERATOR_VERSION = 2
 _WORDS = re.compile(r"\w+|[^\w\s]+")
 
 
@@ -174,35 +178,61 @@ def combination(example: dict) -> tuple[str, ...]:
     return tuple(s["text"] for s in example["sentences"])
 
 
+def split_of(events: tuple[str, ...]) -> str:
+    """A video's split, a function of its content (its event sentences) alone: the same video lands in the same
+    split in every set, whatever its size, and no event combination is in two splits."""
+    digest = hashlib.sha256("\n".join(events).encode()).digest()
+    share, bound = int.from_bytes(digest[:8], "big") / 2**64, 0.0
+    for split, fraction in SPLITS.items():
+        bound += fraction
+        if share < bound:
+            return split
+    return "test"
+
+
+def _video_rng(seed: int, index: int) -> np.random.Generator:
+    """Video `index`'s own random stream: its content depends on the seed and its index, not on the set's size."""
+    return np.random.default_rng([seed, index])
+
+
+def planned_splits(n_videos: int, seed: int = 0, stories: int = 1) -> list[tuple[str, tuple[str, ...]]]:
+    """`(split, event sentences)` of each video `make_storyboard` writes, without writing any (the scenes are
+    drawn first from each video's stream, so they are known before it is encoded)."""
+    plan = []
+    for index in range(n_videos):
+        rng = _video_rng(seed, index)
+        events = []
+        for _ in range(stories):
+            events += [scene.sentence for scene in _scenes(rng) if scene.kind == "event"]
+            rng.integers(10, 70, 3)  # the story's background, drawn as make_video_example draws it
+        plan.append((split_of(tuple(events)), tuple(events)))
+    return plan
+
+
 def make_storyboard(out_dir: str | os.PathLike, n_videos: int = 200, seed: int = 0,
                     stories: int = 1) -> dict[str, list[dict]]:
     """Writes `out_dir/videos/*.mp4`, `{train,val,test}.jsonl` (one example per video and task) and
-    `storyboard.json` (seed, counts, vocabulary). The same seed gives the same annotations byte for byte. With
+    `storyboard.json` (generator version, seed, counts, vocabulary). Video k is the same in every set of a seed
+    (its own random stream), and its split is `split_of` its content (about 70/10/20), so sets of any size never
+    put one set's training video in another's test split. The same seed gives the same files byte for byte. With
     `stories > 1` every video chains that many stories (long videos for windowed summaries)."""
     out_dir = os.fspath(out_dir)
     os.makedirs(os.path.join(out_dir, "videos"), exist_ok=True)
-    rng = np.random.default_rng(seed)
-    n_train, n_val = round(SPLITS["train"] * n_videos), round(SPLITS["val"] * n_videos)
-    order = ["train"] * n_train + ["val"] * n_val + ["test"] * (n_videos - n_train - n_val)
     splits: dict[str, list[dict]] = {name: [] for name in SPLITS}
-    train_combinations: set[tuple[str, ...]] = set()
-    for index, split in enumerate(order):
+    for index, (split, events) in enumerate(planned_splits(n_videos, seed, stories)):
         name = f"{split}_{index:05d}"
-        while True:  # a held-out video never repeats a training combination
-            example = make_video_example(os.path.join(out_dir, "videos", f"{name}.mp4"), rng, name, stories)
-            if split == "train" or combination(example) not in train_combinations:
-                break
-        if split == "train":
-            train_combinations.add(combination(example))
+        example = make_video_example(os.path.join(out_dir, "videos", f"{name}.mp4"), _video_rng(seed, index), name,
+                                     stories)
+        assert combination(example) == events, "the plan and the video must draw the same scenes"
         splits[split].append(example)
     for split, examples in splits.items():
         with open(os.path.join(out_dir, f"{split}.jsonl"), "w", encoding="utf-8") as f:
             for example in examples:
                 for task in ("both", "video", "text"):
                     f.write(json.dumps({**example, "task": task}) + "\n")
-    info = {"seed": seed, "n_videos": n_videos, "stories_per_video": stories, "fps": FPS, "size": SIZE,
-            "vocabulary": vocabulary(),
-            "counts": {split: len(examples) for split, examples in splits.items()}}
+    info = {"generator": "storyboard", "generator_version": GENERATOR_VERSION, "seed": seed, "n_videos": n_videos,
+            "stories_per_video": stories, "split_rule": "sha256 of the event sentences", "fps": FPS, "size": SIZE,
+            "vocabulary": vocabulary(), "counts": {split: len(examples) for split, examples in splits.items()}}
     with open(os.path.join(out_dir, "storyboard.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
     return splits
@@ -252,6 +282,9 @@ __all__ = [
     "make_video_example",
     "vocabulary",
     "combination",
+    "split_of",
+    "planned_splits",
+    "GENERATOR_VERSION",
     "storyboard_tokenizer",
     "write_storyboard_base",
     "Scene",

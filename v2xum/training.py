@@ -11,6 +11,8 @@ Facts behind the choices:
 
 import json
 import os
+import re
+import sys
 from pathlib import Path
 
 import torch
@@ -161,19 +163,40 @@ def training_datasets(
     return train, evaluation
 
 
+# What a checkpoint folder holds once the Trainer has finished saving it (it writes trainer_state.json last).
+CHECKPOINT_FILES = ("trainer_state.json",)
+CHECKPOINT_WEIGHTS = ("model.safetensors", "adapter_model.safetensors", "model.safetensors.index.json",
+                      "pytorch_model.bin")
+
+
+def is_complete_checkpoint(folder: str | os.PathLike) -> bool:
+    """Whether a `checkpoint-N` folder was saved to the end: its trainer state and its weights are there."""
+    return all(os.path.isfile(os.path.join(folder, name)) for name in CHECKPOINT_FILES) and any(
+        os.path.exists(os.path.join(folder, name)) for name in CHECKPOINT_WEIGHTS)
+
+
 def resume_checkpoint(resume_from_checkpoint, output_dir: str) -> str | None:
-    """`--resume_from_checkpoint`: a checkpoint folder, or `last`/`true` for the newest one in `output_dir`."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """`--resume_from_checkpoint`: a checkpoint folder, or `last`/`true` for the newest complete one in
+    `output_dir` (a run killed while saving leaves an incomplete newest folder: it is skipped, and said so)."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
     value = resume_from_checkpoint
     if value is None or str(value).lower() in ("false", "none", ""):
         return None
-    if str(value).lower() in ("last", "true"):
-        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
-        if last is None:
-            raise ValueError(f"resume_from_checkpoint={value}, but {output_dir} holds no checkpoint")
-        return last
-    return value
+    if str(value).lower() not in ("last", "true"):
+        if not is_complete_checkpoint(value):
+            raise ValueError(f"resume_from_checkpoint={value}: not a complete checkpoint folder (it needs "
+                             f"{CHECKPOINT_FILES[0]} and the weights)")
+        return value
+    pattern = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
+    found = sorted(((int(m.group(1)), name) for name in (os.listdir(output_dir) if os.path.isdir(output_dir) else [])
+                    if (m := pattern.match(name)) and os.path.isdir(os.path.join(output_dir, name))), reverse=True)
+    for _, name in found:
+        folder = os.path.join(output_dir, name)
+        if is_complete_checkpoint(folder):
+            return folder
+        print(f"warning: skipping the incomplete checkpoint {folder} (interrupted while saving)", file=sys.stderr)
+    raise ValueError(f"resume_from_checkpoint={value}, but {output_dir} holds no complete checkpoint")
 
 
 def training_card(trainer, repo_id: str, base_model, vision_model: str | None, language_model: str | None,

@@ -18,12 +18,14 @@ nearest sampled frame (`FrameTimeline.nearest`; grid index k means `grid_to_seco
 dropped, and keyframes are kept strictly increasing over the whole answer, as constrained decoding generates them.
 """
 
+import hashlib
 import json
 import os
 import re
 from collections.abc import Iterable
 
-from processing import TASK_INSTRUCTIONS
+from processing import TASK_INSTRUCTIONS, VideoDecodingError
+from processing.video_decoding import announced_duration
 from processing.summary import (
     GRID_SIZE,
     SUMMARY_TASKS,
@@ -38,6 +40,7 @@ from processing.summary import (
 )
 
 from .collection import VIDEO_SUFFIXES
+from .validation import RowError, check_list, check_number, check_object, check_text, read_rows
 
 
 class MissingVideosError(FileNotFoundError):
@@ -52,31 +55,61 @@ class MissingVideosError(FileNotFoundError):
         )
 
 
-def validate_example(example: dict, position: int | str = "?") -> None:
-    """Raises a `ValueError` naming the example and the field when `example` is not in the training format."""
-    where = f"Training example {position}"
-    if not isinstance(example.get("video"), str) or not example["video"]:
-        raise ValueError(f"{where}: 'video' must be a non-empty path string")
-    if example.get("task") not in SUMMARY_TASKS:
-        raise ValueError(f"{where}: 'task' must be one of {SUMMARY_TASKS}, got {example.get('task')!r}")
-    sentences = example.get("sentences")
-    if not isinstance(sentences, list) or not sentences:
-        raise ValueError(f"{where}: 'sentences' must be a non-empty list")
+# A given `duration` may differ from the file's header by this much (headers round; containers pad) ...
+DURATION_TOLERANCE = (0.5, 0.02)  # seconds, share of the duration
+# ... and a keyframe may lie this far past the file's end (its last frame's time rounds the same way).
+KEYFRAME_TOLERANCE = 0.1
+
+
+def validate_example(example, where: str | int = "?") -> dict:
+    """Checks one training row (types, ranges, required fields) and returns it; a `RowError` names `where` (file
+    and line), the field and the value. Keyframes in `seconds` must lie inside a given `duration`."""
+    where = where if isinstance(where, str) else f"Training example {where}"
+    example = check_object(example, where)
+    check_text(example, "video", where)
+    task = check_text(example, "task", where, choices=SUMMARY_TASKS)
+    check_text(example, "query", where, required=False)
+    duration = example.get("duration")
+    if duration is not None:
+        check_number(duration, where, "duration", minimum=1e-6)
+    sentences = check_list(example, "sentences", where, required=True)
     for n, sentence in enumerate(sentences):
-        if not isinstance(sentence, dict) or not isinstance(sentence.get("text"), str):
-            raise ValueError(f"{where}: sentence {n} must be an object with a 'text' string")
-        if sentence.get("seconds") and sentence.get("grid"):
-            raise ValueError(f"{where}: sentence {n} gives both 'seconds' and 'grid' keyframes; give one")
-        for value in sentence.get("seconds") or []:
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{where}: sentence {n} has a bad keyframe time {value!r} (seconds >= 0)")
-        for value in sentence.get("grid") or []:
-            if not isinstance(value, int) or not 0 <= value < GRID_SIZE:
-                raise ValueError(f"{where}: sentence {n} has a bad grid keyframe {value!r} (0..{GRID_SIZE - 1})")
-        if sentence.get("grid") and not example.get("duration"):
-            raise ValueError(f"{where}: 'grid' keyframes need the video's 'duration' in seconds")
-    if example["task"] != "text" and not any(s.get("seconds") or s.get("grid") for s in sentences):
-        raise ValueError(f"{where}: task '{example['task']}' needs at least one keyframe")
+        field = f"sentences[{n}]"
+        if not isinstance(sentence, dict):
+            raise RowError(where, field, sentence, "must be an object with a 'text' string")
+        if not isinstance(sentence.get("text"), str):  # may be empty: a VIDEO answer's keyframes
+            raise RowError(where, f"{field}.text", sentence.get("text"), "must be a string")
+        seconds = check_list(sentence, "seconds", where, field=f"{field}.seconds")
+        grid = check_list(sentence, "grid", where, field=f"{field}.grid")
+        if seconds and grid:
+            raise RowError(where, field, sentence, "gives both 'seconds' and 'grid' keyframes; give one")
+        for k, value in enumerate(seconds):
+            check_number(value, where, f"{field}.seconds[{k}]", minimum=0,
+                         maximum=None if duration is None else duration + KEYFRAME_TOLERANCE)
+        for k, value in enumerate(grid):
+            check_number(value, where, f"{field}.grid[{k}]", minimum=0, maximum=GRID_SIZE - 1, integer=True)
+        if grid and duration is None:
+            raise RowError(where, "duration", None, "'grid' keyframes need the video's duration in seconds")
+    if task != "text" and not any(s.get("seconds") or s.get("grid") for s in sentences):
+        raise RowError(where, "sentences", "(no keyframes)", f"task '{task}' needs at least one keyframe")
+    return example
+
+
+def check_against_video(example: dict, where: str, video_duration: float | None) -> None:
+    """The row's times against the file's real length (`announced_duration`): a given `duration` must match it,
+    and no keyframe may lie past its end."""
+    if video_duration is None:
+        return
+    duration = example.get("duration")
+    tolerance = max(DURATION_TOLERANCE[0], DURATION_TOLERANCE[1] * video_duration)
+    if duration is not None and abs(duration - video_duration) > tolerance:
+        raise RowError(where, "duration", duration, f"the video {example['video']} is {video_duration:.2f} s long")
+    for n, sentence in enumerate(example["sentences"]):
+        for k, value in enumerate(keyframe_seconds(sentence, duration)):
+            if value > video_duration + KEYFRAME_TOLERANCE:
+                field = f"sentences[{n}].seconds[{k}]" if sentence.get("seconds") else f"sentences[{n}].grid"
+                raise RowError(where, field, value, f"keyframe past the end of {example['video']} "
+                                                    f"({video_duration:.2f} s)")
 
 
 def resolve_video_path(video: str, video_root: str | os.PathLike | None) -> str:
@@ -90,26 +123,29 @@ def find_missing_videos(examples: Iterable[dict], video_root: str | os.PathLike 
 
 
 def prepare_examples(
-    rows: list[dict], video_root: str | os.PathLike | None = None, skip_missing: bool = False, source: str = "dataset"
+    rows: list, video_root: str | os.PathLike | None = None, skip_missing: bool = False, source: str = "dataset",
+    wheres: list[str] | None = None,
 ):
-    """Validates training rows, resolves their video paths against `video_root`, and returns a `datasets.Dataset`.
-    Videos are not decoded here (the collator decodes them); missing ones raise a `MissingVideosError` listing every
-    path, or are dropped with `skip_missing=True`."""
+    """Validates training rows (`validate_example`, then `check_against_video` on each file's header), resolves
+    their video paths against `video_root`, and returns a `datasets.Dataset` whose `source` column says where each
+    row came from (`wheres`, default `"<source> row <n>"`). Videos are not decoded here (the collator decodes them);
+    missing ones raise a `MissingVideosError` listing every path, or are dropped with `skip_missing=True`."""
     import datasets
 
     if not rows:
         raise ValueError(f"{source} holds no training examples")
+    wheres = wheres or [f"{source} row {n}" for n in range(len(rows))]
     prepared = []
-    for n, row in enumerate(rows):
-        row = dict(row)
-        validate_example(row, n)
+    for where, row in zip(wheres, rows):
+        row = dict(validate_example(row, where))
         row["video"] = resolve_video_path(row["video"], video_root)
         row["query"] = row.get("query")
-        row["duration"] = row.get("duration")
+        row["duration"] = None if row.get("duration") is None else float(row["duration"])
         row["sentences"] = [
-            {"text": s["text"], "seconds": list(s.get("seconds") or []), "grid": list(s.get("grid") or [])}
+            {"text": s["text"], "seconds": [float(t) for t in s.get("seconds") or []], "grid": list(s.get("grid") or [])}
             for s in row["sentences"]
         ]
+        row["source"] = where
         prepared.append(row)
     missing = set(find_missing_videos(prepared))
     if missing and not skip_missing:
@@ -117,25 +153,25 @@ def prepare_examples(
     prepared = [row for row in prepared if row["video"] not in missing]
     if not prepared:
         raise ValueError(f"No training example of {source} has its video on disk")
+    for row in prepared:
+        try:
+            length = announced_duration(row["video"])
+        except VideoDecodingError as error:
+            raise ValueError(f"{row['source']}: 'video' = {row['video']!r}: {error.reason}") from error
+        check_against_video(row, row["source"], length)
     return datasets.Dataset.from_list(prepared)
 
 
 def load_training_examples(
     path: str | os.PathLike, video_root: str | os.PathLike | None = None, skip_missing: bool = False
 ):
-    """`prepare_examples` for a JSONL (or JSON list) file; `video_root` defaults to the file's folder."""
+    """`prepare_examples` for a JSONL (or JSON list) file; `video_root` defaults to the file's folder; errors name
+    the file's line."""
     path = os.fspath(path)
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    try:
-        if text.lstrip().startswith("["):
-            rows = json.loads(text)
-        else:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is neither a JSON list nor JSON lines: {error}") from error
+    located = read_rows(path)
     video_root = os.path.dirname(os.path.abspath(path)) if video_root is None else video_root
-    return prepare_examples(rows, video_root, skip_missing, source=path)
+    return prepare_examples([row for _, row in located], video_root, skip_missing, source=path,
+                            wheres=[where for where, _ in located])
 
 
 def keyframe_seconds(sentence: dict, duration: float | None) -> list[float]:
@@ -278,6 +314,42 @@ def convert_v2xum_conversations(
     return examples
 
 
+TRAINING_VIDEOS_FILE = "training_videos.json"
+
+
+def video_fingerprint(path: str | os.PathLike) -> str:
+    """A video file's identity, cheap for big files: sha256 of its size, first and last MiB (a byte-identical copy
+    under another name has the same fingerprint)."""
+    size = os.path.getsize(path)
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        digest.update(f.read(1 << 20))
+        if size > 2 << 20:
+            f.seek(-(1 << 20), os.SEEK_END)
+            digest.update(f.read())
+    return digest.hexdigest()[:20]
+
+
+def write_training_videos(videos: Iterable[str], out_dir: str | os.PathLike, source: str) -> str:
+    """Records which videos a model was trained on (`training_videos.json`: fingerprints), so that evaluating it
+    on any of them can be flagged (`training_overlap`)."""
+    fingerprints = sorted({video_fingerprint(v) for v in videos})
+    path = os.path.join(out_dir, TRAINING_VIDEOS_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"source": source, "num_videos": len(fingerprints), "fingerprints": fingerprints}, f)
+    return path
+
+
+def training_overlap(model_dir: str | os.PathLike, videos: Iterable[str]) -> list[str] | None:
+    """The `videos` a model folder's `training_videos.json` says it was trained on (None: it does not say)."""
+    path = os.path.join(model_dir, TRAINING_VIDEOS_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        seen = set(json.load(f)["fingerprints"])
+    return [v for v in dict.fromkeys(videos) if video_fingerprint(v) in seen]
+
+
 def write_jsonl(examples: Iterable[dict], path: str | os.PathLike) -> int:
     count = 0
     with open(path, "w", encoding="utf-8") as f:
@@ -298,4 +370,7 @@ __all__ = [
     "convert_videoxum",
     "convert_v2xum_conversations",
     "write_jsonl",
+    "video_fingerprint",
+    "write_training_videos",
+    "training_overlap",
 ]
