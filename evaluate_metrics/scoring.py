@@ -17,6 +17,31 @@ import numpy as np
 SUMMARY_RATIO = 0.15
 
 
+class RequireExamples:
+    """Mixin for an `evaluate.Metric`: an empty input list is a clear ValueError (evaluate's own feature inference
+    fails on one with an IndexError)."""
+
+    def compute(self, *args, **kwargs):
+        """`evaluate.Metric.compute`, refusing empty inputs. """
+        for name, values in kwargs.items():
+            if name in self._input_names() and values is not None and len(values) == 0:
+                raise ValueError(f"{self.name}: '{name}' is empty: give at least one example to score")
+        return super().compute(*args, **kwargs)
+
+    def _input_names(self) -> set[str]:
+        features = self._info().features
+        return {name for f in (features if isinstance(features, list) else [features]) for name in f}
+
+
+def _finite(values, name: str, ndim: int = 1) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return array
+
+
 def _matrix(values, name: str) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim == 1 and array.size == 0:
@@ -224,10 +249,15 @@ def shot_protocol_scores(predicted, annotations, change_points: list[int], aggre
     """One video of the TVSum (`aggregate="mean"`) or SumMe (`"max"`) protocol. Annotations that are 0/1 are used
     as user summaries; graded ones (TVSum's 1-5 importance) become summaries through the same shots + knapsack.
     Kendall tau and Spearman rho are averaged over annotators (Otani et al.)."""
-    predicted = np.asarray(predicted, dtype=np.float64)
-    annotations = np.asarray(annotations, dtype=np.float64)
-    if annotations.ndim != 2 or annotations.shape[1] != predicted.shape[0]:
+    predicted = _finite(predicted, "predicted scores")
+    annotations = _finite(annotations, "annotations", ndim=2)
+    if annotations.shape[1] != predicted.shape[0]:
         raise ValueError(f"annotations must be (annotators, {predicted.shape[0]}), got {annotations.shape}")
+    points = list(change_points)
+    if any(isinstance(p, bool) or int(p) != p or not 0 <= p < len(predicted) for p in points) or points != sorted(
+            set(points)):
+        raise ValueError(f"change_points must be increasing frame indices in [0, {len(predicted)}), got "
+                         f"{points[:10]}")
     machine = shot_summary(predicted, change_points)
     binary = set(np.unique(annotations)) <= {0.0, 1.0}
     users = annotations.astype(bool) if binary else [shot_summary(a, change_points) for a in annotations]
@@ -260,16 +290,20 @@ def vt_clipscore(frame_scores, frame_embeddings, text_embedding, ratio: float = 
     """VT-CLIPScore (VideoXum): cosine of the mean embedding of the top `max(1, int(ratio * T))` frames by score
     and the summary text's embedding."""
     frames = _matrix(frame_embeddings, "frame_embeddings")
-    scores = np.asarray(frame_scores, dtype=np.float64)
+    scores = _finite(frame_scores, "frame scores")
+    text = _finite(text_embedding, "text_embedding")
     if frames.shape[0] != scores.shape[0]:
         raise ValueError(f"{scores.shape[0]} frame scores but {frames.shape[0]} frame embeddings")
+    if frames.shape[1] != text.shape[0]:
+        raise ValueError(f"frame embeddings have dimension {frames.shape[1]} but the text embedding has "
+                         f"{text.shape[0]}; embed both with the same CLIP model")
     top = np.argsort(-scores, kind="stable")[: max(1, int(ratio * len(scores)))]
     video = frames[top].mean(axis=0)
-    text = np.asarray(text_embedding, dtype=np.float64)
     return float(video @ text / max(np.linalg.norm(video) * np.linalg.norm(text), 1e-12))
 
 
 __all__ = [
+    "RequireExamples",
     "fclip_score",
     "cross_fclip_score",
     "keyframe_frame_scores",

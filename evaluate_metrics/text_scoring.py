@@ -4,7 +4,7 @@
 One reference per video: its summary sentences joined into one text; both sides cleaned like VideoXum's
 `pre_caption` (lower case; each of `.!"()*#:;~` replaced by a space; whitespace collapsed). With Java on the
 machine, pycocoevalcap's PTB tokenizer and METEOR 1.5 run as in coco-caption; without it, texts are split on
-whitespace and punctuation, and METEOR is reported as None. BLEU-4, ROUGE-L and CIDEr-D are pycocoevalcap's own
+whitespace and punctuation (letters of every script kept), and METEOR is reported as None. BLEU-4, ROUGE-L and CIDEr-D are pycocoevalcap's own
 (pure Python) in both cases.
 """
 
@@ -15,7 +15,9 @@ import shutil
 
 
 _CLEAN = re.compile(r"[.!\"()*#:;~]")
-_SIMPLE_TOKENS = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# Without Java: words of any script (letters and digits, `'s` kept on its word); Chinese, Japanese and Korean
+# characters one by one, as they are written without spaces.
+_SIMPLE_TOKENS = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W_]+(?:'[^\W_]+)?")
 
 
 def pre_caption(text: str) -> str:

@@ -50,8 +50,11 @@ def test_push_metrics_as_spaces(hub):
     assert [c["path"] for c in hub.commits] == [
         f"/api/spaces/org/{name}/commit/main" for name in ("fclip", "cross_fclip", "video_summary_f1",
                                                            "video_summary_text")]
+    siblings = {"fclip": {"scoring.py", "clip_backends.py"}, "cross_fclip": {"scoring.py", "clip_backends.py"},
+                "video_summary_f1": {"scoring.py"}, "video_summary_text": {"scoring.py", "text_scoring.py"}}
     for commit, name in zip(hub.commits, ("fclip", "cross_fclip", "video_summary_f1", "video_summary_text")):
-        assert set(commit["files"]) == {"README.md", f"{name}.py", "app.py", "requirements.txt"}
+        assert set(commit["files"]) == {"README.md", f"{name}.py", "app.py", "requirements.txt", *siblings[name]}
+        assert b"v2xum" not in commit["files"]["requirements.txt"]  # the Space runs without this package
         card = ModelCard(commit["files"]["README.md"].decode())
         assert card.data.sdk == "gradio" and card.data.app_file == "app.py"
         assert "evaluate" in card.data.tags
@@ -119,7 +122,8 @@ def test_push_app_stages_a_space_for_the_model(hub):
 
 @pytest.mark.parametrize("command, staged, files", [
     (["model", "{tiny}", "org/tiny"], "org__tiny", {"README.md", "config.json", "pipeline_v2xum.py"}),
-    (["metric", "fclip", "org/fclip"], "org__fclip", {"README.md", "fclip.py", "app.py", "requirements.txt"}),
+    (["metric", "fclip", "org/fclip"], "org__fclip", {"README.md", "fclip.py", "app.py", "requirements.txt",
+                                                      "scoring.py", "clip_backends.py"}),
     (["app", "org/demo", "--model", "org/m"], "org__demo", {"README.md", "app.py", "requirements.txt"}),
 ])
 def test_dry_run_stages_and_lists_without_uploading(hub, tiny_dir, tmp_path, capsys, command, staged, files):
@@ -170,3 +174,37 @@ def test_card_base_models_are_hub_ids_only(tmp_path):
     assert hub_base_models("./runs/base") is None  # a path that reads as no Hub id
     assert source_name(str(local), "llama") == "llama (local folder)"
     assert source_name("lmsys/vicuna-7b-v1.5", "llama") == "lmsys/vicuna-7b-v1.5"
+
+
+STANDALONE_METRIC = r"""
+import json, sys
+sys.modules.update({m: None for m in ("evaluate_metrics", "v2xum", "modeling_v2xum", "processing")})
+import evaluate
+from pathlib import Path
+module = evaluate.load(str(Path(sys.argv[1]) / (sys.argv[2] + ".py")))
+print("RESULT" + json.dumps(module.compute(**json.loads(sys.argv[3])), default=str))
+"""
+
+
+@pytest.mark.parametrize("name", ["fclip", "cross_fclip", "video_summary_f1", "video_summary_text"])
+def test_metric_space_runs_without_this_package(name, tmp_path):
+    """The staged Space folder, copied elsewhere, loads and computes with this package made unimportable; the
+    result equals the package's own module."""
+    import os
+    import subprocess
+    import sys
+
+    import evaluate
+
+    from v2xum.hub import APP_EXAMPLES, stage_metric
+    from v2xum.resources import metric_dir
+
+    space = stage_metric(name, tmp_path / "space")
+    assert not any(p.is_symlink() for p in space.iterdir())
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HF_HOME": str(tmp_path / "hf")}
+    result = subprocess.run([sys.executable, "-c", STANDALONE_METRIC, str(space), name, json.dumps(APP_EXAMPLES[name])],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    standalone = json.loads(result.stdout.split("RESULT")[-1])
+    local = evaluate.load(str(metric_dir(name))).compute(**APP_EXAMPLES[name])
+    assert standalone == json.loads(json.dumps(local, default=str))

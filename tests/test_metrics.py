@@ -2,6 +2,7 @@
 
 import itertools
 import os
+import re
 
 import evaluate
 import numpy as np
@@ -203,3 +204,44 @@ def test_clip_backend_embeds_images_and_texts(tiny_clip_dir):
     out = cross.compute(prediction_frames=[[red]], prediction_texts=[["a red square"]], reference_frames=[[blue]],
                         reference_texts=[["a blue square"]])
     assert 0.0 <= out["cross_fclip"] <= 1.0
+
+
+NAN = float("nan")
+TEN = [0.1] * 10
+ANNOTATED = [[1] * 5 + [0] * 5]
+
+
+@pytest.mark.parametrize("name, inputs, words", [
+    ("fclip", {"predictions": [], "references": []}, "'predictions' is empty"),
+    ("cross_fclip", {"prediction_frames": [], "prediction_texts": [], "reference_frames": [],
+                     "reference_texts": []}, "'prediction_frames' is empty"),
+    ("video_summary_f1", {"predictions": [], "references": []}, "'predictions' is empty"),
+    ("video_summary_text", {"predictions": [], "references": []}, "'predictions' is empty"),
+    ("fclip", {"predictions": [[[NAN, 1.0]]], "references": [[[1.0, 0.0]]]}, "NaN or infinite"),
+    ("fclip", {"predictions": [[[1.0, 0.0, 0.0]]], "references": [[[1.0, 0.0]]]}, "dimension 3 but references have 2"),
+    ("video_summary_f1", {"predictions": [[NAN] * 10], "references": [ANNOTATED]}, "NaN or infinite"),
+    ("video_summary_f1", {"predictions": [[NAN] * 10], "references": [ANNOTATED], "protocol": "tvsum",
+                          "change_points": [[5]]}, "NaN or infinite"),
+    ("video_summary_f1", {"predictions": [[NAN] * 10], "references": [ANNOTATED], "protocol": "summe",
+                          "change_points": [[5]]}, "NaN or infinite"),
+    ("video_summary_f1", {"predictions": [TEN], "references": [ANNOTATED], "protocol": "tvsum",
+                          "change_points": [[-3, 5]]}, "change_points must be increasing frame indices"),
+    ("video_summary_f1", {"predictions": [TEN], "references": [ANNOTATED], "frame_embeddings": [np.eye(10)],
+                          "text_embeddings": [[NAN] * 10]}, "text_embedding contains NaN"),
+    ("video_summary_f1", {"predictions": [TEN], "references": [ANNOTATED], "frame_embeddings": [np.eye(10)],
+                          "text_embeddings": [[1.0] * 4]}, "dimension 10 but the text embedding has 4"),
+])
+def test_modules_refuse_bad_inputs_in_every_protocol(name, inputs, words):
+    module = evaluate.load(os.path.join(METRICS, name))
+    with pytest.raises(ValueError, match=re.escape(words)):
+        module.compute(**inputs)
+
+
+def test_text_metrics_without_java_keep_every_script():
+    """The Java-free tokenizer keeps letters of any script (it used to keep only [a-z0-9] and fail on others)."""
+    predictions = ["Ein Mann schneidet Zwiebeln.", "Мужчина режет лук.", "男人切洋葱。"]
+    references = [["Ein Mann schneidet Zwiebeln."], ["Мужчина режет лук."], ["男人切洋葱。"]]
+    scores = caption_scores(predictions, references, use_java=False)
+    assert scores["tokenizer"] == "simple" and scores["bleu4"] == pytest.approx(1.0) and scores["rouge_l"] == 1.0
+    wrong = caption_scores(["Мужчина ест хлеб.", "Ein Hund.", "狗跑。"], references, use_java=False)
+    assert wrong["bleu4"] < 0.5 and wrong["rouge_l"] < 0.6

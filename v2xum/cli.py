@@ -398,7 +398,7 @@ def _add_push(commands) -> None:
     app = targets.add_parser("app", help="the `v2xum app` demo for a model, as a gradio Space")
     app.add_argument("space", help="org/space-name")
     app.add_argument("--model", required=True, help="the model's Hub id (org/name)")
-    for target in (metric, app):
+    for target in (app,):
         target.add_argument("--package-requirement",
                             help="the requirements.txt line that installs this package in the Space (default: "
                             "v2xum==<this version>)")

@@ -191,31 +191,40 @@ APP_EXAMPLES = {
 }
 
 
-def stage_metric(name: str, staging_dir: str | os.PathLike, package_requirement: str = PACKAGE_REQUIREMENT) -> Path:
-    """A metric Space: its card (README.md with the Space header), the module, `app.py` (a gradio interface on
-    the current gradio, not evaluate's gradio-3 widget) and `requirements.txt`."""
+# What each metric Space installs: the module and its sibling files need these, not this package.
+METRIC_REQUIREMENTS = {
+    "fclip": ["numpy", "torch", "transformers==5.23.0", "pillow"],
+    "cross_fclip": ["numpy", "torch", "transformers==5.23.0", "pillow"],
+    "video_summary_f1": ["numpy", "scipy==1.17.1"],
+    "video_summary_text": ["pycocoevalcap==1.2"],
+}
+
+
+def stage_metric(name: str, staging_dir: str | os.PathLike) -> Path:
+    """A metric Space that runs without this package: its card (README.md with the Space header), the module with
+    its sibling scoring files (the shared code it imports relatively), `app.py` (a gradio interface on the current
+    gradio, not evaluate's gradio-3 widget) and `requirements.txt`."""
     source = metric_dir(name)
     if not (source / f"{name}.py").is_file():
         raise FileNotFoundError(f"No metric '{name}' in {source.parent}")
     staging = Path(staging_dir)
     staging.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source / f"{name}.py", staging / f"{name}.py")
+    for module in sorted(source.glob("*.py")):  # the module and its siblings (links to the shared files)
+        shutil.copyfile(module, staging / module.name)
     shutil.copy2(source / "README.md", staging / "README.md")
     title = next(line.split(":", 1)[1].strip() for line in (source / "README.md").read_text().splitlines()
                  if line.startswith("title:"))
     example = json.dumps(APP_EXAMPLES[name])
     (staging / "app.py").write_text(APP_TEMPLATE.format(name=name, title=title, example=example))
-    (staging / "requirements.txt").write_text(
-        "\n".join(["evaluate==0.4.6", "datasets==5.2.0", package_requirement]) + "\n"
-    )
+    requirements = ["evaluate==0.4.6", "datasets==5.2.0", *METRIC_REQUIREMENTS[name]]
+    (staging / "requirements.txt").write_text("\n".join(requirements) + "\n")
     return staging
 
 
 def push_metric(name: str, space_id: str, token: str | None = None, private: bool = False,
-                package_requirement: str = PACKAGE_REQUIREMENT, dry_run_dir: str | os.PathLike | None = None,
-                overwrite: bool = False):
+                dry_run_dir: str | os.PathLike | None = None, overwrite: bool = False):
     with _staging(dry_run_dir, overwrite) as staging:
-        stage_metric(name, staging, package_requirement)
+        stage_metric(name, staging)
         if dry_run_dir is not None:
             return staged_files(staging)
         return upload_folder(staging, space_id, f"Upload the {name} metric", repo_type="space", private=private,

@@ -5,8 +5,8 @@ import datasets
 import evaluate
 import numpy as np
 
-from evaluate_metrics.clip_backends import ClipMetricMixin
-from evaluate_metrics.scoring import cross_fclip_score
+from .clip_backends import ClipMetricMixin
+from .scoring import RequireExamples, cross_fclip_score
 
 
 _DESCRIPTION = """Cross-FCLIP scores a joint video + text summary against a reference one across modalities, in
@@ -32,7 +32,7 @@ _EMBEDDINGS = datasets.Sequence(datasets.Sequence(datasets.Value("float32")))
 _NAMES = ("prediction_frames", "prediction_texts", "reference_frames", "reference_texts")
 
 
-class CrossFclip(ClipMetricMixin, evaluate.Metric):
+class CrossFclip(RequireExamples, ClipMetricMixin, evaluate.Metric):
     """Loaded with `evaluate.load("evaluate_metrics/cross_fclip", clip_model=...)`; CLIP is loaded only for raw
     images or texts."""
 

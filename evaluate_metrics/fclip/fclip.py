@@ -6,8 +6,8 @@ import datasets
 import evaluate
 import numpy as np
 
-from evaluate_metrics.clip_backends import ClipMetricMixin
-from evaluate_metrics.scoring import fclip_score
+from .clip_backends import ClipMetricMixin
+from .scoring import RequireExamples, fclip_score
 
 
 _DESCRIPTION = """FCLIP compares a predicted video summary (keyframes) with a reference one by CLIP similarity, so a
@@ -35,7 +35,7 @@ _EMBEDDINGS = datasets.Sequence(datasets.Sequence(datasets.Value("float32")))
 _IMAGES = datasets.Sequence(datasets.Image())
 
 
-class Fclip(ClipMetricMixin, evaluate.Metric):
+class Fclip(RequireExamples, ClipMetricMixin, evaluate.Metric):
     """Loaded with `evaluate.load("evaluate_metrics/fclip", clip_model=..., clip_backend=...)`; the CLIP model is
     only loaded when images (not embeddings) are given."""
 

@@ -6,7 +6,7 @@ import datasets
 import evaluate
 import numpy as np
 
-from evaluate_metrics.scoring import kts_change_points, shot_protocol_scores, videoxum_scores, vt_clipscore
+from .scoring import RequireExamples, kts_change_points, shot_protocol_scores, videoxum_scores, vt_clipscore
 
 
 _DESCRIPTION = """Scores predicted per-frame importance against annotators.
@@ -47,7 +47,7 @@ _CITATION = """@article{lin2023videoxum, title={VideoXum: Cross-modal Visual and
   author={Potapov, Danila and Douze, Matthijs and Harchaoui, Zaid and Schmid, Cordelia}, booktitle={ECCV}, year={2014}}"""
 
 
-class VideoSummaryF1(evaluate.Metric):
+class VideoSummaryF1(RequireExamples, evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,

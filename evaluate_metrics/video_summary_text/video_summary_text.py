@@ -4,7 +4,8 @@
 import datasets
 import evaluate
 
-from evaluate_metrics.text_scoring import caption_scores
+from .scoring import RequireExamples
+from .text_scoring import caption_scores
 
 
 _DESCRIPTION = """BLEU-4, METEOR, ROUGE-L and CIDEr-D of text summaries, the VideoXum protocol: one reference per
@@ -26,7 +27,7 @@ _CITATION = """@inproceedings{chen2015microsoft, title={Microsoft COCO Captions:
   author={Chen, Xinlei and Fang, Hao and Lin, Tsung-Yi and others}, year={2015}, journal={arXiv:1504.00325}}"""
 
 
-class VideoSummaryText(evaluate.Metric):
+class VideoSummaryText(RequireExamples, evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
