@@ -22,6 +22,8 @@ from v2xum.hub import push_model
 from v2xum.training_data import write_training_videos
 from v2xum.training import (
     COMPOSED_BASE_DIR,
+    TimeBudget,
+    split_learning_rates,
     freeze_for_training,
     load_model_and_processor,
     resume_checkpoint,
@@ -49,10 +51,30 @@ class V2XumArguments:
     vision_model: str | None = field(default=None, metadata={"help": "CLIP to compose a new V2Xum from"})
     language_model: str | None = field(default=None, metadata={"help": "Llama-family LM to compose a new V2Xum from"})
     train_vision_tower: bool = field(default=False, metadata={"help": "full fine-tuning also trains the tower"})
+    # The architecture of a composed model (V2XumConfig's choices); a checkpoint keeps its own.
+    vision_feature_mode: str = field(default="image_embeds", metadata={"help": "image_embeds | patch_pooled"})
+    vision_feature_layer: int = field(default=-2, metadata={"help": "tower layer of patch_pooled features"})
+    pooled_patch_grid: int = field(default=2, metadata={"help": "patch_pooled: g x g tokens per frame"})
+    projector_type: str = field(default="linear", metadata={"help": "linear | mlp2x_gelu"})
+    projector_feature_norm: bool = field(default=False, metadata={"help": "standardize features before projecting"})
+    num_frame_tokens: int = field(default=100, metadata={"help": "temporal prompts [f00].. (up to 1000 special)"})
+    temporal_prompt_style: str = field(default="special", metadata={"help": "special ([f03] tokens) | text ([03])"})
+    untie_word_embeddings: bool = field(default=True, metadata={"help": "give a tied LM its own lm_head (LoRA)"})
+    chat_template: str = field(default="v2xum", metadata={"help": "v2xum (Vicuna v1) | language_model (keep its own)"})
+    frame_token_init: str = field(default="mean", metadata={"help": "new [fNN] rows: mean | spelled (from '[f03]')"})
+    new_parts_learning_rate: float | None = field(
+        default=None, metadata={"help": "learning rate of the projector and new token rows (default: learning_rate)"}
+    )
+    max_train_minutes: float | None = field(default=None, metadata={"help": "stop training after this many minutes"})
 
 
 def make_parser() -> TrlParser:
     return TrlParser((ScriptArguments, V2XumArguments, SFTConfig, ModelConfig))
+
+
+ARCHITECTURE_FIELDS = ("vision_feature_mode", "vision_feature_layer", "pooled_patch_grid", "projector_type",
+                       "projector_feature_norm", "num_frame_tokens", "temporal_prompt_style", "untie_word_embeddings",
+                       "frame_token_init")
 
 
 def _check(args: V2XumArguments, model_args: ModelConfig) -> None:
@@ -60,6 +82,11 @@ def _check(args: V2XumArguments, model_args: ModelConfig) -> None:
         raise ValueError(f"decode_mode must be 'exact' or 'keyframes', got {args.decode_mode!r}")
     if model_args.use_peft and args.train_vision_tower:
         raise ValueError("--train_vision_tower is for full fine-tuning; LoRA adapts the language model only")
+    changed = [name for name in (*ARCHITECTURE_FIELDS, "chat_template")
+               if getattr(args, name) != V2XumArguments.__dataclass_fields__[name].default]
+    if changed and model_args.model_name_or_path:
+        raise ValueError(f"--{' --'.join(changed)} shape a composed model (--vision_model/--language_model); the "
+                         f"checkpoint {model_args.model_name_or_path} keeps its own")
 
 
 def main(
@@ -82,6 +109,8 @@ def main(
         dtype=model_args.dtype,
         attn_implementation=model_args.attn_implementation,
         composed_base_dir=os.path.join(training_args.output_dir, COMPOSED_BASE_DIR) if composed else None,
+        architecture={name: getattr(args, name) for name in ARCHITECTURE_FIELDS} if composed else None,
+        chat_template=args.chat_template,
     )
     freeze_for_training(model, train_vision_tower=args.train_vision_tower)
     peft_config = None
@@ -103,7 +132,11 @@ def main(
     collator = V2XumDataCollator(processor, num_frames=args.num_frames, max_length=training_args.max_length,
                                  decode_mode=args.decode_mode, feature_cache=cache)
     trainer = SFTTrainer(model=model, args=training_args, data_collator=collator, train_dataset=train_dataset,
-                         eval_dataset=eval_dataset, processing_class=processor, peft_config=peft_config)
+                         eval_dataset=eval_dataset, processing_class=processor, peft_config=peft_config,
+                         callbacks=[TimeBudget(args.max_train_minutes)] if args.max_train_minutes else None)
+    if args.new_parts_learning_rate is not None:
+        trainer.create_optimizer()
+        trainer.optimizer = split_learning_rates(trainer.optimizer, trainer.model, args.new_parts_learning_rate)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
 

@@ -172,7 +172,9 @@ class V2XumProcessor(ProcessorMixin):
         instruction = instruction or TASK_INSTRUCTIONS[task]
         if query:
             instruction += QUERY_TEMPLATE.format(query=query.strip())
-        messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": instruction}]}]
+        # Plain-text content, so that any chat template renders it (an LM's own ChatML as well as V2Xum's Vicuna,
+        # where it equals the video block + text form: "<video>\n " + instruction, as the released query).
+        messages = [{"role": "user", "content": f"{self.video_token}\n {instruction}"}]
         return self.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def __call__(self, text=None, videos=None, images=None, audio=None, **kwargs: Unpack[V2XumProcessorKwargs]):

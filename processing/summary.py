@@ -275,7 +275,8 @@ def render_answer(sentences: list[SummarySentence], style: TemporalPromptStyle =
                   num_frame_tokens: int = TWO_DIGIT_FRAMES) -> str:
     """The training target for a summary (the inverse of `parse_summary`).
 
-    `special`: `A man talks [f03][f04]. He pours water [f15].`; `text` (released model):
+    `special`: `A man talks[f03][f04]. He pours water[f15].`: no space before a keyframe token, which byte-level
+    BPE and SentencePiece tokenizers would spend a token of its own on; `text` (the released spelling):
     `A man talks [03, 04]. He pours water [15].`; the VIDEO task keeps only the references, the TEXT task only the
     sentences.
     """
@@ -287,7 +288,7 @@ def render_answer(sentences: list[SummarySentence], style: TemporalPromptStyle =
     for sentence in sentences:
         body = sentence.text.rstrip().rstrip(".")
         if task == "both" and sentence.keyframes:
-            body += " " + keyframe_reference(sentence.keyframes, style, num_frame_tokens)
+            body += ("" if style == "special" else " ") + keyframe_reference(sentence.keyframes, style, num_frame_tokens)
         parts.append(body + ".")
     return " ".join(parts)
 

@@ -59,12 +59,21 @@ class V2XumDataCollator:
         padded, mask = pad_videos(features)
         return prompt_ids, {"video_tower_features": padded, "video_frame_mask": mask}, [t for _, t in cached]
 
+    def _answer_ids(self, answer: str) -> list[int]:
+        """The answer's ids + EOS, as generation continues the prompt: after a space for text; a keyframe token
+        right away (a space would be a token of its own for byte-level BPE and SentencePiece tokenizers)."""
+        answer = answer.strip()
+        starts_with_keyframe = self.processor.temporal_prompt_style == "special" and answer.startswith("[f")
+        text = answer if starts_with_keyframe else " " + answer
+        return self.processor.tokenizer(text, add_special_tokens=False)["input_ids"] + [
+            self.processor.tokenizer.eos_token_id]
+
     def _with_labels(self, prompt_ids: list[list[int]], answers: list[str], examples: list[dict]
                      ) -> dict[str, torch.Tensor]:
         tokenizer = self.processor.tokenizer
         rows, labels = [], []
         for i, (prompt, answer) in enumerate(zip(prompt_ids, answers)):
-            answer_ids = tokenizer(" " + answer.strip(), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+            answer_ids = self._answer_ids(answer)
             length = len(prompt) + len(answer_ids)
             if self.max_length is not None and length > self.max_length:
                 where = examples[i].get("source") or f"Training example {i} of the batch"

@@ -15,10 +15,12 @@ import re
 import sys
 from pathlib import Path
 
+import time
+
 import torch
 from huggingface_hub import ModelCard
 from peft import LoraConfig, PeftModel
-from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers import AutoModelForImageTextToText, AutoProcessor, TrainerCallback
 
 from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
 
@@ -44,9 +46,12 @@ def load_model_and_processor(
     dtype: torch.dtype | str | None = None,
     attn_implementation: str | None = None,
     composed_base_dir: str | os.PathLike | None = None,
+    architecture: dict | None = None,
+    chat_template: str = "v2xum",
 ):
     """A V2Xum checkpoint (`model_name_or_path`), or a new one composed from `vision_model` + `language_model`
-    and saved (with its processor) to `composed_base_dir`, so adapters trained on it can be reloaded."""
+    (`architecture`: `compose_v2xum`'s choices; `chat_template`: `v2xum_processor_for`'s) and saved (with its
+    processor) to `composed_base_dir`, so adapters trained on it can be reloaded."""
     if model_name_or_path and (vision_model or language_model):
         raise ValueError("Give either model_name_or_path (a V2Xum checkpoint) or vision_model + language_model")
     if model_name_or_path:
@@ -61,8 +66,9 @@ def load_model_and_processor(
     if not (vision_model and language_model):
         raise ValueError("Give model_name_or_path, or both vision_model and language_model to compose a new V2Xum")
     dtype = getattr(torch, dtype) if isinstance(dtype, str) and dtype != "auto" else dtype
-    model, tokenizer = compose_v2xum(vision_model, language_model, dtype=None if dtype == "auto" else dtype)
-    processor = v2xum_processor_for(model.config, tokenizer, num_frames=num_frames)
+    model, tokenizer = compose_v2xum(vision_model, language_model, dtype=None if dtype == "auto" else dtype,
+                                     **(architecture or {}))
+    processor = v2xum_processor_for(model.config, tokenizer, num_frames=num_frames, chat_template=chat_template)
     if composed_base_dir is not None:
         # An absolute path: the adapter's `base_model_name_or_path`, which must resolve from any working directory.
         composed_base_dir = os.path.abspath(composed_base_dir)
@@ -91,6 +97,10 @@ def v2xum_lora_config(
     use_dora: bool = False,
 ) -> LoraConfig:
     """LoRA on the language model; projector and `lm_head` fully trained; `[fNN]` input rows trainable tokens."""
+    if config.tie_word_embeddings:
+        raise ValueError("LoRA needs a V2Xum whose lm_head is not tied to the input embedding (PEFT would wrap the "
+                         "tied head, which TRL's fused head cannot read): compose it with untie_word_embeddings=True "
+                         "(train_sft.py's default), or train it fully")
     token_ids = list(config.frame_token_ids)
     return LoraConfig(
         task_type="CAUSAL_LM",
@@ -222,6 +232,41 @@ def training_card(trainer, repo_id: str, base_model, vision_model: str | None, l
                              training_summary=summary, vision_tower_trained=train_vision_tower, adapter=use_peft)
 
 
+# Parameters that start from nothing in a composed model: the projector and the new token rows (trainable tokens).
+NEW_PARTS = ("multi_modal_projector", "trainable_tokens_delta")
+
+
+def split_learning_rates(optimizer, model, new_parts_learning_rate: float):
+    """The optimizer (before its first step), with the new parts (`NEW_PARTS`) in param groups of their own at
+    `new_parts_learning_rate`: a pretrained LM adapts slowly while the parts it has never seen learn fast."""
+    new = {id(p) for name, p in model.named_parameters() if any(part in name for part in NEW_PARTS)}
+    groups = []
+    for group in optimizer.param_groups:
+        options = {k: v for k, v in group.items() if k != "params"}
+        groups.append({**options, "params": [p for p in group["params"] if id(p) not in new]})
+        groups.append({**options, "lr": new_parts_learning_rate, "initial_lr": new_parts_learning_rate,
+                       "params": [p for p in group["params"] if id(p) in new]})
+    optimizer.param_groups = []  # not stepped yet: no state to carry over
+    for group in groups:
+        if group["params"]:
+            optimizer.add_param_group(group)
+    return optimizer
+
+
+class TimeBudget(TrainerCallback):
+    """Stops training after `minutes` of it (checked after each step; the model is then saved as at the end)."""
+
+    def __init__(self, minutes: float):
+        self.seconds, self.start = minutes * 60, None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.monotonic() - self.start > self.seconds:
+            control.should_training_stop = True
+
+
 def _has_processor(path: str | os.PathLike) -> bool:
     return os.path.isfile(os.path.join(path, "processor_config.json"))
 
@@ -236,4 +281,6 @@ __all__ = [
     "training_card",
     "load_adapter",
     "merge_adapter",
+    "split_learning_rates",
+    "TimeBudget",
 ]
