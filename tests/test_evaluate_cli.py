@@ -69,3 +69,19 @@ def test_evaluate_argument_errors(tiny_clip_dir, test_split, tmp_path, capsys):
     assert v2xum(["evaluate", "--predictions", str(bad), "--data", str(test_split), "--out", str(tmp_path / "p"),
                   "--clip-model", str(tiny_clip_dir)]) == 2
     assert "has no prediction for 4 example(s)" in capsys.readouterr().err
+
+
+def test_evaluating_on_training_videos_is_flagged(keyframe_model_dir, tiny_clip_dir, test_split, tmp_path, capsys):
+    import shutil
+
+    from v2xum.training_data import write_training_videos
+
+    model = tmp_path / "model"
+    shutil.copytree(keyframe_model_dir, model)
+    copy = tmp_path / "renamed.mp4"  # the same bytes under another name still count
+    shutil.copyfile(test_split / "t1.mp4", copy)
+    write_training_videos([str(copy), str(test_split / "t3.mp4")], model, "train.jsonl")
+    assert v2xum(["evaluate", "--model", str(model), "--data", str(test_split), "--out", str(tmp_path / "e"),
+                  "--clip-model", str(tiny_clip_dir), "--max-new-tokens", "4", "--num-frames", "4"]) == 0
+    assert "warning: 2 of the 4 evaluated videos are in the model's training data" in capsys.readouterr().err
+    assert json.loads((tmp_path / "e" / "results.json").read_text())["videos_seen_in_training"] == 2

@@ -114,6 +114,8 @@ def test_full_fine_tuning_keeps_the_tower_frozen(tiny_dir, train_file, tmp_path)
     assert (out / "processor_config.json").exists() and "full fine-tuning, vision tower frozen" in (
         out / "README.md"
     ).read_text()
+    recorded = json.loads((out / "training_videos.json").read_text())
+    assert recorded["num_videos"] == 16 and recorded["source"].endswith("train.jsonl")
 
 
 def test_resume_continues_at_the_right_step(tiny_dir, train_file, tmp_path, capsys):
