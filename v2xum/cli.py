@@ -353,18 +353,18 @@ def _add_evaluate(commands) -> None:
 
 
 def _push(args: argparse.Namespace) -> int:
+    from . import PACKAGE_REQUIREMENT
     from .hub import METRIC_NAMES, push_app, push_metric, push_model
 
     hub_options = {"token": args.token, "private": args.private}
-    if getattr(args, "package_requirement", None):
-        hub_options["package_requirement"] = args.package_requirement
     if args.what == "model":
-        hub_options.pop("package_requirement", None)
         targets = [(args.repo_id, "model", partial(
             push_model, args.checkpoint, args.repo_id, results_dir=args.results, datasets=args.dataset,
             base_model=args.base_model, license=args.license, **hub_options))]
     elif args.what == "app":
-        targets = [(args.space, "Space", partial(push_app, args.model, args.space, **hub_options))]
+        requirement = args.package_requirement or PACKAGE_REQUIREMENT
+        targets = [(args.space, "Space", partial(push_app, args.model, args.space, package_requirement=requirement,
+                                                 **hub_options))]
     else:
         spaces = {name: f"{args.space}/{name}" for name in METRIC_NAMES} if args.name == "all" else \
             {args.name: args.space}
@@ -398,10 +398,9 @@ def _add_push(commands) -> None:
     app = targets.add_parser("app", help="the `v2xum app` demo for a model, as a gradio Space")
     app.add_argument("space", help="org/space-name")
     app.add_argument("--model", required=True, help="the model's Hub id (org/name)")
-    for target in (app,):
-        target.add_argument("--package-requirement",
-                            help="the requirements.txt line that installs this package in the Space (default: "
-                            "v2xum==<this version>)")
+    app.add_argument("--package-requirement",
+                     help="the requirements.txt line that installs this package in the Space (default: "
+                     "v2xum==<this version>)")
     for target in (model, metric, app):
         target.add_argument("--private", action="store_true")
         target.add_argument("--token", help="Hub token (default: the logged-in one or HF_TOKEN)")
