@@ -78,6 +78,16 @@ def test_keyframes_task_and_windows(client):
     assert all(f'data-seek="{k["seconds"]:.3f}"' in summary_html for k in record["keyframes"])
 
 
+def test_text_task_has_no_reel_and_no_error(client):
+    video, _ = client.predict(5, api_name="/storyboard_sample")
+    video = video["video"] if isinstance(video, dict) else video
+    summary_html, gallery, timeline, reel, files = client.predict(
+        handle_file(video), "Text", "", 32, 0, 0, api_name="/summarize")
+    record = json.loads(Path(next(f for f in files if f.endswith("summary.json"))).read_text())
+    assert record["task"] == "text" and not record["keyframes"] and reel is None and not gallery
+    assert all(s["text"] in summary_html for s in record["sentences"]) and record["sentences"]
+
+
 @pytest.mark.parametrize("content, message", [
     (b"this is not a video", "not a readable video container"),
     (None, "minutes long; this app takes videos up to 0.5 minutes"),

@@ -14,7 +14,7 @@ import gradio as gr
 import numpy as np
 
 from processing import VideoDecodingError
-from processing.video_decoding import iter_frames, video_timeline
+from processing.video_decoding import announced_duration, iter_frames, video_timeline
 
 from .collection import collect_jobs
 from .export import EXPORT_SHORTEST_EDGE, time_label
@@ -86,7 +86,7 @@ class SummaryApp:
         if not video:
             raise ValueError("upload a video or generate a StoryBoard sample first")
         try:
-            duration = video_timeline(video).duration
+            duration = announced_duration(video) or video_timeline(video).duration
         except VideoDecodingError as error:
             raise ValueError(str(error)) from error
         if duration > self.max_minutes * 60:
@@ -98,8 +98,9 @@ class SummaryApp:
         if progress is not None:
             progress(0.1, desc="decoding and summarizing")
         (job,) = collect_jobs([video])
-        report = summarize_videos(self.pipe, [job], out, settings, ExportOptions(highlights=True), progress=False,
-                                  extra={"model": self.model})
+        # A TEXT summary names no keyframes: no reel to cut.
+        report = summarize_videos(self.pipe, [job], out, settings, ExportOptions(highlights=task != "text"),
+                                  progress=False, extra={"model": self.model})
         if report.failures:
             raise ValueError(next(iter(report.failures.values())))
         record = report.records[0]
