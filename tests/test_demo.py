@@ -16,22 +16,26 @@ def demo_pipeline():
     return pipeline("video-summarization", model=str(demo_model_dir()))
 
 
-def test_demo_model_on_three_fixed_videos(demo_pipeline, tmp_path):
-    """Seeds 100-102 (fixed, not chosen for the model): one keyframe inside each event scene, in order, one
-    sentence per event, and 9 of the 10 sentences exactly right (motion direction is the usual miss; 8 before frame
-    sampling switched to the released rule and frames were decoded straight to the model's 32 px)."""
-    exact = total = 0
-    for seed in (100, 101, 102):
+def test_demo_model_on_ten_fixed_videos(demo_pipeline, tmp_path):
+    """Seeds 100-109 (fixed, not chosen for the model; 30 events): where its keyframes land and what its sentences
+    get right, as measured for the shipped model (retrained on the StoryBoard v2 train split): 34 of 36 keyframes
+    inside an event scene, 29 of 30 events found; of the sentences in event order, the size right 27 times of 30,
+    the colour 26, the shape only 14 (the earlier demo named shapes better and placed keyframes worse)."""
+    keyframes = inside = events_found = events = 0
+    words = {"size": 0, "colour": 0, "shape": 0}
+    for seed in range(100, 110):
         truth = make_video_example(str(tmp_path / f"{seed}.mp4"), np.random.default_rng(seed), str(seed))
         summary = demo_pipeline(str(tmp_path / f"{seed}.mp4"), task="both")
-        events = [(s["start"], s["end"]) for s in truth["scenes"] if s["kind"] == "event"]
-        assert len(summary["keyframes"]) == len(events) == len(summary["sentences"])
-        for keyframe, (start, end) in zip(summary["keyframes"], events):
-            assert start <= keyframe["seconds"] < end
-        said = [s["text"] for s in summary["sentences"]]
-        exact += sum(a == b["text"] for a, b in zip(said, truth["sentences"]))
-        total += len(events)
-    assert (exact, total) == (9, 10)
+        spans = [(s["start"], s["end"]) for s in truth["scenes"] if s["kind"] == "event"]
+        seconds = [k["seconds"] for k in summary["keyframes"]]
+        keyframes, events = keyframes + len(seconds), events + len(spans)
+        inside += sum(any(a <= t < b for a, b in spans) for t in seconds)
+        events_found += sum(any(a <= t < b for t in seconds) for a, b in spans)
+        for said, scene in zip(summary["sentences"], [s for s in truth["scenes"] if s["kind"] == "event"]):
+            for attribute in words:
+                words[attribute] += f" {scene[attribute]} " in f" {said['text']} "
+    assert (inside, keyframes, events_found, events) == (34, 36, 29, 30)
+    assert words == {"size": 27, "colour": 26, "shape": 14}
 
 
 def test_each_task_gives_its_modality(demo_pipeline, tmp_path):

@@ -49,7 +49,7 @@ def test_three_digit_frame_tokens_round_trip(model_200):
     assert processor.video_prompt(2) == "[f000]<frame>[f001]<frame>"
     sentences = [SummarySentence("A dog runs.", [150, 153]), SummarySentence("It sits.", [199])]
     answer = render_answer(sentences, task="both", num_frame_tokens=200)
-    assert answer == "A dog runs [f150][f153]. It sits [f199]."
+    assert answer == "A dog runs[f150][f153]. It sits[f199]."
     timeline = FrameTimeline(tuple(i / 10 for i in range(200)), tuple(range(200)), 20.0)
     parsed = parse_summary(answer, timeline)
     assert [s.keyframes for s in parsed.sentences] == [[150, 153], [199]]
