@@ -37,7 +37,7 @@ def example(task="both", **extra):
 
 def test_render_target_maps_times_to_the_frames_seen():
     assert render_target(example("both"), TIMELINE) == (
-        "A red square appears [f01][f02]. It turns blue [f06]. It moves back."
+        "A red square appears[f01][f02]. It turns blue[f06]. It moves back."
     )
     assert render_target(example("video"), TIMELINE) == "[f01][f02][f06]"
     assert render_target(example("text"), TIMELINE) == "A red square appears. It turns blue. It moves back."
@@ -134,7 +134,7 @@ def test_collator_batches_lengths_and_labels_only_the_answer(data_dir, tiny_proc
     assert batch["pixel_values_videos"].shape[:2] == (2, 8)
     assert batch["video_frame_mask"].sum(dim=1).tolist() == [7, 8]
     tokenizer = tiny_processor.tokenizer
-    for row, expected in zip(batch["labels"], ["Short one [f03].", "[f02][f07]"]):
+    for row, expected in zip(batch["labels"], ["Short one[f03].", "[f02][f07]"]):
         answer = row[row != -100].tolist()
         assert answer[-1] == tokenizer.eos_token_id
         assert tokenizer.decode(answer[:-1]).strip() == expected
@@ -151,7 +151,7 @@ def test_training_labels_mask_everything_but_answer(tiny_processor, videos):
     examples = [example(videos["long"], "both", ("A man talks.", [1.4, 2.8]), ("He pours water.", [7.1])),
                 example(videos["short"], "video", ("", [0.0, 0.3]))]
     batch = V2XumDataCollator(tiny_processor)(examples)
-    answers = ["A man talks [f01][f02]. He pours water [f05].", "[f00][f03]"]
+    answers = ["A man talks[f01][f02]. He pours water[f05].", "[f00][f03]"]
     assert [render_target(e, FrameTimeline.from_metadata(decode_video(e["video"], num_frames=8)))
             for e in examples] == answers
     tokenizer = tiny_processor.tokenizer
