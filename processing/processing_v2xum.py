@@ -305,6 +305,8 @@ class V2XumProcessor(ProcessorMixin):
         streams keyframes too."""
         if isinstance(token_ids, torch.Tensor):
             token_ids = token_ids.tolist()
+        if isinstance(token_ids, int):
+            token_ids = [token_ids]
         if skip_special_tokens:
             hidden = self._hidden_token_ids()
             batched = len(token_ids) > 0 and isinstance(token_ids[0], (list, tuple))

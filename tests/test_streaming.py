@@ -39,6 +39,7 @@ def test_skip_special_tokens_keeps_keyframes_only(processor):
     assert processor.batch_decode(torch.tensor([ids, ids]), skip_special_tokens=True) == [expected, expected]
     assert processor.post_process_image_text_to_text(torch.tensor([ids])) == [expected]
     assert processor.decode(ids) == tokenizer.decode(ids)  # without skipping, unchanged
+    assert processor.decode(ids[-5], skip_special_tokens=True) == "[f03]"  # one id, as TextStreamer may pass
 
 
 def test_text_streamer_shows_keyframes(processor, capsys):
