@@ -40,9 +40,14 @@ def client(app_url, tmp_path_factory):
     return Client(app_url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
 
 
+def _sample(client, seed: int) -> tuple[str, str]:
+    """A StoryBoard sample made by the app: (its path, the ground truth shown)."""
+    video, truth = client.predict(seed, api_name="/storyboard_sample")
+    return (video["video"] if isinstance(video, dict) else video), truth
+
+
 def test_storyboard_sample_summarized_through_the_api(client):
-    video, truth = client.predict(7, api_name="/storyboard_sample")
-    video = video["video"] if isinstance(video, dict) else video
+    video, truth = _sample(client, 7)
     assert "Ground truth" in truth and truth.count(" s: ") >= 1
     start = time.perf_counter()
     summary_html, gallery, timeline, reel, files = client.predict(
@@ -67,8 +72,7 @@ def test_storyboard_sample_summarized_through_the_api(client):
 
 
 def test_keyframes_task_and_windows(client):
-    video, _ = client.predict(3, api_name="/storyboard_sample")
-    video = video["video"] if isinstance(video, dict) else video
+    video, _ = _sample(client, 3)
     summary_html, gallery, _, _, files = client.predict(
         handle_file(video), "Keyframes (video)", "", 8, 0, 6, api_name="/summarize")
     record = json.loads(Path(next(f for f in files if f.endswith("summary.json"))).read_text())
@@ -79,8 +83,7 @@ def test_keyframes_task_and_windows(client):
 
 
 def test_text_task_has_no_reel_and_no_error(client):
-    video, _ = client.predict(5, api_name="/storyboard_sample")
-    video = video["video"] if isinstance(video, dict) else video
+    video, _ = _sample(client, 5)
     summary_html, gallery, timeline, reel, files = client.predict(
         handle_file(video), "Text", "", 32, 0, 0, api_name="/summarize")
     record = json.loads(Path(next(f for f in files if f.endswith("summary.json"))).read_text())
@@ -115,8 +118,7 @@ def test_page_in_a_real_browser(app_url, client, tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
 
     assert os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER), "apt-get install chromium chromium-driver"
-    video, _ = client.predict(7, api_name="/storyboard_sample")
-    video = video["video"] if isinstance(video, dict) else video
+    video, _ = _sample(client, 7)
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
