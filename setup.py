@@ -17,6 +17,7 @@ INSTALL_REQUIRES = [
     "open_clip_torch==3.3.0",
     "av==18.1.0",
     "pillow",
+    "psutil",  # a run's own start time (v2xum summarize: concurrent runs on one output folder)
 ]
 
 EXTRAS_REQUIRE = {

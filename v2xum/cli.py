@@ -14,6 +14,8 @@ import time
 from functools import partial
 from pathlib import Path
 
+import psutil
+
 
 DTYPE_CHOICES = ["auto", "bf16", "fp16", "fp32"]
 
@@ -69,7 +71,9 @@ def _add_init_tiny(commands) -> None:
 
 
 def _summarize(args: argparse.Namespace) -> int:
-    started = time.time()  # outputs completed after this by a concurrent run are not this run's to redo
+    # Outputs completed after this by a concurrent run are not this run's to redo. The process's own start, not
+    # now: two runs launched together may finish importing seconds apart, and the first may have finished videos.
+    started = psutil.Process().create_time()
     from .collection import collect_jobs
     from .summarize import ExportOptions, SummarizeSettings, load_pipeline, summarize_videos
 
