@@ -4,8 +4,8 @@
 One reference per video: its summary sentences joined into one text; both sides cleaned like VideoXum's
 `pre_caption` (lower case; each of `.!"()*#:;~` replaced by a space; whitespace collapsed). With Java on the
 machine, pycocoevalcap's PTB tokenizer and METEOR 1.5 run as in coco-caption; without it, texts are split on
-whitespace and punctuation (letters of every script kept), and METEOR is reported as None. BLEU-4, ROUGE-L and CIDEr-D are pycocoevalcap's own
-(pure Python) in both cases.
+whitespace and punctuation (letters of every script kept), and METEOR is reported as None. BLEU-4, ROUGE-L and
+CIDEr-D are pycocoevalcap's own (pure Python) in both cases.
 """
 
 import contextlib

@@ -155,9 +155,10 @@ def compose_v2xum(
     The vision tower and decoder keep their pretrained weights. With `temporal_prompt_style="special"`,
     `[f00]..[fNN]` and `<frame>` are added to the LM's tokenizer with contiguous ids (`"text"`: only `<frame>`;
     frames are then named with digits the LM already knows, `[03]`, as the released model did, at most 100). New
-    embedding and `lm_head` rows start as `frame_token_init` says (`add_v2xum_token_rows`); the projector is initialised from the decoder's `initializer_range`. A tied-embedding LM
-    is untied (`untie_output_embeddings`) unless `untie_word_embeddings=False` (then full fine-tuning only). Each
-    name is a local directory or a Hub id; `hub_kwargs` (e.g. `revision`) go to every `from_pretrained`.
+    embedding and `lm_head` rows start as `frame_token_init` says (`add_v2xum_token_rows`); the projector is
+    initialised from the decoder's `initializer_range`. A tied-embedding LM is untied (`untie_output_embeddings`)
+    unless `untie_word_embeddings=False` (then full fine-tuning only). Each name is a local directory or a Hub id;
+    `hub_kwargs` (e.g. `revision`) go to every `from_pretrained`.
 
     Returns the model and the tokenizer (left padding, a pad token), ready for `v2xum_processor_for`.
     """

@@ -97,7 +97,8 @@ class V2XumPreTrainedModel(PreTrainedModel):
         the saved class's own Auto class) and the pipeline's file beside the model's."""
         if self._auto_class is not None:
             module = type(self).__module__.rsplit(".", 1)[-1]
-            self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), "AutoModel": f"{module}.V2XumModel"}
+            auto_map = getattr(self.config, "auto_map", None) or {}
+            self.config.auto_map = {**auto_map, "AutoModel": f"{module}.V2XumModel"}
         super().save_pretrained(save_directory, *args, **kwargs)
         pipeline_file = Path(sys.modules[type(self).__module__].__file__).with_name("pipeline_v2xum.py")
         if self._auto_class is not None and kwargs.get("is_main_process", True) and pipeline_file.is_file():
