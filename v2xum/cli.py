@@ -71,9 +71,7 @@ def _add_init_tiny(commands) -> None:
 
 
 def _summarize(args: argparse.Namespace) -> int:
-    # Outputs completed after this by a concurrent run are not this run's to redo. The process's own start, not
-    # now: two runs launched together may finish importing seconds apart, and the first may have finished videos.
-    started = psutil.Process().create_time()
+    started = args.started  # outputs completed after this by a concurrent run are not this run's to redo
     from .collection import collect_jobs
     from .summarize import ExportOptions, SummarizeSettings, load_pipeline, summarize_videos
 
@@ -507,7 +505,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # When this run started: from the command line, the process's creation (two runs launched together may finish
+    # importing torch seconds apart, and the faster may have finished videos by then); called from Python, now.
+    started = psutil.Process().create_time() if argv is None else time.time()
     args = build_parser().parse_args(argv)
+    args.started = started
     try:
         return args.handler(args)
     except (ValueError, OSError) as error:
