@@ -153,12 +153,14 @@ def prepare_examples(
     prepared = [row for row in prepared if row["video"] not in missing]
     if not prepared:
         raise ValueError(f"No training example of {source} has its video on disk")
+    lengths: dict[str, float | None] = {}  # a video listed under several tasks is read once
     for row in prepared:
         try:
-            length = announced_duration(row["video"])
+            if row["video"] not in lengths:
+                lengths[row["video"]] = announced_duration(row["video"])
         except VideoDecodingError as error:
             raise ValueError(f"{row['source']}: 'video' = {row['video']!r}: {error.reason}") from error
-        check_against_video(row, row["source"], length)
+        check_against_video(row, row["source"], lengths[row["video"]])
     return datasets.Dataset.from_list(prepared)
 
 
