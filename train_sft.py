@@ -4,6 +4,12 @@
     python train_sft.py --config configs/tiny_cpu.yaml
     accelerate launch --config_file configs/accelerate/ddp.yaml train_sft.py --config configs/paper_v2xum_llama7b_lora.yaml
 
+The released recipe has two stages. `--stage align` (stage 1) trains the projector and the new `[fNN]` rows on
+captions of clips (`v2xum.alignment_data`) with the language model and the tower frozen, and saves a full checkpoint
+plus the projector alone (`mm_projector.bin` / `.safetensors`, the released layout). `--stage finetune` (stage 2, the
+default) trains on summaries; it starts from a stage-1 folder (`--model_name_or_path`) or takes its projector
+(`--projector_from`), and `--freeze_projector` keeps the projector as it is, as the released recipe does.
+
 Any field of the dataclasses below, of TRL's `SFTConfig` and `ModelConfig` can be set in the YAML or on the command
 line (command line wins). The model is a V2Xum checkpoint (`--model_name_or_path`) or is composed from a CLIP and a
 Llama-family LM (`--vision_model`, `--language_model`). Data are training examples in the package's format
@@ -16,26 +22,36 @@ from dataclasses import dataclass, field
 
 from trl import ModelConfig, ScriptArguments, SFTConfig, SFTTrainer, TrlParser
 
-from v2xum.collator import V2XumDataCollator
+from modeling_v2xum.projector_weights import save_released_projector
+from v2xum.alignment_data import prepare_alignment_rows
+from v2xum.collator import V2XumAlignmentCollator, V2XumDataCollator
 from v2xum.feature_cache import open_feature_cache
 from v2xum.hub import push_model
-from v2xum.training_data import write_training_videos
 from v2xum.training import (
     COMPOSED_BASE_DIR,
     TimeBudget,
-    split_learning_rates,
+    alignment_optimizer,
+    freeze_for_alignment,
     freeze_for_training,
+    freeze_projector,
     load_model_and_processor,
     resume_checkpoint,
+    split_learning_rates,
     training_card,
     training_datasets,
+    training_method,
     v2xum_lora_config,
 )
+from v2xum.training_data import prepare_examples, write_training_videos
+
+
+STAGES = ("align", "finetune")
 
 
 @dataclass
 class V2XumArguments:
-    train_file: str | None = field(default=None, metadata={"help": "JSONL of training examples"})
+    stage: str = field(default="finetune", metadata={"help": "align (stage 1: captions, projector only) | finetune"})
+    train_file: str | None = field(default=None, metadata={"help": "JSONL of training examples (align: captions)"})
     eval_file: str | None = field(default=None, metadata={"help": "JSONL of evaluation examples"})
     video_root: str | None = field(
         default=None, metadata={"help": "folder that relative video paths start from (default: the file's folder)"}
@@ -66,6 +82,10 @@ class V2XumArguments:
         default=None, metadata={"help": "learning rate of the projector and new token rows (default: learning_rate)"}
     )
     max_train_minutes: float | None = field(default=None, metadata={"help": "stop training after this many minutes"})
+    projector_from: str | None = field(
+        default=None, metadata={"help": "start from this projector: a stage-1 folder or an mm_projector.bin/.safetensors"}
+    )
+    freeze_projector: bool = field(default=False, metadata={"help": "stage 2: keep the projector as it starts"})
 
 
 def make_parser() -> TrlParser:
@@ -78,10 +98,21 @@ ARCHITECTURE_FIELDS = ("vision_feature_mode", "vision_feature_layer", "pooled_pa
 
 
 def _check(args: V2XumArguments, model_args: ModelConfig) -> None:
+    if args.stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, got {args.stage!r}")
     if args.decode_mode not in ("exact", "keyframes"):
         raise ValueError(f"decode_mode must be 'exact' or 'keyframes', got {args.decode_mode!r}")
+    if args.num_frames is not None and args.num_frames < 1:
+        raise ValueError(f"num_frames must be a positive number of frames, got {args.num_frames}")
     if model_args.use_peft and args.train_vision_tower:
         raise ValueError("--train_vision_tower is for full fine-tuning; LoRA adapts the language model only")
+    stage2_only = {"use_peft": model_args.use_peft, "train_vision_tower": args.train_vision_tower,
+                   "freeze_projector": args.freeze_projector, "feature_cache": args.feature_cache,
+                   "new_parts_learning_rate": args.new_parts_learning_rate}
+    given = [name for name, value in stage2_only.items() if value not in (None, False)]
+    if args.stage == "align" and given:
+        raise ValueError(f"--{' --'.join(given)}: not for --stage align, which trains the projector and the new "
+                         "[fNN] rows only (on decoded clips, at --learning_rate)")
     changed = [name for name in (*ARCHITECTURE_FIELDS, "chat_template")
                if getattr(args, name) != V2XumArguments.__dataclass_fields__[name].default]
     if changed and model_args.model_name_or_path:
@@ -99,6 +130,7 @@ def main(
     training_args.remove_unused_columns = False
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
     resume = resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    align = args.stage == "align"
 
     composed = args.vision_model is not None
     model, processor = load_model_and_processor(
@@ -108,55 +140,82 @@ def main(
         num_frames=args.num_frames,
         dtype=model_args.dtype,
         attn_implementation=model_args.attn_implementation,
-        composed_base_dir=os.path.join(training_args.output_dir, COMPOSED_BASE_DIR) if composed else None,
+        # An adapter needs its composed base on disk; a full checkpoint does not.
+        composed_base_dir=os.path.join(training_args.output_dir, COMPOSED_BASE_DIR) if composed and model_args.use_peft else None,
         architecture={name: getattr(args, name) for name in ARCHITECTURE_FIELDS} if composed else None,
         chat_template=args.chat_template,
+        projector_from=args.projector_from,
     )
-    freeze_for_training(model, train_vision_tower=args.train_vision_tower)
+    if align:
+        freeze_for_alignment(model)
+    else:
+        freeze_for_training(model, train_vision_tower=args.train_vision_tower)
+        if args.freeze_projector:
+            freeze_projector(model)
+    train_dataset, eval_dataset = training_datasets(
+        args.train_file, args.eval_file, script_args.dataset_name, script_args.dataset_config,
+        script_args.dataset_train_split, script_args.dataset_test_split if training_args.eval_strategy != "no" else None,
+        args.video_root, args.skip_missing, prepare=prepare_alignment_rows if align else prepare_examples,
+    )
+    trainer = _trainer(model, processor, args, training_args, model_args, train_dataset, eval_dataset)
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(training_args.output_dir)
+    if trainer.is_world_process_zero():
+        _finish(trainer, processor, script_args, args, training_args, model_args, push_to_hub)
+    return trainer
+
+
+def _trainer(model, processor, args: V2XumArguments, training_args: SFTConfig, model_args: ModelConfig,
+             train_dataset, eval_dataset) -> SFTTrainer:
+    """The SFTTrainer of a stage: its collator, LoRA configuration and optimizer groups."""
     peft_config = None
     if model_args.use_peft:
         peft_config = v2xum_lora_config(
             model.config, r=model_args.lora_r, lora_alpha=model_args.lora_alpha, lora_dropout=model_args.lora_dropout,
             target_modules=model_args.lora_target_modules, modules_to_save=model_args.lora_modules_to_save,
-            use_rslora=model_args.use_rslora, use_dora=model_args.use_dora,
+            use_rslora=model_args.use_rslora, use_dora=model_args.use_dora, freeze_projector=args.freeze_projector,
         )
-    train_dataset, eval_dataset = training_datasets(
-        args.train_file, args.eval_file, script_args.dataset_name, script_args.dataset_config,
-        script_args.dataset_train_split, script_args.dataset_test_split if training_args.eval_strategy != "no" else None,
-        args.video_root, args.skip_missing,
-    )
     cache = None
     if args.feature_cache:
         cache = open_feature_cache(args.feature_cache, model, processor, args.num_frames, args.decode_mode,
                                    train_dataset["video"])
-    collator = V2XumDataCollator(processor, num_frames=args.num_frames, max_length=training_args.max_length,
-                                 decode_mode=args.decode_mode, feature_cache=cache)
+    collator_class = V2XumAlignmentCollator if args.stage == "align" else V2XumDataCollator
+    collator = collator_class(processor, num_frames=args.num_frames, max_length=training_args.max_length,
+                              decode_mode=args.decode_mode, feature_cache=cache)
     trainer = SFTTrainer(model=model, args=training_args, data_collator=collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processor, peft_config=peft_config,
                          callbacks=[TimeBudget(args.max_train_minutes)] if args.max_train_minutes else None)
-    if args.new_parts_learning_rate is not None:
+    if args.stage == "align":
+        trainer.create_optimizer()
+        trainer.optimizer = alignment_optimizer(trainer.optimizer, trainer.model)
+    elif args.new_parts_learning_rate is not None:
         trainer.create_optimizer()
         trainer.optimizer = split_learning_rates(trainer.optimizer, trainer.model, args.new_parts_learning_rate)
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(training_args.output_dir)
-
-    if trainer.is_world_process_zero():
-        repo_id = training_args.hub_model_id or os.path.basename(os.path.abspath(training_args.output_dir))
-        card = training_card(
-            trainer, repo_id, base_model=model_args.model_name_or_path or [args.vision_model, args.language_model],
-            vision_model=args.vision_model, language_model=args.language_model,
-            data_name=_shown_path(args.train_file) if args.train_file else script_args.dataset_name, num_frames=processor.video_processor.num_frames,
-            use_peft=model_args.use_peft, train_vision_tower=args.train_vision_tower,
-            lora=(model_args.lora_r, model_args.lora_alpha),
-        )
-        # Written after training: TRL rewrites README.md at every checkpoint.
-        card.save(os.path.join(training_args.output_dir, "README.md"))
-        write_training_videos(train_dataset["video"], training_args.output_dir,
-                              _shown_path(args.train_file) if args.train_file else script_args.dataset_name)
-        if push_to_hub:
-            push_model(training_args.output_dir, repo_id, private=bool(training_args.hub_private_repo),
-                       token=training_args.hub_token, revision=training_args.hub_revision, card=card)
     return trainer
+
+
+def _finish(trainer: SFTTrainer, processor, script_args: ScriptArguments, args: V2XumArguments,
+            training_args: SFTConfig, model_args: ModelConfig, push_to_hub: bool) -> None:
+    """What a run leaves beside its weights: the stage-1 projector file, the card, the training videos; the push."""
+    out = training_args.output_dir
+    if args.stage == "align":
+        save_released_projector(trainer.model.model.multi_modal_projector, out)
+    repo_id = training_args.hub_model_id or os.path.basename(os.path.abspath(out))
+    data_name = _shown_path(args.train_file) if args.train_file else script_args.dataset_name
+    method = training_method(args.stage, model_args.use_peft, args.train_vision_tower,
+                             (model_args.lora_r, model_args.lora_alpha), args.freeze_projector)
+    card = training_card(
+        trainer, repo_id, base_model=model_args.model_name_or_path or [args.vision_model, args.language_model],
+        vision_model=args.vision_model, language_model=args.language_model, data_name=data_name,
+        num_frames=processor.video_processor.num_frames, method=method, adapter=model_args.use_peft,
+        train_vision_tower=args.train_vision_tower,
+    )
+    # Written after training: TRL rewrites README.md at every checkpoint.
+    card.save(os.path.join(out, "README.md"))
+    write_training_videos(trainer.train_dataset["video"], out, data_name)
+    if push_to_hub:
+        push_model(out, repo_id, private=bool(training_args.hub_private_repo), token=training_args.hub_token,
+                   revision=training_args.hub_revision, card=card)
 
 
 def _shown_path(path: str) -> str:

@@ -28,6 +28,7 @@ from transformers import GenerationConfig
 
 from .composition import _load_vision_tower, add_v2xum_token_rows, assemble_v2xum, v2xum_processor_for
 from .configuration_v2xum import MAX_TEXT_FRAME_TOKENS, V2XumConfig
+from .projector_weights import ProjectorWeightsError, load_released_projector
 
 
 class ConversionError(ValueError):
@@ -207,30 +208,22 @@ def load_vision_tower(clip: str) -> CLIPVisionModelWithProjection:
 # -- projector and LoRA -----------------------------------------------------------------------------------------------
 
 
-def _projector_weights(state: dict, source: str) -> dict[str, torch.Tensor]:
-    found, unexpected = {}, []
-    for key, value in state.items():
-        part = key.rsplit(".", 1)[-1]
-        if "mm_projector" in key and part in ("weight", "bias"):
-            found[part] = value
-        else:
-            unexpected.append(key)
-    if unexpected:
-        raise ConversionError(f"unexpected weights in {source}: {unexpected}")
-    return found
-
-
 def load_projector(path: str, in_features: int, out_features: int) -> dict[str, torch.Tensor]:
-    """The stage-1 `Linear(768, 4096)` from `mm_projector.bin` (keys ending in `mm_projector.weight/.bias`)."""
-    found = _projector_weights(torch.load(path, map_location="cpu", weights_only=True), path)
-    if "weight" not in found:
-        raise ConversionError(f"{path} holds no mm_projector.weight")
-    if tuple(found["weight"].shape) != (out_features, in_features):
+    """The stage-1 `Linear(768, 4096)` from `mm_projector.bin` (keys ending in `mm_projector.weight/.bias`), as
+    `linear_1` weights of the V2Xum projector."""
+    try:
+        found = load_released_projector(path)
+    except ProjectorWeightsError as error:
+        raise ConversionError(str(error)) from error
+    if set(found) - {"linear_1.weight", "linear_1.bias"}:
+        raise ConversionError(f"{path} is not a single-Linear projector (it holds {sorted(found)}); the released "
+                              "V2Xum-LLaMA's is one Linear")
+    if tuple(found["linear_1.weight"].shape) != (out_features, in_features):
         raise ConversionError(
-            f"{path}: projector weight is {tuple(found['weight'].shape)}, expected ({out_features}, {in_features}) "
-            "for this CLIP and language model"
+            f"{path}: projector weight is {tuple(found['linear_1.weight'].shape)}, expected ({out_features}, "
+            f"{in_features}) for this CLIP and language model"
         )
-    return found
+    return {key.removeprefix("linear_1."): value for key, value in found.items()}
 
 
 def merge_lora(language_model, lora_dir: str):

@@ -201,18 +201,30 @@ def _add_summarize(commands) -> None:
 
 
 def _convert_data(args: argparse.Namespace) -> int:
+    from .alignment_data import alignment_rows_from_examples, videoxum_alignment_rows
     from .outputs import check_output_dir
-    from .training_data import convert_v2xum_conversations, convert_videoxum, write_jsonl
+    from .training_data import convert_v2xum_conversations, convert_videoxum, find_video, write_jsonl
 
     out = check_output_dir(args.output, args.overwrite)
+    alignment = args.alignment and check_output_dir(args.alignment, args.overwrite)
+    with open(args.input, encoding="utf-8") as f:
+        try:
+            annotations = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{args.input} is not JSON ({error})") from error
     try:
         if args.format == "videoxum":
-            examples = convert_videoxum(args.input, args.video_root, tasks=args.tasks, min_agreement=args.min_agreement)
+            examples = convert_videoxum(annotations, args.video_root, tasks=args.tasks,
+                                        min_agreement=args.min_agreement)
+            captions = videoxum_alignment_rows(annotations, partial(find_video, args.video_root))
         else:
-            examples = convert_v2xum_conversations(args.input, args.video_root)
+            examples = convert_v2xum_conversations(annotations, args.video_root)
+            captions = alignment_rows_from_examples(examples)
     except KeyError as error:
         raise ValueError(f"cannot convert {args.input}: missing field {error}") from error
     print(f"wrote {write_jsonl(examples, out)} training examples to {out}")
+    if alignment:
+        print(f"wrote {write_jsonl(captions, alignment)} alignment captions (stage 1) to {alignment}")
     return 0
 
 
@@ -225,6 +237,8 @@ def _add_convert_data(commands) -> None:
     parser.add_argument("--tasks", nargs="+", choices=["video", "text", "both"], default=["both", "video", "text"])
     parser.add_argument("--min-agreement", type=float, default=0.5,
                         help="VideoXum: share of annotators that must select a frame for it to be a keyframe")
+    parser.add_argument("--alignment", metavar="ALIGN_JSONL",
+                        help="also write stage-1 alignment captions (each sentence and its time span) to this file")
     _overwrite_flag(parser)
     parser.set_defaults(handler=_convert_data)
 

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 import torch
 from transformers import BatchFeature
 
-from processing import FrameTimeline, V2XumProcessor
+from processing import DecodedVideo, FrameTimeline, V2XumProcessor
 from processing.video_processing_v2xum import pad_videos
 
+from .alignment_data import decode_alignment_clip
 from .feature_cache import VideoFeatureCache
 from .training_data import render_target
 
@@ -34,19 +35,31 @@ class V2XumDataCollator:
     feature_cache: VideoFeatureCache | None = None
 
     def __call__(self, examples: list[dict]) -> BatchFeature:
-        prompts = [self.processor.build_prompt(e["task"], query=e.get("query")) for e in examples]
+        prompts = self.prompts(examples)
         if self.feature_cache is not None:
             prompt_ids, video_inputs, timelines = self._cached_inputs(examples, prompts)
         else:
             prompt_ids, video_inputs, timelines = self._decoded_inputs(examples, prompts)
-        style, tokens = self.processor.temporal_prompt_style, self.processor.num_frame_tokens
-        answers = [render_target(e, timeline, style, tokens) for e, timeline in zip(examples, timelines)]
+        answers = self.answers(examples, timelines)
         return BatchFeature({**self._with_labels(prompt_ids, answers, examples), **video_inputs})
+
+    def prompts(self, examples: list[dict]) -> list[str]:
+        """The task prompt of each example, as generation builds it."""
+        return [self.processor.build_prompt(e["task"], query=e.get("query")) for e in examples]
+
+    def videos(self, examples: list[dict]) -> list:
+        """What the processor decodes for each example: its video path."""
+        return [e["video"] for e in examples]
+
+    def answers(self, examples: list[dict], timelines: list[FrameTimeline]) -> list[str]:
+        """The target of each example, rendered from the frames the model sees."""
+        style, tokens = self.processor.temporal_prompt_style, self.processor.num_frame_tokens
+        return [render_target(e, timeline, style, tokens) for e, timeline in zip(examples, timelines)]
 
     def _decoded_inputs(self, examples: list[dict], prompts: list[str]):
         videos_kwargs = {"decode_mode": self.decode_mode} | ({"num_frames": self.num_frames} if self.num_frames else {})
         inputs = self.processor(
-            text=prompts, videos=[e["video"] for e in examples], padding=False, return_metadata=True, **videos_kwargs
+            text=prompts, videos=self.videos(examples), padding=False, return_metadata=True, **videos_kwargs
         )
         timelines = [FrameTimeline.from_metadata(metadata) for metadata in inputs["video_metadata"]]
         video_inputs = {key: inputs[key] for key in ("pixel_values_videos", "video_frame_mask")}
@@ -95,4 +108,28 @@ class V2XumDataCollator:
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": label_ids}
 
 
-__all__ = ["V2XumDataCollator"]
+@dataclass
+class V2XumAlignmentCollator(V2XumDataCollator):
+    """Stage 1 (alignment) batches from alignment rows (`v2xum.alignment_data`): the frames of each row's clip (or
+    its one frame) in the plain template, `[f00]<frame>[f01]<frame>...` and a newline with no system prompt or
+    instruction, and its caption as the answer (labels on the caption and EOS only)."""
+
+    def __post_init__(self):
+        if self.feature_cache is not None:
+            raise ValueError("Alignment decodes each row's clip: a feature cache (one entry per whole video) does "
+                             "not apply")
+
+    def prompts(self, examples: list[dict]) -> list[str]:
+        return [self.processor.video_token + "\n"] * len(examples)
+
+    def videos(self, examples: list[dict]) -> list[DecodedVideo]:
+        video_processor = self.processor.video_processor
+        num_frames = self.num_frames or video_processor.num_frames
+        return [decode_alignment_clip(e, num_frames, self.decode_mode, video_processor.resize_edge())
+                for e in examples]
+
+    def answers(self, examples: list[dict], timelines: list[FrameTimeline]) -> list[str]:
+        return [e["caption"] for e in examples]
+
+
+__all__ = ["V2XumDataCollator", "V2XumAlignmentCollator"]

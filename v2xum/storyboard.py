@@ -42,6 +42,8 @@ SIZE = 64
 NUM_ANNOTATORS = 5
 DEMO_NUM_FRAMES = 32
 SPLITS = {"train": 0.7, "val": 0.1, "test": 0.2}
+FILLER_CAPTION = "Only the background is visible."
+ALIGNMENT_FILE = "align.jsonl"
 # 2: each video its own random stream, splits by content (1 drew videos from one stream and split them by position,
 # so a smaller set's test videos were a larger set's training videos).
 GENERATOR_VERSION = 2
@@ -64,10 +66,15 @@ class Scene:
             return None
         return f"A {self.size} {self.colour} {self.shape} {self.motion}."
 
+    @property
+    def caption(self) -> str:
+        """What the scene shows, event or filler (alignment data)."""
+        return self.sentence or FILLER_CAPTION
+
 
 def vocabulary() -> list[str]:
-    """Every word a StoryBoard sentence can use (for a word-level tokenizer)."""
-    words = {"a", "."} | set(SHAPES) | set(COLOURS) | set(SIZES)
+    """Every word a StoryBoard sentence or alignment caption can use (for a word-level tokenizer)."""
+    words = {"a", "."} | set(SHAPES) | set(COLOURS) | set(SIZES) | set(_WORDS.findall(FILLER_CAPTION.lower()))
     for motion in MOTIONS:
         words |= set(motion.split())
     return sorted(words)
@@ -230,17 +237,28 @@ def make_storyboard(out_dir: str | os.PathLike, n_videos: int = 200, seed: int =
             for example in examples:
                 for task in ("both", "video", "text"):
                     f.write(json.dumps({**example, "task": task}) + "\n")
+    with open(os.path.join(out_dir, ALIGNMENT_FILE), "w", encoding="utf-8") as f:
+        for row in alignment_rows(splits["train"]):
+            f.write(json.dumps(row) + "\n")
     info = {"generator": "storyboard", "generator_version": GENERATOR_VERSION, "seed": seed, "n_videos": n_videos,
             "stories_per_video": stories, "split_rule": "sha256 of the event sentences", "fps": FPS, "size": SIZE,
-            "vocabulary": vocabulary(), "counts": {split: len(examples) for split, examples in splits.items()}}
+            "vocabulary": vocabulary(), "counts": {split: len(examples) for split, examples in splits.items()},
+            "alignment": f"{ALIGNMENT_FILE}: one caption per scene of the train split's videos"}
     with open(os.path.join(out_dir, "storyboard.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
     return splits
 
 
+def alignment_rows(examples: list[dict]) -> list[dict]:
+    """Stage-1 rows (`v2xum.alignment_data`) for StoryBoard examples: one per scene, filler scenes included, its
+    clip `[start, end)` and what it shows."""
+    return [{"video": example["video"], "start": scene["start"], "end": scene["end"],
+             "caption": Scene(**scene).caption} for example in examples for scene in example["scenes"]]
+
+
 def storyboard_tokenizer() -> PreTrainedTokenizerFast:
     """Word level: every word of the prompts and of StoryBoard sentences is one token."""
-    corpus = [SYSTEM_PROMPT, *TASK_INSTRUCTIONS.values(), "USER: ASSISTANT: A a .",
+    corpus = [SYSTEM_PROMPT, *TASK_INSTRUCTIONS.values(), "USER: ASSISTANT: A a .", FILLER_CAPTION,
               " ".join([*SHAPES, *COLOURS, *SIZES, *MOTIONS])]
     words = sorted({w for text in corpus for w in _WORDS.findall(text)})
     specials = ["<unk>", "<s>", "</s>", "<pad>"]
@@ -280,6 +298,9 @@ def write_storyboard_base(out_dir: str | os.PathLike, seed: int = 0) -> Path:
 __all__ = [
     "make_storyboard",
     "make_video_example",
+    "alignment_rows",
+    "ALIGNMENT_FILE",
+    "FILLER_CAPTION",
     "vocabulary",
     "combination",
     "split_of",

@@ -13,9 +13,8 @@ import json
 import os
 import re
 import sys
-from pathlib import Path
-
 import time
+from pathlib import Path
 
 import torch
 from huggingface_hub import ModelCard
@@ -23,10 +22,11 @@ from peft import LoraConfig, PeftModel
 from transformers import AutoModelForImageTextToText, AutoProcessor, TrainerCallback
 
 from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
+from modeling_v2xum.projector_weights import load_projector_into
 
 from .model_card import render_model_card, source_name, write_folder_card
 from .outputs import check_output_dir
-from .training_data import load_training_examples, prepare_examples
+from .training_data import load_rows, prepare_examples
 
 
 # q/k/v/o and gate/up/down of every decoder layer, nothing in the vision tower or projector; with or without the
@@ -48,10 +48,12 @@ def load_model_and_processor(
     composed_base_dir: str | os.PathLike | None = None,
     architecture: dict | None = None,
     chat_template: str = "v2xum",
+    projector_from: str | os.PathLike | None = None,
 ):
     """A V2Xum checkpoint (`model_name_or_path`), or a new one composed from `vision_model` + `language_model`
     (`architecture`: `compose_v2xum`'s choices; `chat_template`: `v2xum_processor_for`'s) and saved (with its
-    processor) to `composed_base_dir`, so adapters trained on it can be reloaded."""
+    processor) to `composed_base_dir`, so adapters trained on it can be reloaded. `projector_from` (a stage-1
+    output folder or a released-layout `mm_projector.bin`/`.safetensors`) replaces the projector's weights first."""
     if model_name_or_path and (vision_model or language_model):
         raise ValueError("Give either model_name_or_path (a V2Xum checkpoint) or vision_model + language_model")
     if model_name_or_path:
@@ -59,6 +61,8 @@ def load_model_and_processor(
             model_name_or_path, dtype=dtype, attn_implementation=attn_implementation
         )
         processor = AutoProcessor.from_pretrained(model_name_or_path)
+        if projector_from:
+            load_projector_into(model.model.multi_modal_projector, projector_from)
         if num_frames:
             processor.check_frame_count(num_frames)
             processor.video_processor.num_frames = num_frames
@@ -69,6 +73,8 @@ def load_model_and_processor(
     model, tokenizer = compose_v2xum(vision_model, language_model, dtype=None if dtype == "auto" else dtype,
                                      **(architecture or {}))
     processor = v2xum_processor_for(model.config, tokenizer, num_frames=num_frames, chat_template=chat_template)
+    if projector_from:
+        load_projector_into(model.model.multi_modal_projector, projector_from)
     if composed_base_dir is not None:
         # An absolute path: the adapter's `base_model_name_or_path`, which must resolve from any working directory.
         composed_base_dir = os.path.abspath(composed_base_dir)
@@ -86,6 +92,41 @@ def freeze_for_training(model, train_vision_tower: bool = False):
     return model
 
 
+def freeze_for_alignment(model):
+    """Stage 1 (alignment): only the projector and the new `[fNN]` rows of the input embedding train; the tower and
+    the language model, every other embedding row included, stay bit for bit as they were. The embedding weight
+    trains with a gradient that is zero outside the new rows (and must not decay: `alignment_optimizer`).
+    Returns `model`."""
+    model.requires_grad_(False)
+    model.model.multi_modal_projector.requires_grad_(True)
+    token_ids = list(model.config.frame_token_ids)
+    if token_ids:
+        weight = model.get_input_embeddings().weight
+        new_rows = torch.zeros(weight.shape[0], 1, dtype=weight.dtype, device=weight.device)
+        new_rows[token_ids] = 1
+        weight.requires_grad_(True)
+        weight.register_hook(lambda grad: grad * new_rows)
+    return model
+
+
+def alignment_optimizer(optimizer, model):
+    """The stage-1 optimizer (before its first step) with the input embedding in a group without weight decay:
+    decay would shrink the frozen rows, whose gradient is zero."""
+    return regroup_parameters(optimizer, [model.get_input_embeddings().weight], weight_decay=0.0)
+
+
+def freeze_projector(model):
+    """Stage 2 with the released choice of a frozen projector: no gradient, and standardization statistics that
+    stay as loaded (training batches are still standardized by their own statistics, as the projector was trained).
+    Returns `model`."""
+    projector = model.model.multi_modal_projector
+    projector.requires_grad_(False)
+    for module in projector.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.track_running_stats = False
+    return model
+
+
 def v2xum_lora_config(
     config,
     r: int = 64,
@@ -95,8 +136,10 @@ def v2xum_lora_config(
     modules_to_save: list[str] | None = None,
     use_rslora: bool = False,
     use_dora: bool = False,
+    freeze_projector: bool = False,
 ) -> LoraConfig:
-    """LoRA on the language model; projector and `lm_head` fully trained; `[fNN]` input rows trainable tokens."""
+    """LoRA on the language model; projector (unless `freeze_projector`) and `lm_head` fully trained; `[fNN]` input
+    rows trainable tokens."""
     if config.tie_word_embeddings:
         raise ValueError("LoRA needs a V2Xum whose lm_head is not tied to the input embedding (PEFT would wrap the "
                          "tied head, which TRL's fused head cannot read): compose it with untie_word_embeddings=True "
@@ -108,7 +151,8 @@ def v2xum_lora_config(
         lora_alpha=lora_alpha,
         lora_dropout=lora_dropout,
         target_modules=target_modules or LANGUAGE_MODEL_LORA_TARGETS,
-        modules_to_save=list(modules_to_save or FULLY_TRAINED_WITH_LORA),
+        modules_to_save=[name for name in modules_to_save or FULLY_TRAINED_WITH_LORA
+                         if not (freeze_projector and name == "multi_modal_projector")],
         trainable_token_indices={"embed_tokens": token_ids} if token_ids else None,
         bias="none",
         use_rslora=use_rslora,
@@ -155,21 +199,23 @@ def training_datasets(
     eval_split: str | None = None,
     video_root: str | None = None,
     skip_missing: bool = False,
+    prepare=prepare_examples,
 ):
-    """Validated training (and evaluation) examples: JSONL files, or a `datasets` dataset by name."""
+    """Validated training (and evaluation) rows: JSONL files, or a `datasets` dataset by name. `prepare` checks the
+    rows: `prepare_examples` (summaries) or `v2xum.alignment_data.prepare_alignment_rows` (stage-1 captions)."""
     if train_file:
-        train = load_training_examples(train_file, video_root, skip_missing)
-        evaluation = load_training_examples(eval_file, video_root, skip_missing) if eval_file else None
+        train = load_rows(train_file, prepare, video_root, skip_missing)
+        evaluation = load_rows(eval_file, prepare, video_root, skip_missing) if eval_file else None
         return train, evaluation
     if not dataset_name:
         raise ValueError("No training data: give --train_file (JSONL) or --dataset_name (a datasets dataset)")
     import datasets
 
     loaded = datasets.load_dataset(dataset_name, dataset_config)
-    train = prepare_examples(list(loaded[train_split]), video_root, skip_missing, f"{dataset_name}[{train_split}]")
+    train = prepare(list(loaded[train_split]), video_root, skip_missing, f"{dataset_name}[{train_split}]")
     evaluation = None
     if eval_split and eval_split in loaded:
-        evaluation = prepare_examples(list(loaded[eval_split]), video_root, skip_missing, f"{dataset_name}[{eval_split}]")
+        evaluation = prepare(list(loaded[eval_split]), video_root, skip_missing, f"{dataset_name}[{eval_split}]")
     return train, evaluation
 
 
@@ -209,48 +255,64 @@ def resume_checkpoint(resume_from_checkpoint, output_dir: str) -> str | None:
     raise ValueError(f"resume_from_checkpoint={value}, but {output_dir} holds no complete checkpoint")
 
 
-def training_card(trainer, repo_id: str, base_model, vision_model: str | None, language_model: str | None,
-                  data_name: str, num_frames: int, use_peft: bool, train_vision_tower: bool, lora: tuple[int, int]):
-    """The model card of a `train_sft.py` run: what was trained, on what, how, and the logged loss."""
-    args = trainer.args
+def training_method(stage: str, use_peft: bool, train_vision_tower: bool, lora: tuple[int, int],
+                    freeze_projector: bool = False) -> str:
+    """What a `train_sft.py` run trains, in the card's words."""
+    if stage == "align":
+        return ("stage 1 (alignment) on captions: projector and new [fNN] embedding rows trained; language model and "
+                "vision tower frozen")
+    projector = "projector frozen" if freeze_projector else "projector fully trained"
     if use_peft:
-        method = (f"LoRA r={lora[0]}, alpha={lora[1]} on the language model; projector and lm_head fully trained; "
-                  "[fNN] embedding rows trained")
-    else:
-        method = "full fine-tuning" + (" including the vision tower" if train_vision_tower else ", vision tower frozen")
+        return (f"LoRA r={lora[0]}, alpha={lora[1]} on the language model; {projector}; lm_head fully trained; "
+                "[fNN] embedding rows trained")
+    tower = " including the vision tower" if train_vision_tower else ", vision tower frozen"
+    return "full fine-tuning" + tower + ("; projector frozen" if freeze_projector else "")
+
+
+def training_card(trainer, repo_id: str, base_model, vision_model: str | None, language_model: str | None,
+                  data_name: str, num_frames: int, method: str, adapter: bool, train_vision_tower: bool = False):
+    """The model card of a `train_sft.py` run: what was trained (`method`), on what, how, and the logged loss."""
+    args = trainer.args
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     scheduler = getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type)
     summary = (
         f"`train_sft.py` (TRL SFTTrainer): {method}. {len(trainer.train_dataset)} examples ({data_name}), "
-        f"{args.num_train_epochs:g} epoch(s), lr {args.learning_rate:g} ({scheduler}), {trainer.state.global_step} steps"
+        f"{trainer.state.epoch or 0:.3g} epoch(s), lr {args.learning_rate:g} ({scheduler}), "
+        f"{trainer.state.global_step} steps"
         + (f", logged training loss {losses[0]:.4f} -> {losses[-1]:.4f}." if losses else ".")
     )
-    model = trainer.model.get_base_model() if use_peft else trainer.model
+    model = trainer.model.get_base_model() if adapter else trainer.model
     return render_model_card(model.config, repo_id=repo_id, num_frames=num_frames, base_model=base_model,
                              vision_model=vision_model and source_name(vision_model, vision_model),
                              language_model=language_model and source_name(language_model, language_model),
-                             training_summary=summary, vision_tower_trained=train_vision_tower, adapter=use_peft)
+                             training_summary=summary, vision_tower_trained=train_vision_tower, adapter=adapter)
 
 
 # Parameters that start from nothing in a composed model: the projector and the new token rows (trainable tokens).
 NEW_PARTS = ("multi_modal_projector", "trainable_tokens_delta")
 
 
-def split_learning_rates(optimizer, model, new_parts_learning_rate: float):
-    """The optimizer (before its first step), with the new parts (`NEW_PARTS`) in param groups of their own at
-    `new_parts_learning_rate`: a pretrained LM adapts slowly while the parts it has never seen learn fast."""
-    new = {id(p) for name, p in model.named_parameters() if any(part in name for part in NEW_PARTS)}
+def regroup_parameters(optimizer, params, **options):
+    """The optimizer (before its first step), with `params` moved out of their param groups into groups of their
+    own whose options (`lr`, `weight_decay`, ...) are overridden by `options`."""
+    chosen = {id(p) for p in params}
     groups = []
     for group in optimizer.param_groups:
-        options = {k: v for k, v in group.items() if k != "params"}
-        groups.append({**options, "params": [p for p in group["params"] if id(p) not in new]})
-        groups.append({**options, "lr": new_parts_learning_rate, "initial_lr": new_parts_learning_rate,
-                       "params": [p for p in group["params"] if id(p) in new]})
+        kept = {k: v for k, v in group.items() if k != "params"}
+        groups.append({**kept, "params": [p for p in group["params"] if id(p) not in chosen]})
+        groups.append({**kept, **options, "params": [p for p in group["params"] if id(p) in chosen]})
     optimizer.param_groups = []  # not stepped yet: no state to carry over
     for group in groups:
         if group["params"]:
             optimizer.add_param_group(group)
     return optimizer
+
+
+def split_learning_rates(optimizer, model, new_parts_learning_rate: float):
+    """The optimizer (before its first step), with the new parts (`NEW_PARTS`) in param groups of their own at
+    `new_parts_learning_rate`: a pretrained LM adapts slowly while the parts it has never seen learn fast."""
+    new = [p for name, p in model.named_parameters() if any(part in name for part in NEW_PARTS)]
+    return regroup_parameters(optimizer, new, lr=new_parts_learning_rate, initial_lr=new_parts_learning_rate)
 
 
 class TimeBudget(TrainerCallback):
@@ -276,9 +338,14 @@ __all__ = [
     "load_model_and_processor",
     "v2xum_lora_config",
     "freeze_for_training",
+    "freeze_for_alignment",
+    "alignment_optimizer",
+    "freeze_projector",
+    "regroup_parameters",
     "training_datasets",
     "resume_checkpoint",
     "training_card",
+    "training_method",
     "load_adapter",
     "merge_adapter",
     "split_learning_rates",

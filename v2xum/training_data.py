@@ -122,29 +122,33 @@ def find_missing_videos(examples: Iterable[dict], video_root: str | os.PathLike 
     return sorted({p for e in examples if not os.path.isfile(p := resolve_video_path(e["video"], video_root))})
 
 
-def prepare_examples(
-    rows: list, video_root: str | os.PathLike | None = None, skip_missing: bool = False, source: str = "dataset",
-    wheres: list[str] | None = None,
-):
-    """Validates training rows (`validate_example`, then `check_against_video` on each file's header), resolves
-    their video paths against `video_root`, and returns a `datasets.Dataset` whose `source` column says where each
-    row came from (`wheres`, default `"<source> row <n>"`). Videos are not decoded here (the collator decodes them);
-    missing ones raise a `MissingVideosError` listing every path, or are dropped with `skip_missing=True`."""
+def _normalize_example(row: dict, where: str) -> dict:
+    row = dict(validate_example(row, where))
+    row["query"] = row.get("query")
+    row["duration"] = None if row.get("duration") is None else float(row["duration"])
+    row["sentences"] = [
+        {"text": s["text"], "seconds": [float(t) for t in s.get("seconds") or []], "grid": list(s.get("grid") or [])}
+        for s in row["sentences"]
+    ]
+    return row
+
+
+def prepare_rows(rows: list, normalize, check, video_root: str | os.PathLike | None = None, skip_missing: bool = False,
+                 source: str = "dataset", wheres: list[str] | None = None):
+    """Rows of a user's file (training examples, alignment captions) as a `datasets.Dataset`: each checked and
+    normalized by `normalize(row, where)`, its video path resolved against `video_root`, missing videos listed
+    (`MissingVideosError`) or dropped (`skip_missing`), and each row's times checked against its file's real
+    length by `check(row, where, seconds)` (each file's header read once). The `source` column says where each row
+    came from (`wheres`, default `"<source> row <n>"`). Videos are not decoded here."""
     import datasets
 
     if not rows:
-        raise ValueError(f"{source} holds no training examples")
+        raise ValueError(f"{source} holds no rows")
     wheres = wheres or [f"{source} row {n}" for n in range(len(rows))]
     prepared = []
     for where, row in zip(wheres, rows):
-        row = dict(validate_example(row, where))
+        row = normalize(row, where)
         row["video"] = resolve_video_path(row["video"], video_root)
-        row["query"] = row.get("query")
-        row["duration"] = None if row.get("duration") is None else float(row["duration"])
-        row["sentences"] = [
-            {"text": s["text"], "seconds": [float(t) for t in s.get("seconds") or []], "grid": list(s.get("grid") or [])}
-            for s in row["sentences"]
-        ]
         row["source"] = where
         prepared.append(row)
     missing = set(find_missing_videos(prepared))
@@ -152,16 +156,25 @@ def prepare_examples(
         raise MissingVideosError(sorted(missing))
     prepared = [row for row in prepared if row["video"] not in missing]
     if not prepared:
-        raise ValueError(f"No training example of {source} has its video on disk")
-    lengths: dict[str, float | None] = {}  # a video listed under several tasks is read once
+        raise ValueError(f"No row of {source} has its video on disk")
+    lengths: dict[str, float | None] = {}  # a video named by several rows is read once
     for row in prepared:
         try:
             if row["video"] not in lengths:
                 lengths[row["video"]] = announced_duration(row["video"])
         except VideoDecodingError as error:
             raise ValueError(f"{row['source']}: 'video' = {row['video']!r}: {error.reason}") from error
-        check_against_video(row, row["source"], lengths[row["video"]])
+        check(row, row["source"], lengths[row["video"]])
     return datasets.Dataset.from_list(prepared)
+
+
+def prepare_examples(
+    rows: list, video_root: str | os.PathLike | None = None, skip_missing: bool = False, source: str = "dataset",
+    wheres: list[str] | None = None,
+):
+    """Training examples as a `datasets.Dataset` (`prepare_rows` with `validate_example` and
+    `check_against_video`)."""
+    return prepare_rows(rows, _normalize_example, check_against_video, video_root, skip_missing, source, wheres)
 
 
 def load_training_examples(
@@ -169,11 +182,17 @@ def load_training_examples(
 ):
     """`prepare_examples` for a JSONL (or JSON list) file; `video_root` defaults to the file's folder; errors name
     the file's line."""
+    return load_rows(path, prepare_examples, video_root, skip_missing)
+
+
+def load_rows(path: str | os.PathLike, prepare, video_root: str | os.PathLike | None = None,
+              skip_missing: bool = False):
+    """`prepare(rows, video_root, skip_missing, source, wheres)` on the rows of a JSONL (or JSON list) file, each
+    named by its line; `video_root` defaults to the file's folder."""
     path = os.fspath(path)
     located = read_rows(path)
     video_root = os.path.dirname(os.path.abspath(path)) if video_root is None else video_root
-    return prepare_examples([row for _, row in located], video_root, skip_missing, source=path,
-                            wheres=[where for where, _ in located])
+    return prepare([row for _, row in located], video_root, skip_missing, path, [where for where, _ in located])
 
 
 def keyframe_seconds(sentence: dict, duration: float | None) -> list[float]:
@@ -199,7 +218,7 @@ def render_target(example: dict, timeline: FrameTimeline, style: str = "special"
 # -- converters ----------------------------------------------------------------------------------------------------
 
 
-def _find_video(video_root: str | os.PathLike | None, video_id: str) -> str:
+def find_video(video_root: str | os.PathLike | None, video_id: str) -> str:
     """`<video_id><ext>` under `video_root` for the first extension present (`.mp4` when none is)."""
     for extension in VIDEO_SUFFIXES:
         candidate = video_id + extension
@@ -252,7 +271,7 @@ def convert_videoxum(
                 continue  # no keyframe the annotators agree on: nothing to learn for this task
             examples.append(
                 {
-                    "video": _find_video(video_root, entry["video_id"]),
+                    "video": find_video(video_root, entry["video_id"]),
                     "task": task,
                     "sentences": sentences,
                     "duration": float(entry["duration"]),
@@ -306,7 +325,7 @@ def convert_v2xum_conversations(
                 raise ValueError(f"V2Xum example {entry['id']}: grid keyframes need meta.duration")
             examples.append(
                 {
-                    "video": _find_video(video_root, entry["id"]),
+                    "video": find_video(video_root, entry["id"]),
                     "task": task_of[instruction],
                     "sentences": [{"text": s.text, "seconds": [], "grid": s.keyframes} for s in parsed.sentences],
                     "duration": float(duration) if duration else None,
@@ -366,10 +385,13 @@ __all__ = [
     "validate_example",
     "load_training_examples",
     "prepare_examples",
+    "prepare_rows",
+    "load_rows",
     "find_missing_videos",
     "render_target",
     "keyframe_seconds",
     "convert_videoxum",
+    "find_video",
     "convert_v2xum_conversations",
     "write_jsonl",
     "video_fingerprint",
