@@ -121,8 +121,10 @@ def _check(args: V2XumArguments, model_args: ModelConfig) -> None:
 
 
 def main(
-    script_args: ScriptArguments, args: V2XumArguments, training_args: SFTConfig, model_args: ModelConfig
+    script_args: ScriptArguments, args: V2XumArguments, training_args: SFTConfig, model_args: ModelConfig,
+    callbacks: list | None = None,
 ) -> SFTTrainer:
+    """Trains one stage; `callbacks` (`TrainerCallback`s) are added to the trainer's."""
     _check(args, model_args)
     # The collator builds inputs and labels from video files; TRL must neither prepare nor prune the dataset. The
     # Trainer must not push (it would commit its own card without remote code): v2xum.hub pushes once, at the end.
@@ -157,7 +159,7 @@ def main(
         script_args.dataset_train_split, script_args.dataset_test_split if training_args.eval_strategy != "no" else None,
         args.video_root, args.skip_missing, prepare=prepare_alignment_rows if align else prepare_examples,
     )
-    trainer = _trainer(model, processor, args, training_args, model_args, train_dataset, eval_dataset)
+    trainer = _trainer(model, processor, args, training_args, model_args, train_dataset, eval_dataset, callbacks)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)
     if trainer.is_world_process_zero():
@@ -166,7 +168,7 @@ def main(
 
 
 def _trainer(model, processor, args: V2XumArguments, training_args: SFTConfig, model_args: ModelConfig,
-             train_dataset, eval_dataset) -> SFTTrainer:
+             train_dataset, eval_dataset, callbacks: list | None = None) -> SFTTrainer:
     """The SFTTrainer of a stage: its collator, LoRA configuration and optimizer groups."""
     peft_config = None
     if model_args.use_peft:
@@ -184,7 +186,8 @@ def _trainer(model, processor, args: V2XumArguments, training_args: SFTConfig, m
                               decode_mode=args.decode_mode, feature_cache=cache)
     trainer = SFTTrainer(model=model, args=training_args, data_collator=collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processor, peft_config=peft_config,
-                         callbacks=[TimeBudget(args.max_train_minutes)] if args.max_train_minutes else None)
+                         callbacks=[*([TimeBudget(args.max_train_minutes)] if args.max_train_minutes else []),
+                                    *(callbacks or [])] or None)
     if args.stage == "align":
         trainer.create_optimizer()
         trainer.optimizer = alignment_optimizer(trainer.optimizer, trainer.model)
@@ -223,9 +226,9 @@ def _shown_path(path: str) -> str:
     return os.path.join(os.path.basename(os.path.dirname(os.path.abspath(path))), os.path.basename(path))
 
 
-def run(argv: list[str] | None = None) -> SFTTrainer:
+def run(argv: list[str] | None = None, callbacks: list | None = None) -> SFTTrainer:
     """Parses `argv` (default: the command line; `--config` YAML included) and trains."""
-    return main(*make_parser().parse_args_and_config(args=argv))
+    return main(*make_parser().parse_args_and_config(args=argv), callbacks=callbacks)
 
 
 if __name__ == "__main__":
