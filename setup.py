@@ -26,7 +26,7 @@ EXTRAS_REQUIRE = {
     "ray": ["ray[data]==2.60.0"],  # v2xum summarize --engine ray, v2xum.ray_summarize
     "app": ["gradio==6.31.0"],  # v2xum app (the Space header pins the same version: v2xum.hub.GRADIO_VERSION)
     # benchmarks/bench_real_lm.py: reads SmolLM2 from a GGUF, draws its learning curves
-    "real-lm": ["gguf==0.19.0", "matplotlib==3.11.0"],
+    "real-lm": ["gguf==0.19.0", "matplotlib==3.11.2"],
     # selenium drives Debian's chromium + chromium-driver (installed by .ci/run) for the app's browser test
     "dev": ["pytest", "pytest-timeout", "selenium==4.51.0"],
 }
