@@ -22,7 +22,13 @@ INSTALL_REQUIRES = [
 
 EXTRAS_REQUIRE = {
     # pycocoevalcap: BLEU/CIDEr-D/ROUGE-L as the VideoXum protocol computes them (METEOR and its tokenizer use Java)
-    "metrics": ["sacrebleu==2.6.0", "rouge-score==0.1.2", "pycocoevalcap==1.2", "scipy==1.17.1", "scikit-learn==1.9.1"],
+    "metrics": [
+        "sacrebleu==2.6.0",
+        "rouge-score==0.1.2",
+        "pycocoevalcap==1.2",
+        "scipy==1.17.1",
+        "scikit-learn==1.9.1",
+    ],
     "ray": ["ray[data]==2.60.0"],  # v2xum summarize --engine ray, v2xum.ray_summarize
     "app": ["gradio==6.31.0"],  # v2xum app (the Space header pins the same version: v2xum.hub.GRADIO_VERSION)
     # benchmarks/bench_real_lm.py: reads SmolLM2 from a GGUF, draws its learning curves

@@ -83,7 +83,8 @@ class V2XumArguments:
     )
     max_train_minutes: float | None = field(default=None, metadata={"help": "stop training after this many minutes"})
     projector_from: str | None = field(
-        default=None, metadata={"help": "start from this projector: a stage-1 folder or an mm_projector.bin/.safetensors"}
+        default=None,
+        metadata={"help": "start from this projector: a stage-1 folder or an mm_projector.bin/.safetensors"},
     )
     freeze_projector: bool = field(default=False, metadata={"help": "stage 2: keep the projector as it starts"})
 
@@ -92,9 +93,17 @@ def make_parser() -> TrlParser:
     return TrlParser((ScriptArguments, V2XumArguments, SFTConfig, ModelConfig))
 
 
-ARCHITECTURE_FIELDS = ("vision_feature_mode", "vision_feature_layer", "pooled_patch_grid", "projector_type",
-                       "projector_feature_norm", "num_frame_tokens", "temporal_prompt_style", "untie_word_embeddings",
-                       "frame_token_init")
+ARCHITECTURE_FIELDS = (
+    "vision_feature_mode",
+    "vision_feature_layer",
+    "pooled_patch_grid",
+    "projector_type",
+    "projector_feature_norm",
+    "num_frame_tokens",
+    "temporal_prompt_style",
+    "untie_word_embeddings",
+    "frame_token_init",
+)
 
 
 def _check(args: V2XumArguments, model_args: ModelConfig) -> None:
@@ -106,22 +115,36 @@ def _check(args: V2XumArguments, model_args: ModelConfig) -> None:
         raise ValueError(f"num_frames must be a positive number of frames, got {args.num_frames}")
     if model_args.use_peft and args.train_vision_tower:
         raise ValueError("--train_vision_tower is for full fine-tuning; LoRA adapts the language model only")
-    stage2_only = {"use_peft": model_args.use_peft, "train_vision_tower": args.train_vision_tower,
-                   "freeze_projector": args.freeze_projector, "feature_cache": args.feature_cache,
-                   "new_parts_learning_rate": args.new_parts_learning_rate}
+    stage2_only = {
+        "use_peft": model_args.use_peft,
+        "train_vision_tower": args.train_vision_tower,
+        "freeze_projector": args.freeze_projector,
+        "feature_cache": args.feature_cache,
+        "new_parts_learning_rate": args.new_parts_learning_rate,
+    }
     given = [name for name, value in stage2_only.items() if value not in (None, False)]
     if args.stage == "align" and given:
-        raise ValueError(f"--{' --'.join(given)}: not for --stage align, which trains the projector and the new "
-                         "[fNN] rows only (on decoded clips, at --learning_rate)")
-    changed = [name for name in (*ARCHITECTURE_FIELDS, "chat_template")
-               if getattr(args, name) != V2XumArguments.__dataclass_fields__[name].default]
+        raise ValueError(
+            f"--{' --'.join(given)}: not for --stage align, which trains the projector and the new "
+            "[fNN] rows only (on decoded clips, at --learning_rate)"
+        )
+    changed = [
+        name
+        for name in (*ARCHITECTURE_FIELDS, "chat_template")
+        if getattr(args, name) != V2XumArguments.__dataclass_fields__[name].default
+    ]
     if changed and model_args.model_name_or_path:
-        raise ValueError(f"--{' --'.join(changed)} shape a composed model (--vision_model/--language_model); the "
-                         f"checkpoint {model_args.model_name_or_path} keeps its own")
+        raise ValueError(
+            f"--{' --'.join(changed)} shape a composed model (--vision_model/--language_model); the "
+            f"checkpoint {model_args.model_name_or_path} keeps its own"
+        )
 
 
 def main(
-    script_args: ScriptArguments, args: V2XumArguments, training_args: SFTConfig, model_args: ModelConfig,
+    script_args: ScriptArguments,
+    args: V2XumArguments,
+    training_args: SFTConfig,
+    model_args: ModelConfig,
     callbacks: list | None = None,
 ) -> SFTTrainer:
     """Trains one stage; `callbacks` (`TrainerCallback`s) are added to the trainer's."""
@@ -143,7 +166,9 @@ def main(
         dtype=model_args.dtype,
         attn_implementation=model_args.attn_implementation,
         # An adapter needs its composed base on disk; a full checkpoint does not.
-        composed_base_dir=os.path.join(training_args.output_dir, COMPOSED_BASE_DIR) if composed and model_args.use_peft else None,
+        composed_base_dir=os.path.join(training_args.output_dir, COMPOSED_BASE_DIR)
+        if composed and model_args.use_peft
+        else None,
         architecture={name: getattr(args, name) for name in ARCHITECTURE_FIELDS} if composed else None,
         chat_template=args.chat_template,
         projector_from=args.projector_from,
@@ -155,9 +180,15 @@ def main(
         if args.freeze_projector:
             freeze_projector(model)
     train_dataset, eval_dataset = training_datasets(
-        args.train_file, args.eval_file, script_args.dataset_name, script_args.dataset_config,
-        script_args.dataset_train_split, script_args.dataset_test_split if training_args.eval_strategy != "no" else None,
-        args.video_root, args.skip_missing, prepare=prepare_alignment_rows if align else prepare_examples,
+        args.train_file,
+        args.eval_file,
+        script_args.dataset_name,
+        script_args.dataset_config,
+        script_args.dataset_train_split,
+        script_args.dataset_test_split if training_args.eval_strategy != "no" else None,
+        args.video_root,
+        args.skip_missing,
+        prepare=prepare_alignment_rows if align else prepare_examples,
     )
     trainer = _trainer(model, processor, args, training_args, model_args, train_dataset, eval_dataset, callbacks)
     trainer.train(resume_from_checkpoint=resume)
@@ -167,27 +198,54 @@ def main(
     return trainer
 
 
-def _trainer(model, processor, args: V2XumArguments, training_args: SFTConfig, model_args: ModelConfig,
-             train_dataset, eval_dataset, callbacks: list | None = None) -> SFTTrainer:
+def _trainer(
+    model,
+    processor,
+    args: V2XumArguments,
+    training_args: SFTConfig,
+    model_args: ModelConfig,
+    train_dataset,
+    eval_dataset,
+    callbacks: list | None = None,
+) -> SFTTrainer:
     """The SFTTrainer of a stage: its collator, LoRA configuration and optimizer groups."""
     peft_config = None
     if model_args.use_peft:
         peft_config = v2xum_lora_config(
-            model.config, r=model_args.lora_r, lora_alpha=model_args.lora_alpha, lora_dropout=model_args.lora_dropout,
-            target_modules=model_args.lora_target_modules, modules_to_save=model_args.lora_modules_to_save,
-            use_rslora=model_args.use_rslora, use_dora=model_args.use_dora, freeze_projector=args.freeze_projector,
+            model.config,
+            r=model_args.lora_r,
+            lora_alpha=model_args.lora_alpha,
+            lora_dropout=model_args.lora_dropout,
+            target_modules=model_args.lora_target_modules,
+            modules_to_save=model_args.lora_modules_to_save,
+            use_rslora=model_args.use_rslora,
+            use_dora=model_args.use_dora,
+            freeze_projector=args.freeze_projector,
         )
     cache = None
     if args.feature_cache:
-        cache = open_feature_cache(args.feature_cache, model, processor, args.num_frames, args.decode_mode,
-                                   train_dataset["video"])
+        cache = open_feature_cache(
+            args.feature_cache, model, processor, args.num_frames, args.decode_mode, train_dataset["video"]
+        )
     collator_class = V2XumAlignmentCollator if args.stage == "align" else V2XumDataCollator
-    collator = collator_class(processor, num_frames=args.num_frames, max_length=training_args.max_length,
-                              decode_mode=args.decode_mode, feature_cache=cache)
-    trainer = SFTTrainer(model=model, args=training_args, data_collator=collator, train_dataset=train_dataset,
-                         eval_dataset=eval_dataset, processing_class=processor, peft_config=peft_config,
-                         callbacks=[*([TimeBudget(args.max_train_minutes)] if args.max_train_minutes else []),
-                                    *(callbacks or [])] or None)
+    collator = collator_class(
+        processor,
+        num_frames=args.num_frames,
+        max_length=training_args.max_length,
+        decode_mode=args.decode_mode,
+        feature_cache=cache,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=training_args,
+        data_collator=collator,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=processor,
+        peft_config=peft_config,
+        callbacks=[*([TimeBudget(args.max_train_minutes)] if args.max_train_minutes else []), *(callbacks or [])]
+        or None,
+    )
     if args.stage == "align":
         trainer.create_optimizer()
         trainer.optimizer = alignment_optimizer(trainer.optimizer, trainer.model)
@@ -197,28 +255,52 @@ def _trainer(model, processor, args: V2XumArguments, training_args: SFTConfig, m
     return trainer
 
 
-def _finish(trainer: SFTTrainer, processor, script_args: ScriptArguments, args: V2XumArguments,
-            training_args: SFTConfig, model_args: ModelConfig, push_to_hub: bool) -> None:
+def _finish(
+    trainer: SFTTrainer,
+    processor,
+    script_args: ScriptArguments,
+    args: V2XumArguments,
+    training_args: SFTConfig,
+    model_args: ModelConfig,
+    push_to_hub: bool,
+) -> None:
     """What a run leaves beside its weights: the stage-1 projector file, the card, the training videos; the push."""
     out = training_args.output_dir
     if args.stage == "align":
         save_released_projector(trainer.model.model.multi_modal_projector, out)
     repo_id = training_args.hub_model_id or os.path.basename(os.path.abspath(out))
     data_name = _shown_path(args.train_file) if args.train_file else script_args.dataset_name
-    method = training_method(args.stage, model_args.use_peft, args.train_vision_tower,
-                             (model_args.lora_r, model_args.lora_alpha), args.freeze_projector)
+    method = training_method(
+        args.stage,
+        model_args.use_peft,
+        args.train_vision_tower,
+        (model_args.lora_r, model_args.lora_alpha),
+        args.freeze_projector,
+    )
     card = training_card(
-        trainer, repo_id, base_model=model_args.model_name_or_path or [args.vision_model, args.language_model],
-        vision_model=args.vision_model, language_model=args.language_model, data_name=data_name,
-        num_frames=processor.video_processor.num_frames, method=method, adapter=model_args.use_peft,
+        trainer,
+        repo_id,
+        base_model=model_args.model_name_or_path or [args.vision_model, args.language_model],
+        vision_model=args.vision_model,
+        language_model=args.language_model,
+        data_name=data_name,
+        num_frames=processor.video_processor.num_frames,
+        method=method,
+        adapter=model_args.use_peft,
         train_vision_tower=args.train_vision_tower,
     )
     # Written after training: TRL rewrites README.md at every checkpoint.
     card.save(os.path.join(out, "README.md"))
     write_training_videos(trainer.train_dataset["video"], out, data_name)
     if push_to_hub:
-        push_model(out, repo_id, private=bool(training_args.hub_private_repo), token=training_args.hub_token,
-                   revision=training_args.hub_revision, card=card)
+        push_model(
+            out,
+            repo_id,
+            private=bool(training_args.hub_private_repo),
+            token=training_args.hub_token,
+            revision=training_args.hub_revision,
+            card=card,
+        )
 
 
 def _shown_path(path: str) -> str:

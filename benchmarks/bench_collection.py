@@ -31,9 +31,13 @@ def run(command: list[str], env: dict) -> float:
 
 
 def summaries(out: Path) -> dict:
-    return {p.parent.name: (json.loads(p.read_text())["text"], [k["frame_index"] for k in
-                                                                 json.loads(p.read_text())["keyframes"]])
-            for p in out.glob("*/summary.json")}
+    return {
+        p.parent.name: (
+            json.loads(p.read_text())["text"],
+            [k["frame_index"] for k in json.loads(p.read_text())["keyframes"]],
+        )
+        for p in out.glob("*/summary.json")
+    }
 
 
 def main():
@@ -47,14 +51,33 @@ def main():
         work = Path(workdir)
         make_storyboard(work / "sb", n_videos=args.videos, seed=4321)
         videos = str(work / "sb" / "videos")
-        common = ["summarize", videos, "--model", str(demo_model_dir()), "--max-new-tokens", "64", "--device", "cpu",
-                  "--batch-size", str(args.batch_size)]
+        common = [
+            "summarize",
+            videos,
+            "--model",
+            str(demo_model_dir()),
+            "--max-new-tokens",
+            "64",
+            "--device",
+            "cpu",
+            "--batch-size",
+            str(args.batch_size),
+        ]
         v2xum = [os.path.join(bin_dir, "v2xum")]
         ways = {
             "(a) one process, no overlap": v2xum + common + ["--out", str(work / "a"), "--prefetch", "0"],
             "(b) one process, overlapped": v2xum + common + ["--out", str(work / "b"), "--prefetch", "2"],
-            "(c) two processes": [os.path.join(bin_dir, "torchrun"), "--nproc_per_node", "2", "--master_port", "29533",
-                                  "-m", "v2xum.cli"] + common + ["--out", str(work / "c")],
+            "(c) two processes": [
+                os.path.join(bin_dir, "torchrun"),
+                "--nproc_per_node",
+                "2",
+                "--master_port",
+                "29533",
+                "-m",
+                "v2xum.cli",
+            ]
+            + common
+            + ["--out", str(work / "c")],
             "(d) Ray Data, local": v2xum + common + ["--out", str(work / "d"), "--engine", "ray"],
         }
         times = {name: run(command, env) for name, command in ways.items()}

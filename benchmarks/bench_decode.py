@@ -73,9 +73,18 @@ def speed(cache_dir: Path, repeats: int, num_frames: int) -> list[dict]:
         base_s, (base_frames, _) = best_of(
             repeats, lambda: load_video(path, backend="pyav", sample_indices_fn=lambda metadata, **kw: indices)
         )
-        rows.append({"video": label, "exact_s": exact_s, "keyframes_s": fast_s, "load_video_s": base_s,
-                     "exact_speedup": base_s / exact_s, "keyframes_speedup": base_s / fast_s,
-                     "identical": bool(np.array_equal(exact.frames, base_frames)), "keyframes": len(fast.frames)})
+        rows.append(
+            {
+                "video": label,
+                "exact_s": exact_s,
+                "keyframes_s": fast_s,
+                "load_video_s": base_s,
+                "exact_speedup": base_s / exact_s,
+                "keyframes_speedup": base_s / fast_s,
+                "identical": bool(np.array_equal(exact.frames, base_frames)),
+                "keyframes": len(fast.frames),
+            }
+        )
     return rows
 
 
@@ -102,8 +111,9 @@ print(json.dumps({"case": case, "peak_rss_mb": round(peak), "added_mb": round(pe
 
 
 def child(case: str, *args: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", MEMORY_CHILD, case, *args], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", MEMORY_CHILD, case, *args], capture_output=True, text=True, check=True
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -131,14 +141,18 @@ def main():
     print("| video | exact | keyframes | load_video(pyav) | exact speed-up | keyframe speed-up | identical frames |")
     print("|---|---|---|---|---|---|---|")
     for row in [] if args.no_speed else speed(cache_dir, args.repeats, args.num_frames):
-        print(f"| {row['video']} | {row['exact_s']:.2f} s | {row['keyframes_s']:.2f} s ({row['keyframes']} frames) | "
-              f"{row['load_video_s']:.2f} s | {row['exact_speedup']:.2f}x | {row['keyframes_speedup']:.1f}x | "
-              f"{row['identical']} |")
+        print(
+            f"| {row['video']} | {row['exact_s']:.2f} s | {row['keyframes_s']:.2f} s ({row['keyframes']} frames) | "
+            f"{row['load_video_s']:.2f} s | {row['exact_speedup']:.2f}x | {row['keyframes_speedup']:.1f}x | "
+            f"{row['identical']} |"
+        )
     if args.memory:
         print("\n| case | peak RSS | added to the imports' peak | wall | detail |\n|---|---|---|---|---|")
         for row in memory(cache_dir):
-            print(f"| {row['case']} | {row['peak_rss_mb']} MB | {row['added_mb']} MB | {row['seconds']} s | "
-                  f"{row['detail']} |")
+            print(
+                f"| {row['case']} | {row['peak_rss_mb']} MB | {row['added_mb']} MB | {row['seconds']} s | "
+                f"{row['detail']} |"
+            )
 
 
 if __name__ == "__main__":

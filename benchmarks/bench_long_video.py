@@ -53,12 +53,17 @@ def main():
             if not path.exists():
                 start = time.perf_counter()
                 part = path.with_suffix(".part.mp4")
-                write_natural_video(part, minutes * 60, fps=args.fps, width=640, height=360, gop=10 * args.fps,
-                                    preset="ultrafast")
+                write_natural_video(
+                    part, minutes * 60, fps=args.fps, width=640, height=360, gop=10 * args.fps, preset="ultrafast"
+                )
                 part.rename(path)
                 print(f"generated {path.name} in {time.perf_counter() - start:.0f} s")
-            result = subprocess.run([sys.executable, "-c", CHILD, str(model), str(path), str(args.window_seconds),
-                                     str(args.batch_size)], capture_output=True, text=True, check=True)
+            result = subprocess.run(
+                [sys.executable, "-c", CHILD, str(model), str(path), str(args.window_seconds), str(args.batch_size)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             rows[minutes] = json.loads(result.stdout.strip().splitlines()[-1])
 
     print(f"\nwindows of {args.window_seconds:g} s, tiny model, batch {args.batch_size}\n")

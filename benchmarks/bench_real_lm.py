@@ -115,14 +115,21 @@ def compose_base(tower: Path, lm: Path, out: Path, recipe: dict) -> Path:
     """The composed V2Xum (the demo's architecture around SmolLM2) and its processor, saved."""
     from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
 
-    model, tokenizer = compose_v2xum(str(tower), str(lm), vision_feature_mode="patch_pooled", vision_feature_layer=-1,
-                                     projector_type="mlp2x_gelu", projector_feature_norm=True,
-                                     temporal_prompt_style=recipe["style"],
-                                     frame_token_init=recipe["frame_token_init"],
-                                     untie_word_embeddings=True)
+    model, tokenizer = compose_v2xum(
+        str(tower),
+        str(lm),
+        vision_feature_mode="patch_pooled",
+        vision_feature_layer=-1,
+        projector_type="mlp2x_gelu",
+        projector_feature_norm=True,
+        temporal_prompt_style=recipe["style"],
+        frame_token_init=recipe["frame_token_init"],
+        untie_word_embeddings=True,
+    )
     model.generation_config.max_new_tokens = 64
-    processor = v2xum_processor_for(model.config, tokenizer, num_frames=recipe["num_frames"],
-                                    chat_template=recipe["chat_template"])
+    processor = v2xum_processor_for(
+        model.config, tokenizer, num_frames=recipe["num_frames"], chat_template=recipe["chat_template"]
+    )
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return out
@@ -173,21 +180,52 @@ class Snapshots:
 def _common(recipe: dict, out: Path) -> list[str]:
     """Settings every run shares: bf16 autocast (about 2x fp32 on a CPU with AVX512-BF16), constant learning rate
     after 10 warm-up steps, no checkpoints, one process."""
-    return ["--num_frames", str(recipe["num_frames"]), "--output_dir", str(out), "--num_train_epochs", "1000",
-            "--per_device_train_batch_size", str(recipe["batch_size"]), "--max_length", "1024", "--logging_steps",
-            "10", "--save_strategy", "no", "--bf16", "true", "--use_cpu", str(not torch.cuda.is_available()),
-            "--gradient_checkpointing", "false", "--report_to", "none", "--seed", "0", "--dataloader_num_workers",
-            "0", "--lr_scheduler_type", "constant_with_warmup", "--warmup_steps", "10"]
+    return [
+        "--num_frames",
+        str(recipe["num_frames"]),
+        "--output_dir",
+        str(out),
+        "--num_train_epochs",
+        "1000",
+        "--per_device_train_batch_size",
+        str(recipe["batch_size"]),
+        "--max_length",
+        "1024",
+        "--logging_steps",
+        "10",
+        "--save_strategy",
+        "no",
+        "--bf16",
+        "true",
+        "--use_cpu",
+        str(not torch.cuda.is_available()),
+        "--gradient_checkpointing",
+        "false",
+        "--report_to",
+        "none",
+        "--seed",
+        "0",
+        "--dataloader_num_workers",
+        "0",
+        "--lr_scheduler_type",
+        "constant_with_warmup",
+        "--warmup_steps",
+        "10",
+    ]
 
 
 def _trained(trainer, budget: Budget) -> dict:
     minutes = budget.used - budget.offset
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    return {"minutes": round(minutes, 2), "steps": trainer.state.global_step,
-            "epochs": round(trainer.state.epoch or 0, 2),
-            "samples_per_second": round(trainer.state.global_step * trainer.args.per_device_train_batch_size
-                                        / (minutes * 60), 3),
-            "loss": [round(losses[0], 3), round(losses[-1], 3)] if losses else None}
+    return {
+        "minutes": round(minutes, 2),
+        "steps": trainer.state.global_step,
+        "epochs": round(trainer.state.epoch or 0, 2),
+        "samples_per_second": round(
+            trainer.state.global_step * trainer.args.per_device_train_batch_size / (minutes * 60), 3
+        ),
+        "loss": [round(losses[0], 3), round(losses[-1], 3)] if losses else None,
+    }
 
 
 def train(recipe: dict, data: Path, base: Path, out: Path, minutes: float, points: list[float]) -> tuple[dict, list]:
@@ -199,21 +237,63 @@ def train(recipe: dict, data: Path, base: Path, out: Path, minutes: float, point
     stages, start_from, offset = {}, base, 0.0
     if recipe["stage1_minutes"] > 0:
         budget = Budget(recipe["stage1_minutes"])
-        trainer = train_sft.run(["--stage", "align", "--model_name_or_path", str(base), "--train_file",
-                                 str(data / "align.jsonl"), "--learning_rate", str(recipe["stage1_learning_rate"]),
-                                 *_common(recipe, out / "stage1")], callbacks=[budget])
+        trainer = train_sft.run(
+            [
+                "--stage",
+                "align",
+                "--model_name_or_path",
+                str(base),
+                "--train_file",
+                str(data / "align.jsonl"),
+                "--learning_rate",
+                str(recipe["stage1_learning_rate"]),
+                *_common(recipe, out / "stage1"),
+            ],
+            callbacks=[budget],
+        )
         stages["stage1"] = _trained(trainer, budget)
         start_from, offset = out / "stage1", budget.used
         del trainer
     features = out / "features"
-    if v2xum(["cache-features", "--model", str(start_from), "--data", str(data / "train.jsonl"), "--out",
-              str(features), "--num-frames", str(recipe["num_frames"]), "--overwrite"]) != 0:
+    if (
+        v2xum(
+            [
+                "cache-features",
+                "--model",
+                str(start_from),
+                "--data",
+                str(data / "train.jsonl"),
+                "--out",
+                str(features),
+                "--num-frames",
+                str(recipe["num_frames"]),
+                "--overwrite",
+            ]
+        )
+        != 0
+    ):
         raise SystemExit("caching features failed")
-    argv = ["--model_name_or_path", str(start_from), "--train_file", str(data / "train.jsonl"), "--feature_cache",
-            str(features), "--learning_rate", str(recipe["learning_rate"]), *_common(recipe, out / "stage2")]
+    argv = [
+        "--model_name_or_path",
+        str(start_from),
+        "--train_file",
+        str(data / "train.jsonl"),
+        "--feature_cache",
+        str(features),
+        "--learning_rate",
+        str(recipe["learning_rate"]),
+        *_common(recipe, out / "stage2"),
+    ]
     if recipe["method"] == "lora":
-        argv += ["--use_peft", "--lora_r", str(recipe["lora_r"]), "--lora_alpha", str(2 * recipe["lora_r"]),
-                 "--lora_dropout", "0.0"]
+        argv += [
+            "--use_peft",
+            "--lora_r",
+            str(recipe["lora_r"]),
+            "--lora_alpha",
+            str(2 * recipe["lora_r"]),
+            "--lora_dropout",
+            "0.0",
+        ]
     if recipe["new_parts_learning_rate"] is not None and not recipe["freeze_projector"]:
         argv += ["--new_parts_learning_rate", str(recipe["new_parts_learning_rate"])]
     if recipe["freeze_projector"]:
@@ -228,9 +308,30 @@ def train(recipe: dict, data: Path, base: Path, out: Path, minutes: float, point
 def evaluate(model: Path, data: Path, base: Path, num_frames: int, out: Path, baselines: bool) -> dict:
     from v2xum.cli import main as v2xum
 
-    argv = ["evaluate", "--model", str(model), "--data", str(data), "--split", "test", "--out", str(out),
-            "--clip-backend", "v2xum_tower", "--clip-model", str(base), "--num-frames", str(num_frames),
-            "--batch-size", "16", "--max-new-tokens", "64", "--overwrite", "--device", "cpu"]
+    argv = [
+        "evaluate",
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--split",
+        "test",
+        "--out",
+        str(out),
+        "--clip-backend",
+        "v2xum_tower",
+        "--clip-model",
+        str(base),
+        "--num-frames",
+        str(num_frames),
+        "--batch-size",
+        "16",
+        "--max-new-tokens",
+        "64",
+        "--overwrite",
+        "--device",
+        "cpu",
+    ]
     if v2xum(argv + (["--baselines"] if baselines else [])) != 0:
         raise SystemExit(f"evaluating {model} failed")
     return json.loads((out / "results.json").read_text())["results"]
@@ -238,12 +339,14 @@ def evaluate(model: Path, data: Path, base: Path, num_frames: int, out: Path, ba
 
 def point_metrics(results: dict, system: str = "model") -> dict:
     """The curve's figures for one system: event F1 and modality accuracy for VIDEO and BOTH, TEXT CIDEr-D."""
-    return {"video_event_f1": results["video"][system]["event_keyframe_f1"],
-            "both_event_f1": results["both"][system]["event_keyframe_f1"],
-            "video_modality": results["video"][system]["modality_accuracy"],
-            "both_modality": results["both"][system]["modality_accuracy"],
-            "text_cider": results["text"][system]["cider"],
-            "text_bleu4": results["text"][system]["bleu4"]}
+    return {
+        "video_event_f1": results["video"][system]["event_keyframe_f1"],
+        "both_event_f1": results["both"][system]["event_keyframe_f1"],
+        "video_modality": results["video"][system]["modality_accuracy"],
+        "both_modality": results["both"][system]["modality_accuracy"],
+        "text_cider": results["text"][system]["cider"],
+        "text_bleu4": results["text"][system]["bleu4"],
+    }
 
 
 def run_recipe(name: str, recipe: dict, args) -> dict:
@@ -260,9 +363,15 @@ def run_recipe(name: str, recipe: dict, args) -> dict:
         curve.append({"minutes": point, "stage2_step": step, **point_metrics(results)})
         if not last:
             shutil.rmtree(folder)  # the weights of intermediate points are not kept
-    summary = {"name": name, "recipe": recipe, "n_videos": args.n_videos, "threads": torch.get_num_threads(),
-               "stages": stages, "curve": curve,
-               "baselines": {system: point_metrics(results, system) for system in ("uniform", "random")}}
+    summary = {
+        "name": name,
+        "recipe": recipe,
+        "n_videos": args.n_videos,
+        "threads": torch.get_num_threads(),
+        "stages": stages,
+        "curve": curve,
+        "baselines": {system: point_metrics(results, system) for system in ("uniform", "random")},
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     return summary
@@ -282,15 +391,33 @@ def ablation(args) -> None:
     for name in args.knobs or list(KNOBS):
         if (out / name / "summary.json").is_file():
             continue
-        command = [sys.executable, __file__, "--recipe", name, "--out", str(out / name), "--minutes",
-                   str(args.minutes), "--points", *map(str, args.points), "--cache-dir", args.cache_dir,
-                   "--n-videos", str(args.n_videos)]
+        command = [
+            sys.executable,
+            __file__,
+            "--recipe",
+            name,
+            "--out",
+            str(out / name),
+            "--minutes",
+            str(args.minutes),
+            "--points",
+            *map(str, args.points),
+            "--cache-dir",
+            args.cache_dir,
+            "--n-videos",
+            str(args.n_videos),
+        ]
         print("running", " ".join(command), flush=True)
         (out / name).mkdir(parents=True, exist_ok=True)
         # Threads that wait sleep instead of spinning: spinning would count as training time under other load.
         with open(out / name / "run.log", "w") as log:
-            subprocess.run(command, check=False, stdout=log, stderr=subprocess.STDOUT,
-                           env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+            subprocess.run(
+                command,
+                check=False,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
+            )
     report(out)
 
 
@@ -300,19 +427,26 @@ def report(out: Path) -> None:
     if not runs:
         raise SystemExit(f"no finished runs in {out}")
     runs.sort(key=lambda run: list(KNOBS).index(run["name"]) if run["name"] in KNOBS else len(KNOBS))
-    rows = ["| run | changed | minutes | VIDEO event F1 | BOTH event F1 | modality V/B | TEXT CIDEr-D | samples/s "
-            "(stage 2) | epochs | loss |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| run | changed | minutes | VIDEO event F1 | BOTH event F1 | modality V/B | TEXT CIDEr-D | samples/s "
+        "(stage 2) | epochs | loss |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for run in runs:
         end, stage2 = run["curve"][-1], run["stages"]["stage2"]
         changed = ", ".join(f"{k}={v}" for k, v in run["recipe"].items() if RECIPE.get(k) != v) or "-"
-        rows.append(f"| {run['name']} | {changed} | {end['minutes']:g} | {end['video_event_f1']:.3f} | "
-                    f"{end['both_event_f1']:.3f} | {end['video_modality']:.2f} / {end['both_modality']:.2f} | "
-                    f"{end['text_cider']:.2f} | {stage2['samples_per_second']} | {stage2['epochs']} | "
-                    f"{stage2['loss'][0]} -> {stage2['loss'][1]} |")
+        rows.append(
+            f"| {run['name']} | {changed} | {end['minutes']:g} | {end['video_event_f1']:.3f} | "
+            f"{end['both_event_f1']:.3f} | {end['video_modality']:.2f} / {end['both_modality']:.2f} | "
+            f"{end['text_cider']:.2f} | {stage2['samples_per_second']} | {stage2['epochs']} | "
+            f"{stage2['loss'][0]} -> {stage2['loss'][1]} |"
+        )
     for system, values in runs[0]["baselines"].items():
-        rows.append(f"| {system} | | | {values['video_event_f1']:.3f} | {values['both_event_f1']:.3f} | "
-                    f"{values['video_modality']:.2f} / {values['both_modality']:.2f} | {values['text_cider']:.2f} "
-                    "| | | |")
+        rows.append(
+            f"| {system} | | | {values['video_event_f1']:.3f} | {values['both_event_f1']:.3f} | "
+            f"{values['video_modality']:.2f} / {values['both_modality']:.2f} | {values['text_cider']:.2f} "
+            "| | | |"
+        )
     (out / "ablation.md").write_text("\n".join(rows) + "\n")
     (out / "ablation.json").write_text(json.dumps(runs, indent=2))
     plot(runs, out / "curves.png")
@@ -325,12 +459,17 @@ def plot(runs: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = (("video_event_f1", "VIDEO event F1"), ("both_event_f1", "BOTH event F1"), ("text_cider", "TEXT CIDEr-D"))
+    metrics = (
+        ("video_event_f1", "VIDEO event F1"),
+        ("both_event_f1", "BOTH event F1"),
+        ("text_cider", "TEXT CIDEr-D"),
+    )
     figure, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for axis, (key, title) in zip(axes, metrics):
         for run in runs:
-            axis.plot([p["minutes"] for p in run["curve"]], [p[key] for p in run["curve"]], marker="o",
-                      label=run["name"])
+            axis.plot(
+                [p["minutes"] for p in run["curve"]], [p[key] for p in run["curve"]], marker="o", label=run["name"]
+            )
         for system, style in (("uniform", "--"), ("random", ":")):
             axis.axhline(runs[0]["baselines"][system][key], color="grey", linestyle=style, label=system)
         axis.set_title(title)

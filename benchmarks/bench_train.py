@@ -36,21 +36,61 @@ def main() -> None:
         rows = []
         for i in range(args.videos):
             write_numbered_video(f"{root}/v{i}.mp4", 300, fps=30, width=320, height=240, gop=30, noise=True)
-            rows.append({"video": f"v{i}.mp4", "task": "both",
-                         "sentences": [{"text": "A square appears.", "seconds": [2.0, 4.0]},
-                                       {"text": "It moves.", "seconds": [8.0]}]})
+            rows.append(
+                {
+                    "video": f"v{i}.mp4",
+                    "task": "both",
+                    "sentences": [
+                        {"text": "A square appears.", "seconds": [2.0, 4.0]},
+                        {"text": "It moves.", "seconds": [8.0]},
+                    ],
+                }
+            )
         with open(f"{root}/train.jsonl", "w") as f:
             f.write("\n".join(json.dumps(r) for r in rows))
         v2xum(["init-tiny", f"{root}/model", "--num-frames", str(args.frames)])
         start = time.perf_counter()
-        v2xum(["cache-features", "--model", f"{root}/model", "--data", f"{root}/train.jsonl", "--out",
-               f"{root}/cache", "--num-frames", str(args.frames)])
+        v2xum(
+            [
+                "cache-features",
+                "--model",
+                f"{root}/model",
+                "--data",
+                f"{root}/train.jsonl",
+                "--out",
+                f"{root}/cache",
+                "--num-frames",
+                str(args.frames),
+            ]
+        )
         cache_seconds = time.perf_counter() - start
-        common = ["--model_name_or_path", f"{root}/model", "--train_file", f"{root}/train.jsonl", "--num_frames",
-                  str(args.frames), "--use_peft", "--lora_r", "8", "--per_device_train_batch_size", "4",
-                  "--max_steps", str(args.steps), "--bf16", "false", "--gradient_checkpointing", "false",
-                  "--report_to", "none", "--save_strategy", "no", "--logging_steps", "100",
-                  "--dataloader_num_workers", "0"]
+        common = [
+            "--model_name_or_path",
+            f"{root}/model",
+            "--train_file",
+            f"{root}/train.jsonl",
+            "--num_frames",
+            str(args.frames),
+            "--use_peft",
+            "--lora_r",
+            "8",
+            "--per_device_train_batch_size",
+            "4",
+            "--max_steps",
+            str(args.steps),
+            "--bf16",
+            "false",
+            "--gradient_checkpointing",
+            "false",
+            "--report_to",
+            "none",
+            "--save_strategy",
+            "no",
+            "--logging_steps",
+            "100",
+            "--dataloader_num_workers",
+            "0",
+        ]
         pixels = run(common, f"{root}/out_pixels")
         cached = run(common, f"{root}/out_cached", ["--feature_cache", f"{root}/cache"])
     print(f"\n{args.videos} videos (10 s, 320x240 H.264), {args.frames} frames each, tiny model, CPU")

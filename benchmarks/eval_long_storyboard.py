@@ -35,15 +35,22 @@ def main():
         # Every video goes to the "test" split's share too, but all are scored here: the split does not matter.
         splits = make_storyboard(workdir, n_videos=args.videos, seed=args.seed, stories=args.stories)
         examples = [e for examples in splits.values() for e in examples]
-        print(f"generated {len(examples)} videos of {args.stories} stories "
-              f"(mean {np.mean([e['duration'] for e in examples]):.0f} s) in {time.perf_counter() - start:.0f} s")
+        print(
+            f"generated {len(examples)} videos of {args.stories} stories "
+            f"(mean {np.mean([e['duration'] for e in examples]):.0f} s) in {time.perf_counter() - start:.0f} s"
+        )
         summarize = pipeline("video-summarization", model=str(demo_model_dir()))
         scores = {"model": [], "uniform": []}
         counts, events_found, start = [], [], time.perf_counter()
         for example in examples:
             events = [(s["start"], s["end"]) for s in example["scenes"] if s["kind"] == "event"]
-            summary = summarize(os.path.join(workdir, example["video"]), task="both", max_new_tokens=64,
-                                window_seconds=args.window_seconds, batch_size=args.batch_size)
+            summary = summarize(
+                os.path.join(workdir, example["video"]),
+                task="both",
+                max_new_tokens=64,
+                window_seconds=args.window_seconds,
+                batch_size=args.batch_size,
+            )
             seconds = [k["seconds"] for k in summary["keyframes"]]
             scores["model"].append(event_keyframe_f1(seconds, events)["f1"])
             k = max(len(seconds), 1)
@@ -54,8 +61,10 @@ def main():
         elapsed = time.perf_counter() - start
 
     print(f"summarized in {elapsed:.0f} s ({elapsed / len(examples):.1f} s per video)")
-    print(f"keyframes per video {np.mean([c[0] for c in counts]):.1f}, events per video "
-          f"{np.mean([c[1] for c in counts]):.1f}, share of events found {np.mean(events_found):.3f}")
+    print(
+        f"keyframes per video {np.mean([c[0] for c in counts]):.1f}, events per video "
+        f"{np.mean([c[1] for c in counts]):.1f}, share of events found {np.mean(events_found):.3f}"
+    )
     print("\n| system | event keyframe F1 (mean over videos) |\n|---|---|")
     for system, values in scores.items():
         print(f"| {system} | {np.mean(values):.3f} |")

@@ -78,10 +78,14 @@ class ClipEmbedder:
         for batch in self._batches(images, "images"):
             if self.backend == "v2xum_tower":
                 frames = [np.asarray(image) for image in batch]
-                pixels = torch.cat([
-                    self.video_processor(videos=[frame[None]], do_sample_frames=False, return_tensors="pt")[
-                        "pixel_values_videos"][0] for frame in frames
-                ]).to(self.device)
+                pixels = torch.cat(
+                    [
+                        self.video_processor(videos=[frame[None]], do_sample_frames=False, return_tensors="pt")[
+                            "pixel_values_videos"
+                        ][0]
+                        for frame in frames
+                    ]
+                ).to(self.device)
                 tower = self.model(pixel_values=pixels)
                 features = getattr(tower, "image_embeds", None)
                 features = tower.pooler_output if features is None else features
@@ -105,7 +109,8 @@ class ClipEmbedder:
                 limit = self.model.config.text_config.max_position_embeddings
                 tokens = self.tokenizer(batch, padding=True, truncation=True, max_length=limit, return_tensors="pt")
                 features = self.model.get_text_features(
-                    input_ids=tokens["input_ids"].to(self.device), attention_mask=tokens["attention_mask"].to(self.device)
+                    input_ids=tokens["input_ids"].to(self.device),
+                    attention_mask=tokens["attention_mask"].to(self.device),
                 )
             else:
                 features = self.model.encode_text(self.tokenizer(batch).to(self.device))

@@ -22,7 +22,7 @@ class RequireExamples:
     fails on one with an IndexError)."""
 
     def compute(self, *args, **kwargs):
-        """`evaluate.Metric.compute`, refusing empty inputs. """
+        """`evaluate.Metric.compute`, refusing empty inputs."""
         for name, values in kwargs.items():
             if name in self._input_names() and values is not None and len(values) == 0:
                 raise ValueError(f"{self.name}: '{name}' is empty: give at least one example to score")
@@ -206,9 +206,7 @@ def kts_change_points(features, max_change_points: int | None = None, penalty: f
             candidates = best[m - 1, m:j] + cost[m:j, j]
             k = int(np.argmin(candidates))
             best[m, j], back[m, j] = candidates[k], k + m
-    objective = [
-        best[m, n] / n + (penalty * m / n * (math.log(n / m) + 1) if m else 0.0) for m in range(max_cp + 1)
-    ]
+    objective = [best[m, n] / n + (penalty * m / n * (math.log(n / m) + 1) if m else 0.0) for m in range(max_cp + 1)]
     m = int(np.argmin(objective))
     change_points, j = [], n
     for level in range(m, 0, -1):
@@ -255,9 +253,9 @@ def shot_protocol_scores(predicted, annotations, change_points: list[int], aggre
         raise ValueError(f"annotations must be (annotators, {predicted.shape[0]}), got {annotations.shape}")
     points = list(change_points)
     if any(isinstance(p, bool) or int(p) != p or not 0 <= p < len(predicted) for p in points) or points != sorted(
-            set(points)):
-        raise ValueError(f"change_points must be increasing frame indices in [0, {len(predicted)}), got "
-                         f"{points[:10]}")
+        set(points)
+    ):
+        raise ValueError(f"change_points must be increasing frame indices in [0, {len(predicted)}), got {points[:10]}")
     machine = shot_summary(predicted, change_points)
     binary = set(np.unique(annotations)) <= {0.0, 1.0}
     users = annotations.astype(bool) if binary else [shot_summary(a, change_points) for a in annotations]
@@ -295,8 +293,10 @@ def vt_clipscore(frame_scores, frame_embeddings, text_embedding, ratio: float = 
     if frames.shape[0] != scores.shape[0]:
         raise ValueError(f"{scores.shape[0]} frame scores but {frames.shape[0]} frame embeddings")
     if frames.shape[1] != text.shape[0]:
-        raise ValueError(f"frame embeddings have dimension {frames.shape[1]} but the text embedding has "
-                         f"{text.shape[0]}; embed both with the same CLIP model")
+        raise ValueError(
+            f"frame embeddings have dimension {frames.shape[1]} but the text embedding has "
+            f"{text.shape[0]}; embed both with the same CLIP model"
+        )
     top = np.argsort(-scores, kind="stable")[: max(1, int(ratio * len(scores)))]
     video = frames[top].mean(axis=0)
     return float(video @ text / max(np.linalg.norm(video) * np.linalg.norm(text), 1e-12))

@@ -49,7 +49,9 @@ FRAME_TOKEN_INITS = ("mean", "spelled")
 
 
 def add_v2xum_token_rows(
-    language_model, tokenizer: PreTrainedTokenizerBase, num_frame_tokens: int = MAX_TEXT_FRAME_TOKENS,
+    language_model,
+    tokenizer: PreTrainedTokenizerBase,
+    num_frame_tokens: int = MAX_TEXT_FRAME_TOKENS,
     init: str = "mean",
 ) -> tuple[int | None, int]:
     """`add_v2xum_tokens`, plus the language model's new embedding (and untied `lm_head`) rows.
@@ -62,8 +64,10 @@ def add_v2xum_token_rows(
     """
     if init not in FRAME_TOKEN_INITS:
         raise ValueError(f"init must be one of {FRAME_TOKEN_INITS}, got {init!r}")
-    spellings = [tokenizer(frame_token(i, "special", num_frame_tokens), add_special_tokens=False)["input_ids"]
-                 for i in range(num_frame_tokens)]
+    spellings = [
+        tokenizer(frame_token(i, "special", num_frame_tokens), add_special_tokens=False)["input_ids"]
+        for i in range(num_frame_tokens)
+    ]
     num_old_rows = language_model.get_input_embeddings().weight.shape[0]
     frame_token_start_id, placeholder_id = add_v2xum_tokens(tokenizer, num_frame_tokens)
     language_model.resize_token_embeddings(max(len(tokenizer), num_old_rows), mean_resizing=False)
@@ -174,8 +178,9 @@ def compose_v2xum(
         untie_output_embeddings(language_model)
 
     special = temporal_prompt_style == "special"
-    frame_token_start_id, placeholder_id = add_v2xum_token_rows(language_model, tokenizer,
-                                                                num_frame_tokens if special else 0, frame_token_init)
+    frame_token_start_id, placeholder_id = add_v2xum_token_rows(
+        language_model, tokenizer, num_frame_tokens if special else 0, frame_token_init
+    )
     config = V2XumConfig(
         vision_config=vision_tower.config.to_dict(),
         text_config=language_model.config.to_dict(),
@@ -206,7 +211,9 @@ CHAT_TEMPLATES = ("v2xum", "language_model")
 
 
 def v2xum_processor_for(
-    model_config: V2XumConfig, tokenizer: PreTrainedTokenizerBase, num_frames: int | None = None,
+    model_config: V2XumConfig,
+    tokenizer: PreTrainedTokenizerBase,
+    num_frames: int | None = None,
     chat_template: str = "v2xum",
 ) -> V2XumProcessor:
     """The processor that matches a model: CLIP preprocessing at the tower's image size, the placeholder count per
@@ -221,13 +228,17 @@ def v2xum_processor_for(
     if chat_template == "language_model" and not own:
         raise ValueError("chat_template='language_model', but the language model's tokenizer has no chat template")
     if chat_template == "v2xum" and own and own != CHAT_TEMPLATE:
-        logger.warning("The language model's own chat template is replaced by V2Xum's Vicuna v1 template "
-                       "(chat_template='language_model' keeps it)")
+        logger.warning(
+            "The language model's own chat template is replaced by V2Xum's Vicuna v1 template "
+            "(chat_template='language_model' keeps it)"
+        )
     size = model_config.vision_config.image_size
     # The video processor's default frame count, unless the model names fewer frames.
     num_frames = num_frames or min(V2XumVideoProcessor.num_frames, model_config.num_frame_tokens)
     frames = {"num_frames": num_frames}
-    video_processor = V2XumVideoProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}, **frames)
+    video_processor = V2XumVideoProcessor(
+        size={"shortest_edge": size}, crop_size={"height": size, "width": size}, **frames
+    )
     return V2XumProcessor(
         video_processor=video_processor,
         tokenizer=tokenizer,

@@ -201,7 +201,12 @@ class V2XumConfig(PreTrainedConfig):
             "projection_dim": 768,
             "hidden_act": "quick_gelu",
         }
-        text_config = {"model_type": "llama", "vocab_size": 32001, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5}
+        text_config = {
+            "model_type": "llama",
+            "vocab_size": 32001,
+            "max_position_embeddings": 4096,
+            "rms_norm_eps": 1e-5,
+        }
         defaults = {
             "vision_config": vision_config,
             "text_config": text_config,

@@ -64,8 +64,9 @@ def resolve(path_or_id: str, kind: str) -> str:
             return hf_hub_download(repo_id, inside)
         root = snapshot_download(repo_id, allow_patterns=[f"{inside}/*"] if inside else None)
     except (OSError, ValueError) as error:  # offline, missing repository or file, refused id
-        raise ConversionError(f"{path_or_id}: not on disk, and the Hub did not give it: "
-                              f"{str(error).strip().splitlines()[0]}") from error
+        raise ConversionError(
+            f"{path_or_id}: not on disk, and the Hub did not give it: {str(error).strip().splitlines()[0]}"
+        ) from error
     return os.path.join(root, inside) if inside else root
 
 
@@ -121,7 +122,9 @@ class _TensorsOnlyUnpickler(pickle.Unpickler):
         _, dtype, key, _, _ = pid
         if key not in self.storages:
             data = self.archive.read(f"{self.prefix}/data/{key}")
-            self.storages[key] = torch.UntypedStorage.from_buffer(data, dtype=torch.uint8) if data else torch.UntypedStorage(0)
+            self.storages[key] = (
+                torch.UntypedStorage.from_buffer(data, dtype=torch.uint8) if data else torch.UntypedStorage(0)
+            )
         return torch.storage.TypedStorage(wrap_storage=self.storages[key], dtype=dtype, _internal=True)
 
 
@@ -130,7 +133,9 @@ def load_openai_clip_state_dict(path: str) -> dict[str, torch.Tensor]:
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             prefix = archive.namelist()[0].split("/")[0]
-            if f"{prefix}/data.pkl" in archive.namelist() and any(n.startswith(f"{prefix}/code/") for n in archive.namelist()):
+            if f"{prefix}/data.pkl" in archive.namelist() and any(
+                n.startswith(f"{prefix}/code/") for n in archive.namelist()
+            ):
                 with archive.open(f"{prefix}/data.pkl") as f:
                     root = _TensorsOnlyUnpickler(f, archive, prefix).load()
                 tensors: dict[str, torch.Tensor] = {}
@@ -153,7 +158,7 @@ def load_openai_clip_state_dict(path: str) -> dict[str, torch.Tensor]:
 def openai_clip_vision_tower(state_dict: dict[str, torch.Tensor], head_dim: int = 64) -> CLIPVisionModelWithProjection:
     """The vision half of an OpenAI-layout CLIP as transformers' `CLIPVisionModelWithProjection` (heads = width / 64
     as in every OpenAI CLIP). Text-tower weights are ignored; an unknown `visual.*` weight is an error."""
-    visual = {k[len("visual."):]: v for k, v in state_dict.items() if k.startswith("visual.")}
+    visual = {k[len("visual.") :]: v for k, v in state_dict.items() if k.startswith("visual.")}
     if not visual:
         raise ConversionError("the CLIP file has no visual.* weights: not an OpenAI CLIP checkpoint")
     width, _, patch, _ = visual["conv1.weight"].shape
@@ -185,8 +190,13 @@ def openai_clip_vision_tower(state_dict: dict[str, torch.Tensor], head_dim: int 
         qb, kb, vb = visual.pop(block + "attn.in_proj_bias").chunk(3)
         for name, weight, bias in (("q_proj", q, qb), ("k_proj", k, kb), ("v_proj", v, vb)):
             renamed[f"{layer}self_attn.{name}.weight"], renamed[f"{layer}self_attn.{name}.bias"] = weight, bias
-        for theirs, ours in (("attn.out_proj", "self_attn.out_proj"), ("ln_1", "layer_norm1"), ("ln_2", "layer_norm2"),
-                             ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2")):
+        for theirs, ours in (
+            ("attn.out_proj", "self_attn.out_proj"),
+            ("ln_1", "layer_norm1"),
+            ("ln_2", "layer_norm2"),
+            ("mlp.c_fc", "mlp.fc1"),
+            ("mlp.c_proj", "mlp.fc2"),
+        ):
             for part in ("weight", "bias"):
                 renamed[f"{layer}{ours}.{part}"] = visual.pop(f"{block}{theirs}.{part}")
     if visual:
@@ -216,8 +226,10 @@ def load_projector(path: str, in_features: int, out_features: int) -> dict[str, 
     except ProjectorWeightsError as error:
         raise ConversionError(str(error)) from error
     if set(found) - {"linear_1.weight", "linear_1.bias"}:
-        raise ConversionError(f"{path} is not a single-Linear projector (it holds {sorted(found)}); the released "
-                              "V2Xum-LLaMA's is one Linear")
+        raise ConversionError(
+            f"{path} is not a single-Linear projector (it holds {sorted(found)}); the released "
+            "V2Xum-LLaMA's is one Linear"
+        )
     if tuple(found["linear_1.weight"].shape) != (out_features, in_features):
         raise ConversionError(
             f"{path}: projector weight is {tuple(found['linear_1.weight'].shape)}, expected ({out_features}, "
@@ -313,8 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lora", required=True, help="stage-2 PEFT LoRA folder")
     parser.add_argument("--clip", required=True, help="openai/clip-vit-large-patch14 (folder or id) or ViT-L-14.pt")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
-                        help="weights of the saved checkpoint (the released model ran in float16)")
+    parser.add_argument(
+        "--dtype",
+        choices=["float16", "bfloat16", "float32"],
+        default="float16",
+        help="weights of the saved checkpoint (the released model ran in float16)",
+    )
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     try:

@@ -408,7 +408,9 @@ class V2XumForConditionalGeneration(V2XumPreTrainedModel, GenerationMixin):
             constraint = self.keyframe_logits_processor(prompt_length, summary_task, max_keyframes, eos_token_id)
             if constraint is not None:
                 logits_processor = LogitsProcessorList([*(logits_processor or []), constraint])
-        return super().generate(inputs, generation_config=generation_config, logits_processor=logits_processor, **kwargs)
+        return super().generate(
+            inputs, generation_config=generation_config, logits_processor=logits_processor, **kwargs
+        )
 
 
 __all__ = [

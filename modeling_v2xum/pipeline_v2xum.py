@@ -92,11 +92,17 @@ class VideoSummarizationPipeline(ChunkPipeline):
         preprocess, forward, postprocess = {}, {}, {}
         if frames_per_window is not None:
             if not fps or window_seconds is not None:
-                raise ValueError("frames_per_window needs fps (the window is frames_per_window / fps seconds), "
-                                 "and replaces window_seconds")
+                raise ValueError(
+                    "frames_per_window needs fps (the window is frames_per_window / fps seconds), "
+                    "and replaces window_seconds"
+                )
             window_seconds = frames_per_window / fps
         if window_seconds is not None:
-            if isinstance(window_seconds, bool) or not isinstance(window_seconds, (int, float)) or not window_seconds > 0:
+            if (
+                isinstance(window_seconds, bool)
+                or not isinstance(window_seconds, (int, float))
+                or not window_seconds > 0
+            ):
                 raise ValueError(f"window_seconds must be a positive number, got {window_seconds!r}")
             preprocess["window_seconds"] = postprocess["window_seconds"] = window_seconds
             if max_keyframes is not None:
@@ -135,8 +141,16 @@ class VideoSummarizationPipeline(ChunkPipeline):
             return super().__call__([inputs], **kwargs)[0]  # windows of one video are batched through the iterator
         return super().__call__(list(inputs) if isinstance(inputs, tuple) else inputs, **kwargs)
 
-    def preprocess(self, video, task: str = "both", num_frames: int | None = None, fps=None, query=None,
-                   decode_mode=None, window_seconds: float | None = None):
+    def preprocess(
+        self,
+        video,
+        task: str = "both",
+        num_frames: int | None = None,
+        fps=None,
+        query=None,
+        decode_mode=None,
+        window_seconds: float | None = None,
+    ):
         """One model input per video, or (with `window_seconds`) one per time window, each marked `is_last`."""
         prompt = self.processor.build_prompt(task, query=query)
         video = os.fspath(video) if isinstance(video, os.PathLike) else video
@@ -207,7 +221,9 @@ class VideoSummarizationPipeline(ChunkPipeline):
 
         if window_seconds is None:
             (output,) = model_outputs
-            return self.processor.post_process(output["generated"][0], one(output["video_metadata"]), task=task).to_dict()
+            return self.processor.post_process(
+                output["generated"][0], one(output["video_metadata"]), task=task
+            ).to_dict()
         return self.processor.post_process_windows(
             [output["generated"][0] for output in model_outputs],
             [one(output["video_metadata"]) for output in model_outputs],

@@ -47,14 +47,18 @@ def _released_names(projector_keys) -> dict[str, str]:
 def released_projector_state(projector: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The projector's weights under their released names (contiguous CPU copies)."""
     state = projector.state_dict()
-    return {released: state[key].detach().to("cpu").contiguous().clone()
-            for key, released in _released_names(state).items()}
+    return {
+        released: state[key].detach().to("cpu").contiguous().clone()
+        for key, released in _released_names(state).items()
+    }
 
 
 # Any prefix before `mm_projector` (LLaVA saves `model.mm_projector.*`, some tools drop `model.`), then the released
 # parts: `weight`/`bias` of a single Linear, `0.*`/`2.*` of LLaVA-1.5's MLP, or the standardization statistics.
-_RELEASED_KEY = re.compile(r"(?:.*\.)?(?:mm_projector\.(?P<layer>[02]\.)?(?P<part>weight|bias)"
-                           r"|mm_projector_norm\.(?P<stat>running_mean|running_var|num_batches_tracked))")
+_RELEASED_KEY = re.compile(
+    r"(?:.*\.)?(?:mm_projector\.(?P<layer>[02]\.)?(?P<part>weight|bias)"
+    r"|mm_projector_norm\.(?P<stat>running_mean|running_var|num_batches_tracked))"
+)
 
 
 def projector_state_from_released(state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
@@ -91,8 +95,10 @@ def projector_file(path: str | os.PathLike) -> str:
         for name in (PROJECTOR_SAFETENSORS_FILE, RELEASED_PROJECTOR_FILE):
             if os.path.isfile(os.path.join(path, name)):
                 return os.path.join(path, name)
-        raise FileNotFoundError(f"{path} holds neither {PROJECTOR_SAFETENSORS_FILE} nor {RELEASED_PROJECTOR_FILE} "
-                                "(written by train_sft.py --stage align)")
+        raise FileNotFoundError(
+            f"{path} holds neither {PROJECTOR_SAFETENSORS_FILE} nor {RELEASED_PROJECTOR_FILE} "
+            "(written by train_sft.py --stage align)"
+        )
     if not os.path.isfile(path):
         raise FileNotFoundError(f"projector file {path} not found")
     return path
@@ -121,12 +127,15 @@ def load_projector_into(projector: torch.nn.Module, path: str | os.PathLike) -> 
     own = projector.state_dict()
     missing, unexpected = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
     if missing or unexpected:
-        raise ProjectorWeightsError(f"{path} does not fit this model's projector: missing {missing}, unexpected "
-                                    f"{unexpected} (projector_type and projector_feature_norm must match)")
+        raise ProjectorWeightsError(
+            f"{path} does not fit this model's projector: missing {missing}, unexpected "
+            f"{unexpected} (projector_type and projector_feature_norm must match)"
+        )
     for key, value in weights.items():
         if value.shape != own[key].shape:
-            raise ProjectorWeightsError(f"{path}: {key} is {tuple(value.shape)}, this model's projector needs "
-                                        f"{tuple(own[key].shape)}")
+            raise ProjectorWeightsError(
+                f"{path}: {key} is {tuple(value.shape)}, this model's projector needs {tuple(own[key].shape)}"
+            )
     projector.load_state_dict({k: v.to(own[k].dtype) for k, v in weights.items()}, strict=True)
 
 

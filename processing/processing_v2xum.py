@@ -110,7 +110,10 @@ class V2XumProcessor(ProcessorMixin):
                 "or add it with add_v2xum_tokens"
             )
         last = frame_token(num_frame_tokens - 1, temporal_prompt_style, num_frame_tokens)
-        if temporal_prompt_style == "special" and tokenizer.convert_tokens_to_ids(last) in (None, tokenizer.unk_token_id):
+        if temporal_prompt_style == "special" and tokenizer.convert_tokens_to_ids(last) in (
+            None,
+            tokenizer.unk_token_id,
+        ):
             raise ValueError(
                 f"temporal_prompt_style='special' with {num_frame_tokens} frame tokens needs "
                 f"{frame_token(0, 'special', num_frame_tokens)}..{last} in the tokenizer (add_v2xum_tokens)"
@@ -285,13 +288,21 @@ class V2XumProcessor(ProcessorMixin):
             summaries.append(summary)
         return summaries[0] if single else summaries
 
-    def post_process_windows(self, generated: list, video_metadata: list, windows: list[tuple[float, float]],
-                             task: str = "both", max_keyframes: int | None = None) -> VideoSummary:
+    def post_process_windows(
+        self,
+        generated: list,
+        video_metadata: list,
+        windows: list[tuple[float, float]],
+        task: str = "both",
+        max_keyframes: int | None = None,
+    ) -> VideoSummary:
         """One `VideoSummary` from the answers for consecutive time windows of a video (see
         `merge_window_summaries`); `windows` are `(start, end)` seconds, one per answer."""
         summaries = self.post_process(list(generated), list(video_metadata), task=task)
         summaries = summaries if isinstance(summaries, list) else [summaries]
-        spans = [(start, end, len(FrameTimeline.from_metadata(meta))) for (start, end), meta in zip(windows, video_metadata)]
+        spans = [
+            (start, end, len(FrameTimeline.from_metadata(meta))) for (start, end), meta in zip(windows, video_metadata)
+        ]
         return merge_window_summaries(summaries, spans, max_keyframes)
 
     def decode_answer(self, token_ids) -> str:
@@ -310,8 +321,11 @@ class V2XumProcessor(ProcessorMixin):
         if skip_special_tokens:
             hidden = self._hidden_token_ids()
             batched = len(token_ids) > 0 and isinstance(token_ids[0], (list, tuple))
-            token_ids = [[t for t in ids if t not in hidden] for ids in token_ids] if batched else \
-                [t for t in token_ids if t not in hidden]
+            token_ids = (
+                [[t for t in ids if t not in hidden] for ids in token_ids]
+                if batched
+                else [t for t in token_ids if t not in hidden]
+            )
         return self.tokenizer.decode(token_ids, skip_special_tokens=False, **kwargs)
 
     def batch_decode(self, sequences, skip_special_tokens: bool = False, **kwargs) -> list[str]:

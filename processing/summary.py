@@ -32,8 +32,9 @@ def frame_token(index: int, style: TemporalPromptStyle = "special", num_frame_to
     return f"[f{index:03d}]" if num_frame_tokens > TWO_DIGIT_FRAMES else f"[f{index:02d}]"
 
 
-def keyframe_reference(indices: list[int], style: TemporalPromptStyle = "special",
-                       num_frame_tokens: int = TWO_DIGIT_FRAMES) -> str:
+def keyframe_reference(
+    indices: list[int], style: TemporalPromptStyle = "special", num_frame_tokens: int = TWO_DIGIT_FRAMES
+) -> str:
     """How an answer names keyframes: `[f03][f04]` (`special`) or the released model's `[03, 04]` (`text`)."""
     if style == "special":
         return "".join(frame_token(k, style, num_frame_tokens) for k in indices)
@@ -70,7 +71,6 @@ def duration_from_timestamps(timestamps) -> float:
     as the median frame step (one frame for a constant rate; 0 for a single frame)."""
     step = float(np.median(np.diff(timestamps))) if len(timestamps) > 1 else 0.0
     return float(timestamps[-1]) - float(timestamps[0]) + step
-
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,6 @@ class FrameTimeline:
             return len(self.timestamps) - 1
         before, after = self.timestamps[position - 1], self.timestamps[position]
         return position - 1 if seconds - before <= after - seconds else position
-
 
 
 @dataclass
@@ -258,9 +257,7 @@ def parse_summary(text: str, timeline: FrameTimeline, task: str = "both") -> Vid
 
     for note in notes:
         warnings.warn(note, stacklevel=2)
-    keyframes = [
-        Keyframe(index, timeline.frame_indices[index], timeline.to_seconds(index)) for index in sorted(seen)
-    ]
+    keyframes = [Keyframe(index, timeline.frame_indices[index], timeline.to_seconds(index)) for index in sorted(seen)]
     return VideoSummary(
         task=task,
         text=" ".join(s.text for s in sentences),
@@ -271,8 +268,12 @@ def parse_summary(text: str, timeline: FrameTimeline, task: str = "both") -> Vid
     )
 
 
-def render_answer(sentences: list[SummarySentence], style: TemporalPromptStyle = "special", task: str = "both",
-                  num_frame_tokens: int = TWO_DIGIT_FRAMES) -> str:
+def render_answer(
+    sentences: list[SummarySentence],
+    style: TemporalPromptStyle = "special",
+    task: str = "both",
+    num_frame_tokens: int = TWO_DIGIT_FRAMES,
+) -> str:
     """The training target for a summary (the inverse of `parse_summary`).
 
     `special`: `A man talks[f03][f04]. He pours water[f15].`: no space before a keyframe token, which byte-level
@@ -288,7 +289,9 @@ def render_answer(sentences: list[SummarySentence], style: TemporalPromptStyle =
     for sentence in sentences:
         body = sentence.text.rstrip().rstrip(".")
         if task == "both" and sentence.keyframes:
-            body += ("" if style == "special" else " ") + keyframe_reference(sentence.keyframes, style, num_frame_tokens)
+            body += ("" if style == "special" else " ") + keyframe_reference(
+                sentence.keyframes, style, num_frame_tokens
+            )
         parts.append(body + ".")
     return " ".join(parts)
 
@@ -313,7 +316,9 @@ def merge_window_summaries(
         kept = {k.index: offset + k.index for n, k in enumerate(summary.keyframes) if n in kept_positions}
         keyframes += [Keyframe(kept[k.index], k.frame_index, k.seconds) for k in summary.keyframes if k.index in kept]
         for sentence in summary.sentences:
-            sentences.append(SummarySentence(sentence.text, [kept[k] for k in sentence.keyframes if k in kept], number))
+            sentences.append(
+                SummarySentence(sentence.text, [kept[k] for k in sentence.keyframes if k in kept], number)
+            )
         warnings += [f"window {number} ({start:.1f}-{end:.1f} s): {w}" for w in summary.warnings]
         offset += frames
     raw = "\n".join(f"[{start:.1f}-{end:.1f} s] {s.raw_text}" for s, (start, end, _) in zip(summaries, windows))

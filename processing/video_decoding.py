@@ -123,8 +123,12 @@ class DecodedVideo:
         keep = [i for i, t in enumerate(self.timestamps) if start <= t < end]
         if not keep:
             raise EmptyWindowError(f"No frame of this video lies in [{start}, {end}) s")
-        return replace(self, frames=self.frames[keep], timestamps=[self.timestamps[i] for i in keep],
-                       frame_indices=[self.frame_indices[i] for i in keep])
+        return replace(
+            self,
+            frames=self.frames[keep],
+            timestamps=[self.timestamps[i] for i in keep],
+            frame_indices=[self.frame_indices[i] for i in keep],
+        )
 
     def sample(self, num_frames: int | None = None, fps: float | None = None) -> "DecodedVideo":
         """These frames sampled by `sample_frame_indices` (all of them when there are fewer)."""
@@ -278,7 +282,9 @@ class _Converter:
         scaled = (frame.width, frame.height) != (width, height)
         # swscale converts gray, alpha, 10-bit and odd sizes; its bicubic filter widens when shrinking (no aliasing),
         # as CLIP's bicubic resize does.
-        image = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BICUBIC" if scaled else None)
+        image = frame.to_ndarray(
+            format="rgb24", width=width, height=height, interpolation="BICUBIC" if scaled else None
+        )
         if self.rotation:
             # FFmpeg's display rotation is counter-clockwise; rot90 with k>0 is counter-clockwise too.
             image = np.ascontiguousarray(np.rot90(image, k=self.rotation // 90))
@@ -296,8 +302,9 @@ class _Unreliable(Exception):
         self.seek = seek
 
 
-def _stream_by_pts(source: str, targets: list[int], keyframes: list[int], convert: _Converter, seek: bool,
-                   mode: DecodeMode = "exact"):
+def _stream_by_pts(
+    source: str, targets: list[int], keyframes: list[int], convert: _Converter, seek: bool, mode: DecodeMode = "exact"
+):
     """`(pts, image)` of the frames whose pts are `targets` (sorted), in order, by seeking (or reading forward when
     `seek` is False). Raises `_Unreliable` when a seek lands after its target or on a damaged frame, or output pts
     are not increasing. In `"keyframes"` mode each target gives the first keyframe decoded from the seek point on."""
@@ -462,8 +469,10 @@ class VideoReader:
         timeline, repaired = monotonic_timeline(decoded.pts, max(step, 1))
         warnings = [decoded.error] if decoded.error else []
         if repaired:
-            warnings.append("presentation timestamps were missing, out of order or restarted: frames are numbered in "
-                            "decoding order on a repaired timeline")
+            warnings.append(
+                "presentation timestamps were missing, out of order or restarted: frames are numbered in "
+                "decoding order on a repaired timeline"
+            )
         return timeline, warnings
 
     def _seconds(self, timeline: list[int]) -> list[float]:
@@ -500,8 +509,15 @@ class VideoReader:
         i = bisect.bisect_left(timeline, pts)
         return i if i < len(timeline) and timeline[i] == pts else None
 
-    def sample(self, num_frames: int | None = None, mode: DecodeMode = "exact", fps: float | None = None,
-               shortest_edge: int | None = None, start: float | None = None, end: float | None = None) -> DecodedVideo:
+    def sample(
+        self,
+        num_frames: int | None = None,
+        mode: DecodeMode = "exact",
+        fps: float | None = None,
+        shortest_edge: int | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> DecodedVideo:
         """`decode_video` on this video, optionally within the time window `[start, end)` seconds (frames keep
         their indices and times in the whole video)."""
         if mode not in ("exact", "keyframes"):
@@ -534,7 +550,9 @@ class VideoReader:
 
     def _keyframes(self, timeline: list[int]) -> list[int]:
         if self._keyframe_pts is None:
-            self._keyframe_pts = sorted(p for p, key in zip(self.index.pts, self.index.keyframe) if key and p is not None)
+            self._keyframe_pts = sorted(
+                p for p, key in zip(self.index.pts, self.index.keyframe) if key and p is not None
+            )
         return self._keyframe_pts or [timeline[0]]
 
     def _sample_in_order(self, num_frames, fps, convert: _Converter, start, end) -> DecodedVideo:
@@ -555,14 +573,17 @@ class VideoReader:
         kept = {i: decoded.kept[i] for i in chosen if i in decoded.kept}
         return self._assemble(timeline, kept, convert, list(self.index.errors) + self._order[1])
 
-    def _assemble(self, timeline: list[int], kept: dict[int, np.ndarray], convert: _Converter,
-                  warnings: list[str]) -> DecodedVideo:
+    def _assemble(
+        self, timeline: list[int], kept: dict[int, np.ndarray], convert: _Converter, warnings: list[str]
+    ) -> DecodedVideo:
         duration = self._duration(timeline)
         announced = self.index.container_duration
         # Audio a little longer than the video is normal; more than a quarter second or three frames is not.
         if announced and announced - duration > max(0.25, 3 * duration / len(timeline)):
-            warnings.append(f"only {duration:.2f} s of the {announced:.2f} s the file announces could be decoded "
-                            "(truncated or damaged file)")
+            warnings.append(
+                f"only {duration:.2f} s of the {announced:.2f} s the file announces could be decoded "
+                "(truncated or damaged file)"
+            )
         if convert.damaged:
             warnings.append(f"{convert.damaged} sampled frame(s) decoded with errors (damaged data, concealed)")
         order = sorted(kept)
@@ -591,8 +612,9 @@ class VideoReader:
             timeline = self._timeline
             for seek in (True, False):
                 try:
-                    for pts, image in _stream_by_pts(self.source, [timeline[i] for i in remaining],
-                                                     self._keyframes(timeline), convert, seek):
+                    for pts, image in _stream_by_pts(
+                        self.source, [timeline[i] for i in remaining], self._keyframes(timeline), convert, seek
+                    ):
                         index = self._position(timeline, pts)
                         remaining.remove(index)
                         yield index, image

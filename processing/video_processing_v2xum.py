@@ -163,8 +163,9 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         return size.get("shortest_edge") if isinstance(size, dict) else getattr(size, "shortest_edge", None)
 
     @staticmethod
-    def load_video(source, num_frames: int, decode_mode: str = "exact", fps: float | None = None,
-                   shortest_edge: int | None = None) -> DecodedVideo:
+    def load_video(
+        source, num_frames: int, decode_mode: str = "exact", fps: float | None = None, shortest_edge: int | None = None
+    ) -> DecodedVideo:
         """The sampled frames (`sample_frame_indices`) of a path or URL, a `DecodedVideo` or a dict of
         `DecodedVideo.from_frames` arguments; decoded frames are converted straight to `shortest_edge`."""
         if isinstance(source, dict):
@@ -173,8 +174,14 @@ class V2XumVideoProcessor(BaseVideoProcessor):
             return source.sample(num_frames, fps)
         return decode_video(source, num_frames=num_frames, mode=decode_mode, fps=fps, shortest_edge=shortest_edge)
 
-    def iter_windows(self, source, window_seconds: float, num_frames: int | None = None, fps: float | None = None,
-                     decode_mode: str | None = None):
+    def iter_windows(
+        self,
+        source,
+        window_seconds: float,
+        num_frames: int | None = None,
+        fps: float | None = None,
+        decode_mode: str | None = None,
+    ):
         """Yields `(start, end, DecodedVideo)` for the `window_spans` of a path, URL, `VideoReader`, `DecodedVideo`
         or frame dict, each window sampled on its own (`num_frames` or `fps`, as a whole video is), at this
         processor's resize target. One window's frames are in memory at a time: the file is indexed once (pass a
@@ -214,5 +221,11 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         return BatchFeature({"pixel_values_videos": padded, "video_frame_mask": mask}, tensor_type=return_tensors)
 
 
-__all__ = ["V2XumVideoProcessor", "V2XumVideoMetadata", "V2XumVideosKwargs", "pad_videos", "flatten_videos",
-           "window_spans"]
+__all__ = [
+    "V2XumVideoProcessor",
+    "V2XumVideoMetadata",
+    "V2XumVideosKwargs",
+    "pad_videos",
+    "flatten_videos",
+    "window_spans",
+]

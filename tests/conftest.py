@@ -37,8 +37,10 @@ class MockHub:
             return httpx2.Response(200, json={})
         if "/preupload/" in path:
             files = json.loads(request.content)["files"]
-            return httpx2.Response(200, json={"files": [
-                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]})
+            return httpx2.Response(
+                200,
+                json={"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]},
+            )
         if "/commit/" in path:
             lines = [json.loads(line) for line in request.content.decode().splitlines() if line.strip()]
             files = {}
@@ -48,8 +50,14 @@ class MockHub:
             self.commits.append({"path": path, "files": files})
             kind, repo = path.split("/")[2], "/".join(path.split("/")[3:5])
             prefix = "spaces/" if kind == "spaces" else ""
-            return httpx2.Response(200, json={"commitUrl": f"https://huggingface.co/{prefix}{repo}/commit/" + "a" * 40,
-                                              "commitOid": "a" * 40, "pullRequestUrl": None})
+            return httpx2.Response(
+                200,
+                json={
+                    "commitUrl": f"https://huggingface.co/{prefix}{repo}/commit/" + "a" * 40,
+                    "commitOid": "a" * 40,
+                    "pullRequestUrl": None,
+                },
+            )
         return httpx2.Response(404, json={"error": f"unexpected {request.method} {path}"})
 
 
@@ -98,11 +106,25 @@ def tiny_clip_dir(tmp_path_factory):
     tokenizer = tiny_tokenizer()
     torch.manual_seed(0)
     config = CLIPConfig(
-        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                     "num_attention_heads": 4, "max_position_embeddings": 77, "bos_token_id": tokenizer.bos_token_id,
-                     "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id},
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-                       "image_size": 32, "patch_size": 8},
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 77,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "image_size": 32,
+            "patch_size": 8,
+        },
         projection_dim=16,
     )
     CLIPModel(config).save_pretrained(path)

@@ -51,7 +51,8 @@ def test_storyboard_sample_summarized_through_the_api(client):
     assert "Ground truth" in truth and truth.count(" s: ") >= 1
     start = time.perf_counter()
     summary_html, gallery, timeline, reel, files = client.predict(
-        handle_file(video), "Both (text and keyframes)", "", 32, 0, 0, api_name="/summarize")
+        handle_file(video), "Both (text and keyframes)", "", 32, 0, 0, api_name="/summarize"
+    )
     print(f"app: upload to summary {time.perf_counter() - start:.2f} s")
     by_name = {Path(f).name: f for f in files}
     assert set(by_name) == {"summary.json", "summary.srt", "summary.vtt", "highlights.mp4"}
@@ -63,7 +64,8 @@ def test_storyboard_sample_summarized_through_the_api(client):
     for keyframe in record["keyframes"]:
         assert f'data-seek="{keyframe["seconds"]:.3f}">{time_label(keyframe["seconds"])}</a>' in summary_html
     assert [item["caption"] for item in gallery] == [
-        f"{time_label(k['seconds'])} (frame {k['frame_index']})" for k in record["keyframes"]]
+        f"{time_label(k['seconds'])} (frame {k['frame_index']})" for k in record["keyframes"]
+    ]
     assert Path(timeline).is_file() and Path(reel).is_file()
     srt = Path(by_name["summary.srt"]).read_text()
     assert record["sentences"][0]["text"] in srt and Path(by_name["summary.vtt"]).read_text().startswith("WEBVTT")
@@ -74,7 +76,8 @@ def test_storyboard_sample_summarized_through_the_api(client):
 def test_keyframes_task_and_windows(client):
     video, _ = _sample(client, 3)
     summary_html, gallery, _, _, files = client.predict(
-        handle_file(video), "Keyframes (video)", "", 8, 0, 6, api_name="/summarize")
+        handle_file(video), "Keyframes (video)", "", 8, 0, 6, api_name="/summarize"
+    )
     record = json.loads(Path(next(f for f in files if f.endswith("summary.json"))).read_text())
     # The demo model never saw 6-second windows, so what it says there is not checked; the app's handling is.
     assert record["task"] == "video" and len(record["windows"]) >= 2
@@ -85,16 +88,20 @@ def test_keyframes_task_and_windows(client):
 def test_text_task_has_no_reel_and_no_error(client):
     video, _ = _sample(client, 5)
     summary_html, gallery, timeline, reel, files = client.predict(
-        handle_file(video), "Text", "", 32, 0, 0, api_name="/summarize")
+        handle_file(video), "Text", "", 32, 0, 0, api_name="/summarize"
+    )
     record = json.loads(Path(next(f for f in files if f.endswith("summary.json"))).read_text())
     assert record["task"] == "text" and not record["keyframes"] and reel is None and not gallery
     assert all(s["text"] in summary_html for s in record["sentences"]) and record["sentences"]
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"this is not a video", "not a readable video container"),
-    (None, "minutes long; this app takes videos up to 0.5 minutes"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"this is not a video", "not a readable video container"),
+        (None, "minutes long; this app takes videos up to 0.5 minutes"),
+    ],
+)
 def test_bad_input_shows_the_package_message(client, tmp_path, content, message):
     path = tmp_path / "clip.mp4"
     if content is None:  # a real video longer than the app's limit
@@ -121,9 +128,19 @@ def test_page_in_a_real_browser(app_url, client, tmp_path):
     video, _ = _sample(client, 7)
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1280,1100", f"--user-data-dir={tmp_path / 'profile'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1100",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
         options.add_argument(flag)
     browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
@@ -133,7 +150,9 @@ def test_page_in_a_real_browser(app_url, client, tmp_path):
         browser.find_element(By.CSS_SELECTOR, "#v2xum-video input[type=file]").send_keys(video)
         wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "#v2xum-video video")))
         browser.find_element(By.CSS_SELECTOR, "#v2xum-run").click()
-        links = wait.until(shown.presence_of_all_elements_located((By.CSS_SELECTOR, "#v2xum-summary-text [data-seek]")))
+        links = wait.until(
+            shown.presence_of_all_elements_located((By.CSS_SELECTOR, "#v2xum-summary-text [data-seek]"))
+        )
         wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "#v2xum-gallery img")))
         wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "#v2xum-reel video")))
         assert "moves" in browser.find_element(By.CSS_SELECTOR, "#v2xum-summary-text").text

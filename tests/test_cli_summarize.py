@@ -18,8 +18,21 @@ SRT_BLOCK = re.compile(r"(\d+)\n(\d\d:\d\d:\d\d,\d\d\d) --> (\d\d:\d\d:\d\d,\d\d
 
 
 def summarize(model_dir, out, *videos, extra=()):
-    return main(["summarize", *map(str, videos), "--model", str(model_dir), "--out", str(out),
-                 "--max-new-tokens", "12", "--max-keyframes", "3", *extra])
+    return main(
+        [
+            "summarize",
+            *map(str, videos),
+            "--model",
+            str(model_dir),
+            "--out",
+            str(out),
+            "--max-new-tokens",
+            "12",
+            "--max-keyframes",
+            "3",
+            *extra,
+        ]
+    )
 
 
 def seconds(clock: str) -> float:
@@ -29,8 +42,13 @@ def seconds(clock: str) -> float:
 
 def test_writes_every_file_and_they_are_valid(keyframe_model_dir, videos, tmp_path, capsys):
     out = tmp_path / "out"
-    code = summarize(keyframe_model_dir, out, videos["audio"], videos["medium"],
-                     extra=["--highlights", "--batch-size", "2", "--json"])
+    code = summarize(
+        keyframe_model_dir,
+        out,
+        videos["audio"],
+        videos["medium"],
+        extra=["--highlights", "--batch-size", "2", "--json"],
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     printed = json.loads(captured.out)  # stdout holds only the JSON
@@ -39,7 +57,12 @@ def test_writes_every_file_and_they_are_valid(keyframe_model_dir, videos, tmp_pa
     for name, size, has_audio in (("audio", (160, 120), True), ("medium", (96, 72), False)):
         folder = out / name
         assert {p.name for p in folder.iterdir()} == {
-            "summary.json", "summary.srt", "summary.vtt", "contact_sheet.png", "timeline.png", "highlights.mp4"
+            "summary.json",
+            "summary.srt",
+            "summary.vtt",
+            "contact_sheet.png",
+            "timeline.png",
+            "highlights.mp4",
         }
         record = json.loads((folder / "summary.json").read_text())
         assert record["model"] == str(keyframe_model_dir)
@@ -142,7 +165,9 @@ def test_fps_and_warnings_reach_summary_json(keyframe_model_dir, videos, tmp_pat
 
 
 def test_highlights_need_keyframes(keyframe_model_dir, videos, tmp_path, capsys):
-    assert summarize(keyframe_model_dir, tmp_path / "o", videos["short"], extra=["--task", "text", "--highlights"]) == 2
+    assert (
+        summarize(keyframe_model_dir, tmp_path / "o", videos["short"], extra=["--task", "text", "--highlights"]) == 2
+    )
     assert "--highlights needs keyframes" in capsys.readouterr().err
 
 

@@ -15,8 +15,19 @@ from v2xum.testing import write_numbered_video
 
 
 def run_args(model, out, *inputs, extra=()):
-    return ["summarize", *map(str, inputs), "--model", str(model), "--out", str(out), "--max-new-tokens", "6",
-            "--max-keyframes", "2", *extra]
+    return [
+        "summarize",
+        *map(str, inputs),
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--max-new-tokens",
+        "6",
+        "--max-keyframes",
+        "2",
+        *extra,
+    ]
 
 
 def summaries(out) -> dict[str, dict]:
@@ -28,8 +39,9 @@ def summaries(out) -> dict[str, dict]:
 def collection(tmp_path_factory):
     root = tmp_path_factory.mktemp("collection")
     paths = []
-    for n, relative in enumerate(["a/clip.mp4", "b/clip.mp4", "c/clip-2.mp4", "d/talk.mp4", "d/talk.mkv",
-                                  "e/x-2.mp4"]):
+    for n, relative in enumerate(
+        ["a/clip.mp4", "b/clip.mp4", "c/clip-2.mp4", "d/talk.mp4", "d/talk.mkv", "e/x-2.mp4"]
+    ):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         paths.append(write_numbered_video(root / relative, 10 + n, fps=10, gop=5))
     return root, paths
@@ -40,8 +52,14 @@ def test_names_never_collide(collection):
     assert output_names(paths) == ["a__clip", "b__clip", "clip-2", "talk.mp4", "talk.mkv", "x-2"]
     assert output_names(["/v/x.mp4", "/w/x.mp4", "/u/x__y.mp4"]) == ["v__x", "w__x", "x__y"]
     assert output_names(["/v/a__x.mp4", "/a/x.mp4", "/b/x.mp4"]) == ["a__x", "a__x~2", "b__x"]
-    assert [j.name for j in collect_jobs([str(root)])] == ["a__clip", "b__clip", "clip-2", "talk.mkv", "talk.mp4",
-                                                          "x-2"]
+    assert [j.name for j in collect_jobs([str(root)])] == [
+        "a__clip",
+        "b__clip",
+        "clip-2",
+        "talk.mkv",
+        "talk.mp4",
+        "x-2",
+    ]
 
 
 def test_every_video_lands_in_its_own_folder(keyframe_model_dir, collection, tmp_path):
@@ -69,14 +87,19 @@ def test_an_output_path_that_is_a_file_fails_that_video_only(keyframe_model_dir,
 def test_manifest_rows_with_problems_are_reported_and_the_rest_run(keyframe_model_dir, collection, tmp_path, capsys):
     root, paths = collection
     manifest = tmp_path / "list.jsonl"
-    manifest.write_text("\n".join([
-        json.dumps({"video": paths[0], "id": "first", "task": "text"}),
-        json.dumps({"video": "missing.mp4", "id": "gone"}),
-        "this is not json",
-        json.dumps({"id": "no-video"}),
-        json.dumps({"video": paths[3], "task": "audio"}),
-        json.dumps({"video": paths[5], "query": "the white band"}),
-    ]) + "\n")
+    manifest.write_text(
+        "\n".join(
+            [
+                json.dumps({"video": paths[0], "id": "first", "task": "text"}),
+                json.dumps({"video": "missing.mp4", "id": "gone"}),
+                "this is not json",
+                json.dumps({"id": "no-video"}),
+                json.dumps({"video": paths[3], "task": "audio"}),
+                json.dumps({"video": paths[5], "query": "the white band"}),
+            ]
+        )
+        + "\n"
+    )
     out = tmp_path / "out"
     assert v2xum(run_args(keyframe_model_dir, out, extra=["--manifest", str(manifest)])) == 1
     err = capsys.readouterr().err
@@ -128,10 +151,14 @@ def test_kill_then_resume_gives_the_uninterrupted_outputs(keyframe_model_dir, co
     def comparable(record):
         return {k: v for k, v in record.items() if k not in ("settings",)} | {"video": record["video"]["path"]}
 
-    assert {k: comparable(v) for k, v in summaries(out).items()} == \
-        {k: comparable(v) for k, v in summaries(reference).items()}
-    ok = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()
-          if line.strip().endswith("}") and json.loads(line)["status"] == "ok"]
+    assert {k: comparable(v) for k, v in summaries(out).items()} == {
+        k: comparable(v) for k, v in summaries(reference).items()
+    }
+    ok = [
+        json.loads(line)
+        for line in (out / "index.jsonl").read_text().splitlines()
+        if line.strip().endswith("}") and json.loads(line)["status"] == "ok"
+    ]
     assert sorted(line["output"] for line in ok) == sorted(output_names(paths))  # each video done exactly once
 
 
@@ -141,15 +168,24 @@ def test_two_processes_share_the_collection(keyframe_model_dir, collection, tmp_
     root, paths = collection
     single, sharded = tmp_path / "single", tmp_path / "sharded"
     assert v2xum(run_args(keyframe_model_dir, single, root)) == 0
-    launch = [os.path.join(os.path.dirname(sys.executable), "torchrun"), "--nproc_per_node", "2", "--master_port",
-              "29517", "-m", "v2xum.cli", *run_args(keyframe_model_dir, sharded, root)]
+    launch = [
+        os.path.join(os.path.dirname(sys.executable), "torchrun"),
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "v2xum.cli",
+        *run_args(keyframe_model_dir, sharded, root),
+    ]
     result = subprocess.run(launch, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in (sharded / "index.jsonl").read_text().splitlines()]
     assert sorted(line["output"] for line in lines) == sorted(output_names(paths))  # each video exactly once
     assert len({line["pid"] for line in lines}) == 2  # both processes worked
-    assert {k: v["keyframes"] for k, v in summaries(sharded).items()} == \
-        {k: v["keyframes"] for k, v in summaries(single).items()}
+    assert {k: v["keyframes"] for k, v in summaries(sharded).items()} == {
+        k: v["keyframes"] for k, v in summaries(single).items()
+    }
 
 
 def test_failed_videos_are_retried_only_when_asked(keyframe_model_dir, collection, tmp_path):
@@ -163,6 +199,8 @@ def test_failed_videos_are_retried_only_when_asked(keyframe_model_dir, collectio
     write_numbered_video(late, 12, fps=10)  # the missing file appears
     assert v2xum(run_args(keyframe_model_dir, out, extra=["--manifest", str(manifest), "--resume"])) == 0
     assert set(summaries(out)) == {"first"}  # resumed: done skipped, failed skipped
-    assert v2xum(run_args(keyframe_model_dir, out, extra=["--manifest", str(manifest), "--resume",
-                                                          "--retry-failed"])) == 0
+    assert (
+        v2xum(run_args(keyframe_model_dir, out, extra=["--manifest", str(manifest), "--resume", "--retry-failed"]))
+        == 0
+    )
     assert set(summaries(out)) == {"first", "late"} and read_index(out)["late"]["status"] == "ok"

@@ -16,16 +16,35 @@ def test_compose_adds_contiguous_tokens_and_mean_rows(tmp_path):
     torch.manual_seed(0)
     tokenizer = tiny_tokenizer()
     old_size = len(tokenizer)
-    lm = LlamaForCausalLM(LlamaConfig(vocab_size=old_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=2))
+    lm = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=old_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+    )
     lm.save_pretrained(tmp_path / "lm")
     tokenizer.save_pretrained(tmp_path / "lm")
     # a full CLIP checkpoint (text + vision), as openai/clip-vit-large-patch14 is published
     clip_config = CLIPConfig(
-        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                       num_attention_heads=4, image_size=32, patch_size=8).to_dict(),
-        text_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4,
-                     "vocab_size": 99},
+        vision_config=CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=8,
+        ).to_dict(),
+        text_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 4,
+            "vocab_size": 99,
+        },
         projection_dim=24,
     )
     clip = CLIPModel(clip_config)

@@ -5,10 +5,24 @@ from transformers import AutoConfig, CLIPVisionConfig, LlamaConfig
 from modeling_v2xum import V2XumConfig
 
 
-TEXT = {"model_type": "llama", "vocab_size": 200, "hidden_size": 32, "intermediate_size": 64,
-        "num_hidden_layers": 2, "num_attention_heads": 4}
-VISION = {"model_type": "clip_vision_model", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-          "num_attention_heads": 4, "image_size": 32, "patch_size": 8, "projection_dim": 24}
+TEXT = {
+    "model_type": "llama",
+    "vocab_size": 200,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+}
+VISION = {
+    "model_type": "clip_vision_model",
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "image_size": 32,
+    "patch_size": 8,
+    "projection_dim": 24,
+}
 
 
 def make(**overrides):
@@ -44,7 +58,10 @@ def test_released_model_is_expressible():
         ({"frame_token_start_id": None}, "needs frame_token_start_id"),
         ({"video_token_index": 500}, "outside the text vocabulary"),
         ({"num_frame_tokens": 1001}, "between 1 and 1000 for temporal_prompt_style='special'"),
-        ({"num_frame_tokens": 101, "temporal_prompt_style": "text"}, "between 1 and 100 for temporal_prompt_style='text'"),
+        (
+            {"num_frame_tokens": 101, "temporal_prompt_style": "text"},
+            "between 1 and 100 for temporal_prompt_style='text'",
+        ),
         ({"vision_feature_mode": "patch_pooled", "pooled_patch_grid": 5}, "4 patches per side"),
     ],
 )
@@ -67,8 +84,15 @@ def test_wrong_types_and_unknown_modes_raise(overrides, message):
 
 
 def test_image_embeds_needs_clip():
-    siglip = {"model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 64,
-              "num_hidden_layers": 2, "num_attention_heads": 4, "image_size": 32, "patch_size": 8}
+    siglip = {
+        "model_type": "siglip_vision_model",
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "image_size": 32,
+        "patch_size": 8,
+    }
     with pytest.raises(StrictDataclassError, match="needs a CLIP vision tower"):
         make(vision_config=siglip)
     assert make(vision_config=siglip, vision_feature_mode="patch_pooled").num_video_tokens_per_frame == 4

@@ -17,8 +17,14 @@ def original(tmp_path_factory):
     torch.manual_seed(0)
     vision_dir, base_dir = write_tiny_parts(root)
     lm = LlamaForCausalLM.from_pretrained(base_dir)
-    lora = get_peft_model(lm, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
-                                                                            "gate_proj", "up_proj", "down_proj"]))
+    lora = get_peft_model(
+        lm,
+        LoraConfig(
+            r=4,
+            lora_alpha=8,
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        ),
+    )
     with torch.no_grad():
         for name, parameter in lora.named_parameters():
             if "lora_B" in name:
@@ -29,10 +35,12 @@ def original(tmp_path_factory):
 
     from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 
-    openai_clip = CLIP(embed_dim=24, vision_cfg=CLIPVisionCfg(layers=2, width=64, head_width=64, patch_size=8,
-                                                              image_size=32),
-                       text_cfg=CLIPTextCfg(context_length=16, vocab_size=100, width=32, heads=4, layers=1),
-                       quick_gelu=True).eval()
+    openai_clip = CLIP(
+        embed_dim=24,
+        vision_cfg=CLIPVisionCfg(layers=2, width=64, head_width=64, patch_size=8, image_size=32),
+        text_cfg=CLIPTextCfg(context_length=16, vocab_size=100, width=32, heads=4, layers=1),
+        quick_gelu=True,
+    ).eval()
     torch.jit.save(torch.jit.script(openai_clip), str(root / "ViT-tiny.pt"))
     return {"root": root, "base": base_dir, "clip": vision_dir, "projector": projector, "openai_clip": openai_clip}
 
@@ -51,7 +59,7 @@ def reference_logits(original, frames, processor, inputs, vision_features):
     placeholder = processor.frame_placeholder_id
     first = ids.index(placeholder)
     prompt_length = len(processor.tokenizer("[00]", add_special_tokens=False)["input_ids"])
-    prefix, suffix = ids[: first - prompt_length], ids[len(ids) - ids[::-1].index(placeholder):]
+    prefix, suffix = ids[: first - prompt_length], ids[len(ids) - ids[::-1].index(placeholder) :]
     pieces = [embed(torch.tensor(prefix))]
     for i in range(len(frames)):
         pieces.append(embed(torch.tensor(processor.tokenizer(f"[{i:02d}]", add_special_tokens=False)["input_ids"])))
@@ -65,9 +73,25 @@ def reference_logits(original, frames, processor, inputs, vision_features):
 def test_converted_logits_equal_the_original_forward(original, videos, tmp_path, clip_kind):
     clip = str(original["clip"]) if clip_kind == "hf" else str(original["root"] / "ViT-tiny.pt")
     out = tmp_path / "converted"
-    assert convert_main(["--base", str(original["base"]), "--projector", str(original["root"] / "mm_projector.bin"),
-                         "--lora", str(original["root"] / "stage2"), "--clip", clip, "--out", str(out),
-                         "--dtype", "float32"]) == 0
+    assert (
+        convert_main(
+            [
+                "--base",
+                str(original["base"]),
+                "--projector",
+                str(original["root"] / "mm_projector.bin"),
+                "--lora",
+                str(original["root"] / "stage2"),
+                "--clip",
+                clip,
+                "--out",
+                str(out),
+                "--dtype",
+                "float32",
+            ]
+        )
+        == 0
+    )
     model = AutoModelForImageTextToText.from_pretrained(out).eval()
     processor = AutoProcessor.from_pretrained(out)
     assert model.config.temporal_prompt_style == "text" and processor.temporal_prompt_style == "text"
@@ -75,8 +99,9 @@ def test_converted_logits_equal_the_original_forward(original, videos, tmp_path,
     assert "Please generate BOTH video and text summarization for this video. ASSISTANT:" in processor.build_prompt()
 
     video = decode_video(videos["medium"], num_frames=6)
-    inputs = processor(text=processor.build_prompt("both"), videos=[video.frames], do_sample_frames=False,
-                       return_tensors="pt")
+    inputs = processor(
+        text=processor.build_prompt("both"), videos=[video.frames], do_sample_frames=False, return_tensors="pt"
+    )
     with torch.no_grad():
         ours = model(**inputs).logits
         pixels = inputs["pixel_values_videos"][0]
@@ -93,8 +118,16 @@ def test_converted_logits_equal_the_original_forward(original, videos, tmp_path,
 
 
 def test_mistyped_paths_are_file_not_found_not_hub_lookups(original, tmp_path, capsys):
-    args = ["--base", str(original["base"]), "--lora", str(original["root"] / "stage2"), "--clip",
-            str(original["clip"]), "--out", str(tmp_path / "out")]
+    args = [
+        "--base",
+        str(original["base"]),
+        "--lora",
+        str(original["root"] / "stage2"),
+        "--clip",
+        str(original["clip"]),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     assert convert_main([*args, "--projector", "nope.bin"]) == 2
     err = capsys.readouterr().err
     assert err == "error: --projector nope.bin: file not found (and not a Hub id: org/repo[/path inside])\n"
@@ -103,7 +136,8 @@ def test_mistyped_paths_are_file_not_found_not_hub_lookups(original, tmp_path, c
     assert convert_main([*args, "--projector", "org/repo/mm_projector.bin"]) == 2  # offline: one line
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(
-        "error: org/repo/mm_projector.bin: not on disk, and the Hub did not give it")
+        "error: org/repo/mm_projector.bin: not on disk, and the Hub did not give it"
+    )
 
 
 def test_bad_inputs_are_errors(original, tmp_path):
@@ -125,8 +159,13 @@ def test_bad_inputs_are_errors(original, tmp_path):
     save_file(weights, broken / "adapter_model.safetensors")
     (broken / "adapter_config.json").write_text((original["root"] / "stage2" / "adapter_config.json").read_text())
     with pytest.raises(ConversionError, match="unexpected adapter weights"):
-        convert(base=args["base"], lora=str(broken), clip=args["clip"],
-                projector=str(original["root"] / "mm_projector.bin"), out=str(tmp_path / "c"))
+        convert(
+            base=args["base"],
+            lora=str(broken),
+            clip=args["clip"],
+            projector=str(original["root"] / "mm_projector.bin"),
+            out=str(tmp_path / "c"),
+        )
 
 
 def test_openai_clip_file_is_read_without_running_it(original, tmp_path):

@@ -51,8 +51,14 @@ def test_v2xum_demo_writes_every_output(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "what the video shows (ground truth):" in printed and "what the model says:" in printed
     folder = out / "storyboard_sample"
-    assert {p.name for p in folder.iterdir()} == {"summary.json", "summary.srt", "summary.vtt", "contact_sheet.png",
-                                                   "timeline.png", "highlights.mp4"}
+    assert {p.name for p in folder.iterdir()} == {
+        "summary.json",
+        "summary.srt",
+        "summary.vtt",
+        "contact_sheet.png",
+        "timeline.png",
+        "highlights.mp4",
+    }
     assert json.loads((folder / "summary.json").read_text())["keyframes"]
     assert (out / "ground_truth.json").exists()
     assert v2xum(["demo", "--out", str(out)]) == 2  # an existing demo folder is not overwritten silently

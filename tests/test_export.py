@@ -188,8 +188,10 @@ def pitch_steps(path) -> list[float]:
 def reel_frames(path) -> list[tuple[float, int]]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        return [(float(f.pts * stream.time_base), read_frame_number(f.to_ndarray(format="rgb24")))
-                for f in container.decode(stream)]
+        return [
+            (float(f.pts * stream.time_base), read_frame_number(f.to_ndarray(format="rgb24")))
+            for f in container.decode(stream)
+        ]
 
 
 @pytest.mark.parametrize("windows", [[(1.5, 4.2)], [(0.5, 1.2), (2.6, 5.1)], [(0.0, 0.9), (2.0, 2.7), (4.4, 6.0)]])
@@ -227,8 +229,9 @@ def test_highlight_reel_keeps_variable_frame_rate_and_audio_in_sync(tmp_path, wi
 
 def test_highlight_reel_ignores_a_wrong_header_frame_rate(tmp_path):
     # The header says 75 fps; the frames are 10 fps apart.
-    source = write_numbered_video(tmp_path / "liar.mkv", 30, fps=75, pts_seconds=[i / 10 for i in range(30)],
-                                  audio=True)
+    source = write_numbered_video(
+        tmp_path / "liar.mkv", 30, fps=75, pts_seconds=[i / 10 for i in range(30)], audio=True
+    )
     with av.open(source) as container:
         assert container.streams.video[0].average_rate == 75
     out = tmp_path / "reel.mp4"
@@ -245,5 +248,8 @@ def test_subtitle_text_is_escaped(text):
     assert "<" not in vtt_body and "-->" not in vtt_body
     assert vtt_body.strip().replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") == text
     srt_body = to_srt(cue).split("\n", 2)[2]
-    assert "<" not in srt_body and "-->" not in srt_body and srt_body.strip().replace("‹", "<").replace("›", ">") \
-        == text.replace("-->", "->")
+    assert (
+        "<" not in srt_body
+        and "-->" not in srt_body
+        and srt_body.strip().replace("‹", "<").replace("›", ">") == text.replace("-->", "->")
+    )

@@ -23,8 +23,10 @@ def frames_in(row):
 
 
 def test_only_present_frames_strictly_increasing(seeded):
-    prompt = [[1, START + 0, PLACEHOLDER, START + 1, PLACEHOLDER, START + 2, PLACEHOLDER, START + 7, PLACEHOLDER, 2],
-              [3, 3, START + 0, PLACEHOLDER, START + 4, PLACEHOLDER, START + 5, PLACEHOLDER, START + 6, PLACEHOLDER]]
+    prompt = [
+        [1, START + 0, PLACEHOLDER, START + 1, PLACEHOLDER, START + 2, PLACEHOLDER, START + 7, PLACEHOLDER, 2],
+        [3, 3, START + 0, PLACEHOLDER, START + 4, PLACEHOLDER, START + 5, PLACEHOLDER, START + 6, PLACEHOLDER],
+    ]
     out = run(KeyframeLogitsProcessor(START, NUM, len(prompt[0]), video_token_id=PLACEHOLDER), prompt, 8)
     for row, allowed in zip(out, [{0, 1, 2, 7}, {0, 4, 5, 6}]):
         frames = frames_in(row)
@@ -35,9 +37,15 @@ def test_only_present_frames_strictly_increasing(seeded):
 
 def test_text_task_forbids_frames_and_max_keyframes_caps(seeded):
     prompt = [[1] + [START + i for i in range(NUM)]]
-    text_only = run(KeyframeLogitsProcessor(START, NUM, len(prompt[0]), allow_keyframes=False, video_token_id=PLACEHOLDER), prompt, 6)
+    text_only = run(
+        KeyframeLogitsProcessor(START, NUM, len(prompt[0]), allow_keyframes=False, video_token_id=PLACEHOLDER),
+        prompt,
+        6,
+    )
     assert frames_in(text_only[0]) == []
-    capped = run(KeyframeLogitsProcessor(START, NUM, len(prompt[0]), max_keyframes=2, video_token_id=PLACEHOLDER), prompt, 6)
+    capped = run(
+        KeyframeLogitsProcessor(START, NUM, len(prompt[0]), max_keyframes=2, video_token_id=PLACEHOLDER), prompt, 6
+    )
     assert len(frames_in(capped[0])) == 2
 
 
@@ -85,8 +93,9 @@ def test_video_answers_cannot_end_before_a_keyframe():
 
     from modeling_v2xum.generation_v2xum import KeyframeLogitsProcessor
 
-    processor = KeyframeLogitsProcessor(frame_token_start_id=10, num_frame_tokens=4, prompt_length=3,
-                                        min_keyframes=1, eos_token_id=2)
+    processor = KeyframeLogitsProcessor(
+        frame_token_start_id=10, num_frame_tokens=4, prompt_length=3, min_keyframes=1, eos_token_id=2
+    )
     prompt = torch.tensor([[10, 11, 5]])  # frames 0 and 1 are in the prompt
     scores = processor(prompt, torch.zeros(1, 20))
     assert scores[0, 2] == -float("inf")  # no keyframe yet: EOS forbidden

@@ -12,26 +12,65 @@ from v2xum.cli import main as v2xum
 def results_dir(tmp_path):
     folder = tmp_path / "eval"
     folder.mkdir()
-    (folder / "model_index.json").write_text(json.dumps([{
-        "task_type": "video-text-to-text", "task_name": "Video summarization (BOTH)", "dataset_type": "storyboard",
-        "dataset_name": "storyboard", "dataset_split": "test", "metric_type": "fclip", "metric_name": "fclip (both)",
-        "metric_value": 0.8125}]))
+    (folder / "model_index.json").write_text(
+        json.dumps(
+            [
+                {
+                    "task_type": "video-text-to-text",
+                    "task_name": "Video summarization (BOTH)",
+                    "dataset_type": "storyboard",
+                    "dataset_name": "storyboard",
+                    "dataset_split": "test",
+                    "metric_type": "fclip",
+                    "metric_name": "fclip (both)",
+                    "metric_value": 0.8125,
+                }
+            ]
+        )
+    )
     (folder / "results.md").write_text("| system | fclip |\n|---|---|\n| model | 0.8125 |\n")
     return folder
 
 
 def test_push_model_uploads_checkpoint_code_pipeline_and_card(hub, tiny_dir, results_dir):
-    assert v2xum(["push", "model", str(tiny_dir), "org/v2xum-tiny", "--results", str(results_dir),
-                  "--base-model", "lmsys/vicuna-7b-v1.5", "--license", "apache-2.0"]) == 0
+    assert (
+        v2xum(
+            [
+                "push",
+                "model",
+                str(tiny_dir),
+                "org/v2xum-tiny",
+                "--results",
+                str(results_dir),
+                "--base-model",
+                "lmsys/vicuna-7b-v1.5",
+                "--license",
+                "apache-2.0",
+            ]
+        )
+        == 0
+    )
     assert len(hub.created) == 1 and hub.created[0]["name"] == "v2xum-tiny"
     assert hub.created[0]["organization"] == "org" and not hub.created[0].get("private")
     (commit,) = hub.commits
     assert commit["path"] == "/api/models/org/v2xum-tiny/commit/main"
     assert set(commit["files"]) == {
-        "README.md", "config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
-        "tokenizer_config.json", "processor_config.json", "chat_template.jinja", "configuration_v2xum.py",
-        "modeling_v2xum.py", "generation_v2xum.py", "pipeline_v2xum.py", "processing_v2xum.py",
-        "video_processing_v2xum.py", "video_decoding.py", "summary.py",
+        "README.md",
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "processor_config.json",
+        "chat_template.jinja",
+        "configuration_v2xum.py",
+        "modeling_v2xum.py",
+        "generation_v2xum.py",
+        "pipeline_v2xum.py",
+        "processing_v2xum.py",
+        "video_processing_v2xum.py",
+        "video_decoding.py",
+        "summary.py",
     }
     config = json.loads(commit["files"]["config.json"])
     assert config["custom_pipelines"]["video-summarization"]["impl"] == "pipeline_v2xum.VideoSummarizationPipeline"
@@ -48,10 +87,15 @@ def test_push_model_uploads_checkpoint_code_pipeline_and_card(hub, tiny_dir, res
 def test_push_metrics_as_spaces(hub):
     assert v2xum(["push", "metric", "all", "org"]) == 0
     assert [c["path"] for c in hub.commits] == [
-        f"/api/spaces/org/{name}/commit/main" for name in ("fclip", "cross_fclip", "video_summary_f1",
-                                                           "video_summary_text")]
-    siblings = {"fclip": {"scoring.py", "clip_backends.py"}, "cross_fclip": {"scoring.py", "clip_backends.py"},
-                "video_summary_f1": {"scoring.py"}, "video_summary_text": {"scoring.py", "text_scoring.py"}}
+        f"/api/spaces/org/{name}/commit/main"
+        for name in ("fclip", "cross_fclip", "video_summary_f1", "video_summary_text")
+    ]
+    siblings = {
+        "fclip": {"scoring.py", "clip_backends.py"},
+        "cross_fclip": {"scoring.py", "clip_backends.py"},
+        "video_summary_f1": {"scoring.py"},
+        "video_summary_text": {"scoring.py", "text_scoring.py"},
+    }
     for commit, name in zip(hub.commits, ("fclip", "cross_fclip", "video_summary_f1", "video_summary_text")):
         assert set(commit["files"]) == {"README.md", f"{name}.py", "app.py", "requirements.txt", *siblings[name]}
         assert b"v2xum" not in commit["files"]["requirements.txt"]  # the Space runs without this package
@@ -93,12 +137,19 @@ def test_staged_repository_runs_the_pipeline_without_the_package(keyframe_model_
     staged = stage_model(keyframe_model_dir, tmp_path / "repo", "org/v2xum-tiny")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["HF_MODULES_CACHE"] = str(tmp_path / "modules")
-    result = subprocess.run([sys.executable, "-c", PIPELINE_SCRIPT, str(staged), videos["short"]], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", PIPELINE_SCRIPT, str(staged), videos["short"]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     remote = json.loads(result.stdout.split("RESULT")[-1])
-    local = pipeline("video-summarization", model=str(keyframe_model_dir))(videos["short"], task="video",
-                                                                           max_new_tokens=6)
+    local = pipeline("video-summarization", model=str(keyframe_model_dir))(
+        videos["short"], task="video", max_new_tokens=6
+    )
     assert remote == local and remote["keyframes"]
 
 
@@ -115,17 +166,25 @@ def test_push_app_stages_a_space_for_the_model(hub):
     app = commit["files"]["app.py"].decode()
     compile(app, "app.py", "exec")
     assert 'launch("org/storyboard-demo", host="0.0.0.0", port=7860)' in app
-    assert commit["files"]["requirements.txt"].decode().splitlines() == ["v2xum==0.1.0.dev0",
-                                                                          f"gradio=={GRADIO_VERSION}"]
+    assert commit["files"]["requirements.txt"].decode().splitlines() == [
+        "v2xum==0.1.0.dev0",
+        f"gradio=={GRADIO_VERSION}",
+    ]
     assert v2xum(["push", "app", "org/x", "--model", "./not-a-hub-id"]) == 2
 
 
-@pytest.mark.parametrize("command, staged, files", [
-    (["model", "{tiny}", "org/tiny"], "org__tiny", {"README.md", "config.json", "pipeline_v2xum.py"}),
-    (["metric", "fclip", "org/fclip"], "org__fclip", {"README.md", "fclip.py", "app.py", "requirements.txt",
-                                                      "scoring.py", "clip_backends.py"}),
-    (["app", "org/demo", "--model", "org/m"], "org__demo", {"README.md", "app.py", "requirements.txt"}),
-])
+@pytest.mark.parametrize(
+    "command, staged, files",
+    [
+        (["model", "{tiny}", "org/tiny"], "org__tiny", {"README.md", "config.json", "pipeline_v2xum.py"}),
+        (
+            ["metric", "fclip", "org/fclip"],
+            "org__fclip",
+            {"README.md", "fclip.py", "app.py", "requirements.txt", "scoring.py", "clip_backends.py"},
+        ),
+        (["app", "org/demo", "--model", "org/m"], "org__demo", {"README.md", "app.py", "requirements.txt"}),
+    ],
+)
 def test_dry_run_stages_and_lists_without_uploading(hub, tiny_dir, tmp_path, capsys, command, staged, files):
     out = tmp_path / "staging"
     args = ["push", *[part.format(tiny=tiny_dir) for part in command], "--dry-run", "--staging-dir", str(out)]
@@ -169,7 +228,9 @@ def test_card_base_models_are_hub_ids_only(tmp_path):
     local = tmp_path / "llama"
     local.mkdir()
     assert hub_base_models(["openai/clip-vit-large-patch14", str(local), "lmsys/vicuna-7b-v1.5"]) == [
-        "openai/clip-vit-large-patch14", "lmsys/vicuna-7b-v1.5"]
+        "openai/clip-vit-large-patch14",
+        "lmsys/vicuna-7b-v1.5",
+    ]
     assert hub_base_models([str(local)]) is None and hub_base_models(None) is None
     assert hub_base_models("./runs/base") is None  # a path that reads as no Hub id
     assert source_name(str(local), "llama") == "llama (local folder)"
@@ -202,8 +263,14 @@ def test_metric_space_runs_without_this_package(name, tmp_path):
     space = stage_metric(name, tmp_path / "space")
     assert not any(p.is_symlink() for p in space.iterdir())
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HF_HOME": str(tmp_path / "hf")}
-    result = subprocess.run([sys.executable, "-c", STANDALONE_METRIC, str(space), name, json.dumps(APP_EXAMPLES[name])],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", STANDALONE_METRIC, str(space), name, json.dumps(APP_EXAMPLES[name])],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     standalone = json.loads(result.stdout.split("RESULT")[-1])
     local = evaluate.load(str(metric_dir(name))).compute(**APP_EXAMPLES[name])

@@ -63,9 +63,19 @@ def test_remote_code_files_import_each_other_flatly():
 def test_each_package_owns_its_part():
     """The application lives in v2xum/, not in the model or I/O packages."""
     assert {p.stem for p in (ROOT / "modeling_v2xum").glob("*.py")} == {
-        "__init__", "configuration_v2xum", "modeling_v2xum", "generation_v2xum", "pipeline_v2xum", "composition",
-        "convert_v2xum_original", "remote_code",
+        "__init__",
+        "configuration_v2xum",
+        "modeling_v2xum",
+        "generation_v2xum",
+        "pipeline_v2xum",
+        "composition",
+        "convert_v2xum_original",
+        "remote_code",
     }
     assert {p.stem for p in (ROOT / "processing").glob("*.py")} == {
-        "__init__", "processing_v2xum", "video_processing_v2xum", "video_decoding", "summary",
+        "__init__",
+        "processing_v2xum",
+        "video_processing_v2xum",
+        "video_decoding",
+        "summary",
     }

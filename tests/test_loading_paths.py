@@ -49,8 +49,9 @@ print("RESULTS" + json.dumps(results))
 def _run(code: str, args: list[str], cwd: Path, env_extra: dict | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env |= {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(cwd / "modules"), **(env_extra or {})}
-    result = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 
@@ -61,20 +62,49 @@ def written(tmp_path_factory):
     root = tmp_path_factory.mktemp("written")
     for i in range(4):
         write_numbered_video(root / f"v{i}.mp4", 40 + i, fps=10)
-    rows = [{"video": f"v{i}.mp4", "task": "both", "sentences": [{"text": "A square appears.", "seconds": [1.0]}]}
-            for i in range(4)]
+    rows = [
+        {"video": f"v{i}.mp4", "task": "both", "sentences": [{"text": "A square appears.", "seconds": [1.0]}]}
+        for i in range(4)
+    ]
     (root / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     vision_dir, text_dir = write_tiny_parts(root / "parts")
-    train = ["--train_file", str(root / "train.jsonl"), "--num_frames", "8", "--per_device_train_batch_size", "4",
-             "--bf16", "false", "--report_to", "none", "--save_strategy", "no", "--max_steps", "1",
-             "--learning_rate", "0.01"]
+    train = [
+        "--train_file",
+        str(root / "train.jsonl"),
+        "--num_frames",
+        "8",
+        "--per_device_train_batch_size",
+        "4",
+        "--bf16",
+        "false",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--max_steps",
+        "1",
+        "--learning_rate",
+        "0.01",
+    ]
     cwd = os.getcwd()
     os.chdir(root)  # relative output folders, as a user types them
     try:
         assert v2xum(["init-tiny", "tiny"]) == 0
         train_sft.run(["--model_name_or_path", "tiny", "--output_dir", "full", *train])
-        train_sft.run(["--vision_model", str(vision_dir), "--language_model", str(text_dir), "--output_dir", "lora",
-                       "--use_peft", "--lora_r", "4", *train])
+        train_sft.run(
+            [
+                "--vision_model",
+                str(vision_dir),
+                "--language_model",
+                str(text_dir),
+                "--output_dir",
+                "lora",
+                "--use_peft",
+                "--lora_r",
+                "4",
+                *train,
+            ]
+        )
         assert v2xum(["merge-adapter", "lora", "merged"]) == 0
         from transformers import pipeline
 
@@ -82,14 +112,34 @@ def written(tmp_path_factory):
         from peft import LoraConfig, get_peft_model
         from transformers import LlamaForCausalLM
 
-        get_peft_model(LlamaForCausalLM.from_pretrained(text_dir), LoraConfig(r=2, target_modules=["q_proj"])
-                       ).save_pretrained("stage2")
+        get_peft_model(
+            LlamaForCausalLM.from_pretrained(text_dir), LoraConfig(r=2, target_modules=["q_proj"])
+        ).save_pretrained("stage2")
         import torch
 
-        torch.save({"model.mm_projector.weight": torch.zeros(32, 24), "model.mm_projector.bias": torch.zeros(32)},
-                   "mm_projector.bin")
-        assert convert_main(["--base", str(text_dir), "--projector", "mm_projector.bin", "--lora", "stage2",
-                             "--clip", str(vision_dir), "--out", "converted", "--dtype", "float32"]) == 0
+        torch.save(
+            {"model.mm_projector.weight": torch.zeros(32, 24), "model.mm_projector.bias": torch.zeros(32)},
+            "mm_projector.bin",
+        )
+        assert (
+            convert_main(
+                [
+                    "--base",
+                    str(text_dir),
+                    "--projector",
+                    "mm_projector.bin",
+                    "--lora",
+                    "stage2",
+                    "--clip",
+                    str(vision_dir),
+                    "--out",
+                    "converted",
+                    "--dtype",
+                    "float32",
+                ]
+            )
+            == 0
+        )
     finally:
         os.chdir(cwd)
     shutil.copytree(demo_model_dir(), root / "storyboard-demo")  # the committed demo, under its card's name
@@ -106,8 +156,11 @@ def test_every_folder_loads_with_and_without_the_package(written):
         runs[mode] = json.loads(out.split("RESULTS")[-1])
     for folder in FOLDERS:
         with_package, without = runs["with"][folder], runs["without"][folder]
-        assert with_package["classes"] == without["classes"] == [
-            "V2XumConfig", "V2XumModel", "V2XumForConditionalGeneration", "V2XumProcessor"], folder
+        assert (
+            with_package["classes"]
+            == without["classes"]
+            == ["V2XumConfig", "V2XumModel", "V2XumForConditionalGeneration", "V2XumProcessor"]
+        ), folder
         assert not with_package["remote_code"] and without["remote_code"], folder
         assert with_package["summary"] == without["summary"], folder  # the same model either way
 

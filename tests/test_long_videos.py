@@ -6,7 +6,15 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, pipeline
 
-from processing import FrameTimeline, Keyframe, SummarySentence, VideoSummary, decode_video, parse_summary, render_answer
+from processing import (
+    FrameTimeline,
+    Keyframe,
+    SummarySentence,
+    VideoSummary,
+    decode_video,
+    parse_summary,
+    render_answer,
+)
 from processing.summary import merge_window_summaries, uniform_frame_indices
 from v2xum.cli import main as v2xum
 from v2xum.testing import write_numbered_video, write_tiny_checkpoint
@@ -15,18 +23,34 @@ from v2xum.testing import write_numbered_video, write_tiny_checkpoint
 GUARD = r"150 frames asked for, but this model has 100 frame tokens: sample at most 100 frames .* time windows"
 
 
-def test_more_frames_than_frame_tokens_is_a_clear_error_everywhere(tiny_dir, tiny_processor, videos, tmp_path,
-                                                                    capsys):
+def test_more_frames_than_frame_tokens_is_a_clear_error_everywhere(tiny_dir, tiny_processor, videos, tmp_path, capsys):
     with pytest.raises(ValueError, match=GUARD):
         tiny_processor(text=tiny_processor.build_prompt("both"), videos=videos["long"], num_frames=150)
-    messages = [{"role": "user", "content": [{"type": "video", "path": videos["long"]},
-                                             {"type": "text", "text": "Summarize."}]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [{"type": "video", "path": videos["long"]}, {"type": "text", "text": "Summarize."}],
+        }
+    ]
     with pytest.raises(ValueError, match=GUARD):
         tiny_processor.apply_chat_template(messages, tokenize=True, return_dict=True, num_frames=150)
     with pytest.raises(ValueError, match=GUARD):
         pipeline("video-summarization", model=str(tiny_dir))(videos["long"], num_frames=150)
-    assert v2xum(["summarize", videos["long"], "--model", str(tiny_dir), "--out", str(tmp_path / "o"),
-                  "--num-frames", "150"]) == 2
+    assert (
+        v2xum(
+            [
+                "summarize",
+                videos["long"],
+                "--model",
+                str(tiny_dir),
+                "--out",
+                str(tmp_path / "o"),
+                "--num-frames",
+                "150",
+            ]
+        )
+        == 2
+    )
     assert "this model has 100 frame tokens" in capsys.readouterr().err
     from v2xum.training import load_model_and_processor
 
@@ -54,9 +78,13 @@ def test_three_digit_frame_tokens_round_trip(model_200):
     parsed = parse_summary(answer, timeline)
     assert [s.keyframes for s in parsed.sentences] == [[150, 153], [199]]
     token_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
-    assert processor.post_process(token_ids, timeline.__dict__ | {"frame_timestamps": timeline.timestamps,
-                                                                  "frame_indices": timeline.frame_indices}).text \
+    assert (
+        processor.post_process(
+            token_ids,
+            timeline.__dict__ | {"frame_timestamps": timeline.timestamps, "frame_indices": timeline.frame_indices},
+        ).text
         == "A dog runs. It sits."
+    )
 
 
 def test_a_200_token_model_trains_and_names_keyframes_past_100(model_200, tmp_path):
@@ -66,18 +94,44 @@ def test_a_200_token_model_trains_and_names_keyframes_past_100(model_200, tmp_pa
     rows = [{"video": video, "task": "video", "sentences": [{"text": "", "seconds": [15.0, 15.5, 16.3]}]}] * 4
     data = tmp_path / "train.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    trainer = train_sft.run([
-        "--model_name_or_path", str(model_200), "--train_file", str(data), "--output_dir", str(tmp_path / "out"),
-        "--num_frames", "170", "--learning_rate", "0.01", "--num_train_epochs", "12", "--per_device_train_batch_size",
-        "4", "--lr_scheduler_type", "constant", "--bf16", "false", "--report_to", "none", "--save_strategy", "no",
-        "--max_length", "1024", "--seed", "0", "--logging_steps", "4",
-    ])
+    trainer = train_sft.run(
+        [
+            "--model_name_or_path",
+            str(model_200),
+            "--train_file",
+            str(data),
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--num_frames",
+            "170",
+            "--learning_rate",
+            "0.01",
+            "--num_train_epochs",
+            "12",
+            "--per_device_train_batch_size",
+            "4",
+            "--lr_scheduler_type",
+            "constant",
+            "--bf16",
+            "false",
+            "--report_to",
+            "none",
+            "--save_strategy",
+            "no",
+            "--max_length",
+            "1024",
+            "--seed",
+            "0",
+            "--logging_steps",
+            "4",
+        ]
+    )
     processor = AutoProcessor.from_pretrained(tmp_path / "out")
     inputs = processor(text=processor.build_prompt("video"), videos=video, return_tensors="pt", return_metadata=True)
     metadata = inputs.pop("video_metadata")[0]
     with torch.no_grad():
         out = trainer.model.eval().generate(**inputs, max_new_tokens=6, summary_task="video", do_sample=False)
-    summary = processor.post_process(out[0, inputs["input_ids"].shape[1]:], metadata, task="video")
+    summary = processor.post_process(out[0, inputs["input_ids"].shape[1] :], metadata, task="video")
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert losses[-1] < losses[0] / 2, losses
     # The targets are [f150][f155][f163] (15.0, 15.5, 16.3 s at 10 fps); the trained model names keyframes there.
@@ -90,15 +144,25 @@ def window_summary(task, sentences, keyframes):
 
 
 def test_merge_rules():
-    first = window_summary("both", [SummarySentence("A cat.", [1, 3])],
-                           [Keyframe(1, 10, 1.0), Keyframe(3, 30, 3.0)])
-    second = window_summary("both", [SummarySentence("A dog.", [0]), SummarySentence("It runs.", [2, 4])],
-                            [Keyframe(0, 50, 5.0), Keyframe(2, 70, 7.0), Keyframe(4, 90, 9.0)])
+    first = window_summary("both", [SummarySentence("A cat.", [1, 3])], [Keyframe(1, 10, 1.0), Keyframe(3, 30, 3.0)])
+    second = window_summary(
+        "both",
+        [SummarySentence("A dog.", [0]), SummarySentence("It runs.", [2, 4])],
+        [Keyframe(0, 50, 5.0), Keyframe(2, 70, 7.0), Keyframe(4, 90, 9.0)],
+    )
     merged = merge_window_summaries([first, second], [(0.0, 5.0, 5), (5.0, 10.0, 5)])
     assert [(k.index, k.frame_index, k.seconds) for k in merged.keyframes] == [
-        (1, 10, 1.0), (3, 30, 3.0), (5, 50, 5.0), (7, 70, 7.0), (9, 90, 9.0)]
+        (1, 10, 1.0),
+        (3, 30, 3.0),
+        (5, 50, 5.0),
+        (7, 70, 7.0),
+        (9, 90, 9.0),
+    ]
     assert [(s.text, s.keyframes, s.window) for s in merged.sentences] == [
-        ("A cat.", [1, 3], 0), ("A dog.", [5], 1), ("It runs.", [7, 9], 1)]
+        ("A cat.", [1, 3], 0),
+        ("A dog.", [5], 1),
+        ("It runs.", [7, 9], 1),
+    ]
     assert merged.text == "A cat. A dog. It runs."
     assert merged.windows == [{"start": 0.0, "end": 5.0, "frames": 5}, {"start": 5.0, "end": 10.0, "frames": 5}]
     # a budget of 3: windows take turns in time order (first, second, first), each keeping its share evenly spaced
@@ -118,8 +182,11 @@ def test_windowed_pipeline_equals_each_window_alone(keyframe_model_dir, videos):
     merged = summarize(videos["long"], task="both", window_seconds=4, max_new_tokens=10)
     batched = summarize(videos["long"], task="both", window_seconds=4, max_new_tokens=10, batch_size=2)
     assert batched == merged
-    assert merged["windows"] == [{"start": 0, "end": 4, "frames": 8}, {"start": 4, "end": 8, "frames": 8},
-                                 {"start": 8, "end": 10.0, "frames": 8}]
+    assert merged["windows"] == [
+        {"start": 0, "end": 4, "frames": 8},
+        {"start": 4, "end": 8, "frames": 8},
+        {"start": 8, "end": 10.0, "frames": 8},
+    ]
     every = decode_video(videos["long"], num_frames=1000)
     alone, offset = [], 0
     for number, (start, end) in enumerate([(0, 4), (4, 8), (8, 10)]):
@@ -129,8 +196,9 @@ def test_windowed_pipeline_equals_each_window_alone(keyframe_model_dir, videos):
         assert {k["frame_index"] for k in result["keyframes"]} <= set(sampled)
         alone += [(offset + k["index"], k["frame_index"], k["seconds"]) for k in result["keyframes"]]
         assert f"[{start:.1f}-{end:.1f} s] {result['raw_text']}" in merged["raw_text"]
-        assert [s["text"] for s in merged["sentences"] if s["window"] == number] == \
-            [s["text"] for s in result["sentences"]]
+        assert [s["text"] for s in merged["sentences"] if s["window"] == number] == [
+            s["text"] for s in result["sentences"]
+        ]
         offset += 8
     assert [(k["index"], k["frame_index"], k["seconds"]) for k in merged["keyframes"]] == alone
     frames = [k["frame_index"] for k in merged["keyframes"]]
@@ -139,12 +207,36 @@ def test_windowed_pipeline_equals_each_window_alone(keyframe_model_dir, videos):
 
 def test_summarize_command_writes_a_merged_summary(keyframe_model_dir, videos, tmp_path):
     out = tmp_path / "out"
-    assert v2xum(["summarize", videos["long"], "--model", str(keyframe_model_dir), "--out", str(out),
-                  "--window-seconds", "3", "--max-new-tokens", "8", "--highlights", "--batch-size", "2"]) == 0
+    assert (
+        v2xum(
+            [
+                "summarize",
+                videos["long"],
+                "--model",
+                str(keyframe_model_dir),
+                "--out",
+                str(out),
+                "--window-seconds",
+                "3",
+                "--max-new-tokens",
+                "8",
+                "--highlights",
+                "--batch-size",
+                "2",
+            ]
+        )
+        == 0
+    )
     record = json.loads((out / "long" / "summary.json").read_text())
     assert [w["start"] for w in record["windows"]] == [0, 3, 6, 9] and record["settings"]["window_seconds"] == 3
     assert record["video"]["num_sampled_frames"] == sum(w["frames"] for w in record["windows"])
     seconds = [k["seconds"] for k in record["keyframes"]]
     assert seconds == sorted(set(seconds)) and seconds[-1] > 6  # keyframes from the later windows too
-    assert {p.name for p in (out / "long").iterdir()} >= {"summary.json", "summary.srt", "summary.vtt",
-                                                           "contact_sheet.png", "timeline.png", "highlights.mp4"}
+    assert {p.name for p in (out / "long").iterdir()} >= {
+        "summary.json",
+        "summary.srt",
+        "summary.vtt",
+        "contact_sheet.png",
+        "timeline.png",
+        "highlights.mp4",
+    }

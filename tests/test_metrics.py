@@ -99,7 +99,9 @@ def test_knapsack_matches_brute_force():
         n = int(rng.integers(1, 8))
         values, weights, capacity = rng.random(n), rng.integers(1, 6, n), int(rng.integers(0, 15))
         best = max(
-            sum(values[list(c)]) for r in range(n + 1) for c in itertools.combinations(range(n), r)
+            sum(values[list(c)])
+            for r in range(n + 1)
+            for c in itertools.combinations(range(n), r)
             if sum(weights[list(c)]) <= capacity
         )
         chosen = knapsack(values, weights, capacity)
@@ -138,12 +140,17 @@ def test_text_metrics_match_pycocoevalcap_directly():
     from pycocoevalcap.rouge.rouge import Rouge
 
     predictions = ["A man cuts onions. He fries them!", "A dog runs.", "Two kids play football (outside)."]
-    references = [["A man is cutting onions.", "He fries the onions."], "A dog runs in a field.",
-                  ["Kids play football.", "One of them scores."]]
+    references = [
+        ["A man is cutting onions.", "He fries the onions."],
+        "A dog runs in a field.",
+        ["Kids play football.", "One of them scores."],
+    ]
     ours = caption_scores(predictions, references, use_java=False)
     assert pre_caption('He said: "Hi!" (twice)~') == "he said hi twice"
-    gts = {str(i): [" ".join(pre_caption(" ".join(r) if isinstance(r, list) else r).split())]
-           for i, r in enumerate(references)}
+    gts = {
+        str(i): [" ".join(pre_caption(" ".join(r) if isinstance(r, list) else r).split())]
+        for i, r in enumerate(references)
+    }
     res = {str(i): [pre_caption(p)] for i, p in enumerate(predictions)}
     assert ours["bleu4"] == pytest.approx(Bleu(4).compute_score(gts, res, verbose=0)[0][3])
     assert ours["rouge_l"] == pytest.approx(Rouge().compute_score(gts, res)[0])
@@ -152,8 +159,9 @@ def test_text_metrics_match_pycocoevalcap_directly():
     import sacrebleu
 
     same = caption_scores(["a dog runs in a field"], ["A dog runs in a field."], use_java=False)
-    assert same["bleu4"] == pytest.approx(sacrebleu.corpus_bleu(["a dog runs in a field"],
-                                                                [["a dog runs in a field"]]).score / 100)
+    assert same["bleu4"] == pytest.approx(
+        sacrebleu.corpus_bleu(["a dog runs in a field"], [["a dog runs in a field"]]).score / 100
+    )
 
 
 @pytest.mark.skipif(not java_available(), reason="METEOR and the PTB tokenizer need Java")
@@ -179,15 +187,26 @@ def test_module_results_and_combine():
     assert result["fclip_per_example"] == pytest.approx([1.0, 2 / 3])
     assert result["fclip"] == pytest.approx(5 / 6)
     combined = evaluate.combine([os.path.join(METRICS, "fclip"), os.path.join(METRICS, "cross_fclip")])
-    both = combined.compute(predictions=[e[:2]], references=[e[2:]], prediction_frames=[e[:2]],
-                            prediction_texts=[e[2:]], reference_frames=[e[2:]], reference_texts=[e[:2]])
+    both = combined.compute(
+        predictions=[e[:2]],
+        references=[e[2:]],
+        prediction_frames=[e[:2]],
+        prediction_texts=[e[2:]],
+        reference_frames=[e[2:]],
+        reference_texts=[e[:2]],
+    )
     assert both["fclip"] == 0.0 and both["cross_fclip"] == 1.0
     f1 = evaluate.load(os.path.join(METRICS, "video_summary_f1"))
-    assert f1.compute(predictions=[[0.9, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]], references=[[[1, 0, 0, 0, 0, 0, 0]]])[
-        "f1_max"
-    ] == 1.0
-    tvsum = f1.compute(predictions=[[0.9] * 5 + [0.1] * 25 + [0.8] * 10], references=[[[1] * 5 + [0] * 35]],
-                       protocol="tvsum", change_points=[[5, 30]])
+    assert (
+        f1.compute(predictions=[[0.9, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]], references=[[[1, 0, 0, 0, 0, 0, 0]]])["f1_max"]
+        == 1.0
+    )
+    tvsum = f1.compute(
+        predictions=[[0.9] * 5 + [0.1] * 25 + [0.8] * 10],
+        references=[[[1] * 5 + [0] * 35]],
+        protocol="tvsum",
+        change_points=[[5, 30]],
+    )
     assert tvsum["f1"] == 1.0
     with pytest.raises(ValueError, match="needs frame_features"):
         f1.compute(predictions=[[0.5, 0.4]], references=[[[1, 0]]], protocol="summe")
@@ -201,8 +220,12 @@ def test_clip_backend_embeds_images_and_texts(tiny_clip_dir):
     blue[..., 2] = 255
     assert fclip.compute(predictions=[[red, blue]], references=[[blue, red]])["fclip"] == pytest.approx(1.0, abs=1e-5)
     cross = evaluate.load(os.path.join(METRICS, "cross_fclip"), clip_model=str(tiny_clip_dir))
-    out = cross.compute(prediction_frames=[[red]], prediction_texts=[["a red square"]], reference_frames=[[blue]],
-                        reference_texts=[["a blue square"]])
+    out = cross.compute(
+        prediction_frames=[[red]],
+        prediction_texts=[["a red square"]],
+        reference_frames=[[blue]],
+        reference_texts=[["a blue square"]],
+    )
     assert 0.0 <= out["cross_fclip"] <= 1.0
 
 
@@ -211,26 +234,61 @@ TEN = [0.1] * 10
 ANNOTATED = [[1] * 5 + [0] * 5]
 
 
-@pytest.mark.parametrize("name, inputs, words", [
-    ("fclip", {"predictions": [], "references": []}, "'predictions' is empty"),
-    ("cross_fclip", {"prediction_frames": [], "prediction_texts": [], "reference_frames": [],
-                     "reference_texts": []}, "'prediction_frames' is empty"),
-    ("video_summary_f1", {"predictions": [], "references": []}, "'predictions' is empty"),
-    ("video_summary_text", {"predictions": [], "references": []}, "'predictions' is empty"),
-    ("fclip", {"predictions": [[[NAN, 1.0]]], "references": [[[1.0, 0.0]]]}, "NaN or infinite"),
-    ("fclip", {"predictions": [[[1.0, 0.0, 0.0]]], "references": [[[1.0, 0.0]]]}, "dimension 3 but references have 2"),
-    ("video_summary_f1", {"predictions": [[NAN] * 10], "references": [ANNOTATED]}, "NaN or infinite"),
-    ("video_summary_f1", {"predictions": [[NAN] * 10], "references": [ANNOTATED], "protocol": "tvsum",
-                          "change_points": [[5]]}, "NaN or infinite"),
-    ("video_summary_f1", {"predictions": [[NAN] * 10], "references": [ANNOTATED], "protocol": "summe",
-                          "change_points": [[5]]}, "NaN or infinite"),
-    ("video_summary_f1", {"predictions": [TEN], "references": [ANNOTATED], "protocol": "tvsum",
-                          "change_points": [[-3, 5]]}, "change_points must be increasing frame indices"),
-    ("video_summary_f1", {"predictions": [TEN], "references": [ANNOTATED], "frame_embeddings": [np.eye(10)],
-                          "text_embeddings": [[NAN] * 10]}, "text_embedding contains NaN"),
-    ("video_summary_f1", {"predictions": [TEN], "references": [ANNOTATED], "frame_embeddings": [np.eye(10)],
-                          "text_embeddings": [[1.0] * 4]}, "dimension 10 but the text embedding has 4"),
-])
+@pytest.mark.parametrize(
+    "name, inputs, words",
+    [
+        ("fclip", {"predictions": [], "references": []}, "'predictions' is empty"),
+        (
+            "cross_fclip",
+            {"prediction_frames": [], "prediction_texts": [], "reference_frames": [], "reference_texts": []},
+            "'prediction_frames' is empty",
+        ),
+        ("video_summary_f1", {"predictions": [], "references": []}, "'predictions' is empty"),
+        ("video_summary_text", {"predictions": [], "references": []}, "'predictions' is empty"),
+        ("fclip", {"predictions": [[[NAN, 1.0]]], "references": [[[1.0, 0.0]]]}, "NaN or infinite"),
+        (
+            "fclip",
+            {"predictions": [[[1.0, 0.0, 0.0]]], "references": [[[1.0, 0.0]]]},
+            "dimension 3 but references have 2",
+        ),
+        ("video_summary_f1", {"predictions": [[NAN] * 10], "references": [ANNOTATED]}, "NaN or infinite"),
+        (
+            "video_summary_f1",
+            {"predictions": [[NAN] * 10], "references": [ANNOTATED], "protocol": "tvsum", "change_points": [[5]]},
+            "NaN or infinite",
+        ),
+        (
+            "video_summary_f1",
+            {"predictions": [[NAN] * 10], "references": [ANNOTATED], "protocol": "summe", "change_points": [[5]]},
+            "NaN or infinite",
+        ),
+        (
+            "video_summary_f1",
+            {"predictions": [TEN], "references": [ANNOTATED], "protocol": "tvsum", "change_points": [[-3, 5]]},
+            "change_points must be increasing frame indices",
+        ),
+        (
+            "video_summary_f1",
+            {
+                "predictions": [TEN],
+                "references": [ANNOTATED],
+                "frame_embeddings": [np.eye(10)],
+                "text_embeddings": [[NAN] * 10],
+            },
+            "text_embedding contains NaN",
+        ),
+        (
+            "video_summary_f1",
+            {
+                "predictions": [TEN],
+                "references": [ANNOTATED],
+                "frame_embeddings": [np.eye(10)],
+                "text_embeddings": [[1.0] * 4],
+            },
+            "dimension 10 but the text embedding has 4",
+        ),
+    ],
+)
 def test_modules_refuse_bad_inputs_in_every_protocol(name, inputs, words):
     module = evaluate.load(os.path.join(METRICS, name))
     with pytest.raises(ValueError, match=re.escape(words)):

@@ -24,12 +24,30 @@ class V2XumModelTester:
 
     def get_config(self) -> V2XumConfig:
         return V2XumConfig(
-            vision_config={"model_type": "clip_vision_model", "hidden_size": 16, "intermediate_size": 32,
-                           "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": self.image_size,
-                           "patch_size": 4, "projection_dim": 12, "dropout": 0.0, "attention_dropout": 0.0},
-            text_config={"model_type": "llama", "vocab_size": VOCAB, "hidden_size": 32, "intermediate_size": 64,
-                         "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-                         "max_position_embeddings": 128, "pad_token_id": 0, "attention_dropout": 0.0},
+            vision_config={
+                "model_type": "clip_vision_model",
+                "hidden_size": 16,
+                "intermediate_size": 32,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 2,
+                "image_size": self.image_size,
+                "patch_size": 4,
+                "projection_dim": 12,
+                "dropout": 0.0,
+                "attention_dropout": 0.0,
+            },
+            text_config={
+                "model_type": "llama",
+                "vocab_size": VOCAB,
+                "hidden_size": 32,
+                "intermediate_size": 64,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 4,
+                "num_key_value_heads": 2,
+                "max_position_embeddings": 128,
+                "pad_token_id": 0,
+                "attention_dropout": 0.0,
+            },
             video_token_index=PLACEHOLDER,
             frame_token_start_id=FRAME_START,
             num_frame_tokens=FRAME_TOKENS,
@@ -51,15 +69,21 @@ class V2XumModelTester:
         input_ids = torch.zeros((len(rows), longest), dtype=torch.long)
         attention_mask = torch.zeros_like(input_ids)
         for i, row in enumerate(rows):
-            input_ids[i, longest - len(row):] = torch.tensor(row)
-            attention_mask[i, longest - len(row):] = 1
+            input_ids[i, longest - len(row) :] = torch.tensor(row)
+            attention_mask[i, longest - len(row) :] = 1
         pixels = torch.randn((len(rows), max(self.frames), 3, self.image_size, self.image_size), generator=generator)
         frame_mask = torch.arange(max(self.frames))[None, :] < torch.tensor(self.frames)[:, None]
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "pixel_values_videos": pixels,
-                "video_frame_mask": frame_mask}
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "pixel_values_videos": pixels,
+            "video_frame_mask": frame_mask,
+        }
 
 
-@pytest.fixture(params=[("image_embeds", "linear"), ("patch_pooled", "mlp2x_gelu")], ids=["image_embeds", "patch_pooled"])
+@pytest.fixture(
+    params=[("image_embeds", "linear"), ("patch_pooled", "mlp2x_gelu")], ids=["image_embeds", "patch_pooled"]
+)
 def tester(request):
     return V2XumModelTester(*request.param)
 
@@ -84,8 +108,11 @@ def test_initialisation(model, tester):
 
 def without_load_fields(config: dict) -> dict:
     """A config dict less what saving and loading fill in (the path, the dtype)."""
-    return {k: without_load_fields(v) if isinstance(v, dict) else v for k, v in config.items()
-            if k not in ("_name_or_path", "dtype")}
+    return {
+        k: without_load_fields(v) if isinstance(v, dict) else v
+        for k, v in config.items()
+        if k not in ("_name_or_path", "dtype")
+    }
 
 
 def test_save_and_load_give_the_same_model(model, tester, tmp_path):

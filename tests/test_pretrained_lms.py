@@ -18,17 +18,40 @@ from v2xum.testing import write_numbered_video, write_tiny_parts
 from v2xum.training import load_adapter
 from v2xum.training_data import load_training_examples
 
-CORPUS = ["A square appears.", "It moves right.", "A man cuts onions.", "Please generate BOTH video and text "
-          "summarization for this video.", "USER: ASSISTANT: 0123456789 [ ] f , ."] * 20
+CORPUS = [
+    "A square appears.",
+    "It moves right.",
+    "A man cuts onions.",
+    "Please generate BOTH video and text summarization for this video.",
+    "USER: ASSISTANT: 0123456789 [ ] f , .",
+] * 20
 SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]
-COMMON = ["--num_frames", "8", "--per_device_train_batch_size", "4", "--bf16", "false", "--report_to", "none",
-          "--save_strategy", "no", "--lr_scheduler_type", "constant", "--gradient_checkpointing", "false",
-          "--logging_steps", "1", "--seed", "0"]
+COMMON = [
+    "--num_frames",
+    "8",
+    "--per_device_train_batch_size",
+    "4",
+    "--bf16",
+    "false",
+    "--report_to",
+    "none",
+    "--save_strategy",
+    "no",
+    "--lr_scheduler_type",
+    "constant",
+    "--gradient_checkpointing",
+    "false",
+    "--logging_steps",
+    "1",
+    "--seed",
+    "0",
+]
 
 
 def _fast(tokenizer: Tokenizer, **extra) -> PreTrainedTokenizerFast:
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", **extra)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>", **extra
+    )
 
 
 def byte_level_bpe() -> PreTrainedTokenizerFast:
@@ -36,8 +59,12 @@ def byte_level_bpe() -> PreTrainedTokenizerFast:
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=300, special_tokens=SPECIALS,
-                                                              initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer.train_from_iterator(
+        CORPUS,
+        trainers.BpeTrainer(
+            vocab_size=300, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     return _fast(tokenizer)
 
 
@@ -56,8 +83,16 @@ def train_file(tmp_path_factory):
     rows = []
     for i in range(8):
         write_numbered_video(root / f"v{i}.mp4", 40 + i, fps=10)
-        rows.append({"video": f"v{i}.mp4", "task": ("both", "video", "text")[i % 3], "sentences": [
-            {"text": "A square appears.", "seconds": [0.6, 1.2]}, {"text": "It moves right.", "seconds": [3.0]}]})
+        rows.append(
+            {
+                "video": f"v{i}.mp4",
+                "task": ("both", "video", "text")[i % 3],
+                "sentences": [
+                    {"text": "A square appears.", "seconds": [0.6, 1.2]},
+                    {"text": "It moves right.", "seconds": [3.0]},
+                ],
+            }
+        )
     (root / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return root / "train.jsonl"
 
@@ -77,10 +112,30 @@ def _batch(out, train_file):
 
 def test_tied_lm_trains_with_lora_and_round_trips(tied_parts, train_file, tmp_path):
     out = tmp_path / "lora"
-    trainer = train_sft.run([
-        "--vision_model", str(tied_parts[0]), "--language_model", str(tied_parts[1]), "--train_file", str(train_file),
-        "--output_dir", str(out), "--use_peft", "--lora_r", "4", "--learning_rate", "0.01",
-        "--new_parts_learning_rate", "0.05", "--frame_token_init", "spelled", "--max_steps", "4", *COMMON])
+    trainer = train_sft.run(
+        [
+            "--vision_model",
+            str(tied_parts[0]),
+            "--language_model",
+            str(tied_parts[1]),
+            "--train_file",
+            str(train_file),
+            "--output_dir",
+            str(out),
+            "--use_peft",
+            "--lora_r",
+            "4",
+            "--learning_rate",
+            "0.01",
+            "--new_parts_learning_rate",
+            "0.05",
+            "--frame_token_init",
+            "spelled",
+            "--max_steps",
+            "4",
+            *COMMON,
+        ]
+    )
     base = AutoModelForImageTextToText.from_pretrained(out / "base_model")
     assert not base.config.tie_word_embeddings  # untied at composition: the head has rows of its own
     assert base.lm_head.weight.data_ptr() != base.get_input_embeddings().weight.data_ptr()
@@ -92,7 +147,9 @@ def test_tied_lm_trains_with_lora_and_round_trips(tied_parts, train_file, tmp_pa
     frames = torch.arange(base.config.frame_token_start_id, base.config.frame_token_start_id + 8)
     trained = load_adapter(out).merge_and_unload()
     # The new rows trained in the input embedding (trainable tokens) and in the head (saved whole).
-    assert not torch.allclose(trained.get_input_embeddings().weight[frames], base.get_input_embeddings().weight[frames])
+    assert not torch.allclose(
+        trained.get_input_embeddings().weight[frames], base.get_input_embeddings().weight[frames]
+    )
     assert not torch.allclose(trained.lm_head.weight[frames], base.lm_head.weight[frames])
     assert v2xum(["merge-adapter", str(out), str(tmp_path / "merged")]) == 0
     merged = AutoModelForImageTextToText.from_pretrained(tmp_path / "merged").eval()
@@ -101,8 +158,19 @@ def test_tied_lm_trains_with_lora_and_round_trips(tied_parts, train_file, tmp_pa
 
 
 def test_tied_lm_full_fine_tuning_and_kept_tie(tied_parts, train_file, tmp_path):
-    args = ["--vision_model", str(tied_parts[0]), "--language_model", str(tied_parts[1]), "--train_file",
-            str(train_file), "--learning_rate", "0.01", "--max_steps", "2", *COMMON]
+    args = [
+        "--vision_model",
+        str(tied_parts[0]),
+        "--language_model",
+        str(tied_parts[1]),
+        "--train_file",
+        str(train_file),
+        "--learning_rate",
+        "0.01",
+        "--max_steps",
+        "2",
+        *COMMON,
+    ]
     train_sft.run([*args, "--output_dir", str(tmp_path / "untied")])
     untied = AutoModelForImageTextToText.from_pretrained(tmp_path / "untied")
     assert not untied.config.tie_word_embeddings
@@ -110,29 +178,78 @@ def test_tied_lm_full_fine_tuning_and_kept_tie(tied_parts, train_file, tmp_path)
     tied = AutoModelForImageTextToText.from_pretrained(tmp_path / "tied")
     assert tied.config.tie_word_embeddings and torch.equal(tied.lm_head.weight, tied.get_input_embeddings().weight)
     with pytest.raises(ValueError, match="untie_word_embeddings=True"):
-        train_sft.run([*args, "--output_dir", str(tmp_path / "bad"), "--untie_word_embeddings", "false",
-                       "--use_peft"])
+        train_sft.run([*args, "--output_dir", str(tmp_path / "bad"), "--untie_word_embeddings", "false", "--use_peft"])
 
 
 def test_every_architecture_choice_from_the_command_line(tied_parts, train_file, tmp_path):
     config = tmp_path / "arch.yaml"
-    config.write_text("vision_feature_mode: patch_pooled\nvision_feature_layer: -1\nprojector_type: mlp2x_gelu\n"
-                      "projector_feature_norm: true\npooled_patch_grid: 1\n")
-    train_sft.run(["--config", str(config), "--vision_model", str(tied_parts[0]), "--language_model",
-                   str(tied_parts[1]), "--train_file", str(train_file), "--output_dir", str(tmp_path / "a"),
-                   "--num_frame_tokens", "200", "--max_steps", "1", *COMMON])
+    config.write_text(
+        "vision_feature_mode: patch_pooled\nvision_feature_layer: -1\nprojector_type: mlp2x_gelu\n"
+        "projector_feature_norm: true\npooled_patch_grid: 1\n"
+    )
+    train_sft.run(
+        [
+            "--config",
+            str(config),
+            "--vision_model",
+            str(tied_parts[0]),
+            "--language_model",
+            str(tied_parts[1]),
+            "--train_file",
+            str(train_file),
+            "--output_dir",
+            str(tmp_path / "a"),
+            "--num_frame_tokens",
+            "200",
+            "--max_steps",
+            "1",
+            *COMMON,
+        ]
+    )
     built = json.loads((tmp_path / "a" / "config.json").read_text())
-    assert (built["vision_feature_mode"], built["vision_feature_layer"], built["projector_type"],
-            built["projector_feature_norm"], built["pooled_patch_grid"], built["num_frame_tokens"]) == (
-        "patch_pooled", -1, "mlp2x_gelu", True, 1, 200)
-    train_sft.run(["--vision_model", str(tied_parts[0]), "--language_model", str(tied_parts[1]), "--train_file",
-                   str(train_file), "--output_dir", str(tmp_path / "t"), "--temporal_prompt_style", "text",
-                   "--max_steps", "1", *COMMON])
+    assert (
+        built["vision_feature_mode"],
+        built["vision_feature_layer"],
+        built["projector_type"],
+        built["projector_feature_norm"],
+        built["pooled_patch_grid"],
+        built["num_frame_tokens"],
+    ) == ("patch_pooled", -1, "mlp2x_gelu", True, 1, 200)
+    train_sft.run(
+        [
+            "--vision_model",
+            str(tied_parts[0]),
+            "--language_model",
+            str(tied_parts[1]),
+            "--train_file",
+            str(train_file),
+            "--output_dir",
+            str(tmp_path / "t"),
+            "--temporal_prompt_style",
+            "text",
+            "--max_steps",
+            "1",
+            *COMMON,
+        ]
+    )
     text_style = json.loads((tmp_path / "t" / "config.json").read_text())
     assert text_style["temporal_prompt_style"] == "text" and text_style["frame_token_start_id"] is None
     with pytest.raises(ValueError, match="keeps its own"):
-        train_sft.run(["--model_name_or_path", str(tmp_path / "a"), "--train_file", str(train_file), "--output_dir",
-                       str(tmp_path / "b"), "--projector_type", "mlp2x_gelu", "--max_steps", "1", *COMMON])
+        train_sft.run(
+            [
+                "--model_name_or_path",
+                str(tmp_path / "a"),
+                "--train_file",
+                str(train_file),
+                "--output_dir",
+                str(tmp_path / "b"),
+                "--projector_type",
+                "mlp2x_gelu",
+                "--max_steps",
+                "1",
+                *COMMON,
+            ]
+        )
 
 
 @pytest.mark.parametrize("make_tokenizer", [byte_level_bpe, sentencepiece_like])
@@ -142,10 +259,20 @@ def test_a_keyframe_is_one_target_token(make_tokenizer, tmp_path, videos):
     processor = v2xum_processor_for(model.config, tokenizer, num_frames=8)
     space_like = {i for i in range(len(tokenizer)) if tokenizer.convert_ids_to_tokens(i) in (" ", "Ġ", "▁")}
     frame_ids = set(model.config.frame_token_ids)
-    examples = [{"video": videos["long"], "task": task, "duration": None, "query": None, "source": "row",
-                 "sentences": [{"text": "A square appears.", "seconds": [1.4, 2.8], "grid": []},
-                               {"text": "It moves right.", "seconds": [7.1], "grid": []}]}
-                for task in ("both", "video")]
+    examples = [
+        {
+            "video": videos["long"],
+            "task": task,
+            "duration": None,
+            "query": None,
+            "source": "row",
+            "sentences": [
+                {"text": "A square appears.", "seconds": [1.4, 2.8], "grid": []},
+                {"text": "It moves right.", "seconds": [7.1], "grid": []},
+            ],
+        }
+        for task in ("both", "video")
+    ]
     batch = V2XumDataCollator(processor, num_frames=8)(examples)
     for labels in batch["labels"]:
         answer = labels[labels != -100].tolist()
@@ -160,16 +287,21 @@ def test_a_keyframe_is_one_target_token(make_tokenizer, tmp_path, videos):
 
 def test_the_lms_own_chat_template_when_asked(tmp_path, caplog):
     tokenizer = sentencepiece_like()
-    tokenizer.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-                               "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    tokenizer.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
     vision_dir, text_dir = write_tiny_parts(tmp_path / "parts", tokenizer=tokenizer)
     model, tokenizer = compose_v2xum(str(vision_dir), str(text_dir))
     own = v2xum_processor_for(model.config, tokenizer, num_frames=4, chat_template="language_model")
     prompt = own.build_prompt("video")
     assert prompt.startswith("<|im_start|>user\n<video>\n Please generate a VIDEO summarization")
     assert prompt.endswith("<|im_start|>assistant\n")
-    inputs = own(text=prompt, videos=[{"frames": torch.zeros(4, 32, 32, 3, dtype=torch.uint8).numpy(), "fps": 2.0}],
-                 return_tensors="pt")
+    inputs = own(
+        text=prompt,
+        videos=[{"frames": torch.zeros(4, 32, 32, 3, dtype=torch.uint8).numpy(), "fps": 2.0}],
+        return_tensors="pt",
+    )
     assert int((inputs["input_ids"] == model.config.video_token_id).sum()) == 4
     vicuna = v2xum_processor_for(model.config, tokenizer, num_frames=4)
     assert vicuna.build_prompt("video").endswith("Please generate a VIDEO summarization for this video. ASSISTANT:")

@@ -17,7 +17,9 @@ def test_prompt_text_for_each_task(tiny_processor, task):
 def test_query_and_custom_instruction(tiny_processor):
     prompt = tiny_processor.build_prompt("text", query="the cooking")
     assert prompt.endswith(f"{TASK_INSTRUCTIONS['text']} Focus on what the video shows about: the cooking ASSISTANT:")
-    assert "USER: <video>\n Say what happens. ASSISTANT:" in tiny_processor.build_prompt(instruction="Say what happens.")
+    assert "USER: <video>\n Say what happens. ASSISTANT:" in tiny_processor.build_prompt(
+        instruction="Say what happens."
+    )
     with pytest.raises(ValueError, match="task must be one of"):
         tiny_processor.build_prompt("audio")
 
@@ -89,8 +91,15 @@ def test_video_processor_values_are_clip_normalised(videos):
 
 
 def test_apply_chat_template_with_video_block(tiny_processor, videos):
-    messages = [{"role": "user", "content": [{"type": "video", "path": videos["short"]},
-                                             {"type": "text", "text": TASK_INSTRUCTIONS["both"]}]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "video", "path": videos["short"]},
+                {"type": "text", "text": TASK_INSTRUCTIONS["both"]},
+            ],
+        }
+    ]
     batch = tiny_processor.apply_chat_template(messages, tokenize=True, return_dict=True, add_generation_prompt=True)
     direct = tiny_processor(text=tiny_processor.build_prompt("both"), videos=videos["short"])
     assert batch["input_ids"][0] == direct["input_ids"][0]
@@ -109,8 +118,9 @@ def test_save_load_round_trip(tiny_processor, videos, tmp_path):
 
 
 def test_sampled_frames_are_the_decoded_ones(videos):
-    processor = V2XumVideoProcessor(num_frames=6, do_normalize=False, do_rescale=False, do_resize=False,
-                                    do_center_crop=False)
+    processor = V2XumVideoProcessor(
+        num_frames=6, do_normalize=False, do_rescale=False, do_resize=False, do_center_crop=False
+    )
     out = processor(videos["long"], return_metadata=True, return_tensors="pt")
     frames = out["pixel_values_videos"][0].permute(0, 2, 3, 1).numpy().astype(np.uint8)
     assert [read_frame_number(f) for f in frames] == out["video_metadata"][0].frames_indices
@@ -118,17 +128,28 @@ def test_sampled_frames_are_the_decoded_ones(videos):
 
 def test_fps_sampling_through_processor_and_chat_template(tiny_processor, videos):
     # long: 300 frames at 30 fps (10 s); 1 fps gives the frames at 0, 1, ..., 9 s; the processor caps at 8 frames
-    direct = tiny_processor(text=tiny_processor.build_prompt("both"), videos=videos["long"], fps=1,
-                            num_frames=20, return_metadata=True)
+    direct = tiny_processor(
+        text=tiny_processor.build_prompt("both"), videos=videos["long"], fps=1, num_frames=20, return_metadata=True
+    )
     assert direct["video_metadata"][0].frames_indices == list(range(0, 300, 30))
-    capped = tiny_processor(text=tiny_processor.build_prompt("both"), videos=videos["long"], fps=1,
-                            return_metadata=True)
-    assert capped["video_metadata"][0].frames_indices == [list(range(0, 300, 30))[i]
-                                                         for i in np.linspace(0, 9, 8).astype(int)]
-    messages = [{"role": "user", "content": [{"type": "video", "path": videos["long"]},
-                                             {"type": "text", "text": TASK_INSTRUCTIONS["both"]}]}]
-    templated = tiny_processor.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                                   add_generation_prompt=True, fps=1, num_frames=20)
+    capped = tiny_processor(
+        text=tiny_processor.build_prompt("both"), videos=videos["long"], fps=1, return_metadata=True
+    )
+    assert capped["video_metadata"][0].frames_indices == [
+        list(range(0, 300, 30))[i] for i in np.linspace(0, 9, 8).astype(int)
+    ]
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "video", "path": videos["long"]},
+                {"type": "text", "text": TASK_INSTRUCTIONS["both"]},
+            ],
+        }
+    ]
+    templated = tiny_processor.apply_chat_template(
+        messages, tokenize=True, return_dict=True, add_generation_prompt=True, fps=1, num_frames=20
+    )
     assert templated["input_ids"][0] == direct["input_ids"][0]
 
 

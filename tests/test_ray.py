@@ -17,8 +17,12 @@ from v2xum.testing import CrashOnceSummarizer, write_numbered_video  # noqa: E40
 @pytest.fixture(scope="module")
 def local_ray(tmp_path_factory):
     marker = tmp_path_factory.mktemp("ray") / "crashed-once"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"V2XUM_CRASH_ONCE": str(marker), "HF_HUB_OFFLINE": "1"}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"V2XUM_CRASH_ONCE": str(marker), "HF_HUB_OFFLINE": "1"}},
+    )
     yield marker
     ray.shutdown()
 
@@ -35,23 +39,44 @@ def summaries(out):
     return {p.parent.name: json.loads(p.read_text()) for p in out.glob("*/summary.json")}
 
 
-def test_ray_gives_the_plain_commands_summaries_and_survives_a_dying_worker(local_ray, keyframe_model_dir, clips,
-                                                                           tmp_path):
+def test_ray_gives_the_plain_commands_summaries_and_survives_a_dying_worker(
+    local_ray, keyframe_model_dir, clips, tmp_path
+):
     plain = tmp_path / "plain"
-    assert v2xum(["summarize", *clips, "--model", str(keyframe_model_dir), "--out", str(plain),
-                  "--max-new-tokens", "6", "--max-keyframes", "2", "--batch-size", "2"]) == 0
+    assert (
+        v2xum(
+            [
+                "summarize",
+                *clips,
+                "--model",
+                str(keyframe_model_dir),
+                "--out",
+                str(plain),
+                "--max-new-tokens",
+                "6",
+                "--max-keyframes",
+                "2",
+                "--batch-size",
+                "2",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "ray"
     settings = SummarizeSettings(max_new_tokens=6, max_keyframes=2, batch_size=2)
     dataset = ray.data.from_items([{"video": c} for c in clips])
-    report = summarize_dataset(dataset, str(keyframe_model_dir), out, settings, device="cpu",
-                               actor_class=CrashOnceSummarizer)
+    report = summarize_dataset(
+        dataset, str(keyframe_model_dir), out, settings, device="cpu", actor_class=CrashOnceSummarizer
+    )
     assert local_ray.exists()  # a worker did die, and was replaced
     assert report.failures == {} and len(report.records) == len(clips)
     lines = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
     assert sorted(line["output"] for line in lines) == sorted(output_names(clips))  # each video exactly once
-    assert {k: v["keyframes"] for k, v in summaries(out).items()} == \
-        {k: v["keyframes"] for k, v in summaries(plain).items()}
+    assert {k: v["keyframes"] for k, v in summaries(out).items()} == {
+        k: v["keyframes"] for k, v in summaries(plain).items()
+    }
     assert {k: v["text"] for k, v in summaries(out).items()} == {k: v["text"] for k, v in summaries(plain).items()}
     # the same frames were seen: the model's own frame count (8 of 12-16), at the same size
-    assert {k: (v["video"]["num_sampled_frames"], v["video"]["width"]) for k, v in summaries(out).items()} == \
-        {k: (v["video"]["num_sampled_frames"], v["video"]["width"]) for k, v in summaries(plain).items()}
+    assert {k: (v["video"]["num_sampled_frames"], v["video"]["width"]) for k, v in summaries(out).items()} == {
+        k: (v["video"]["num_sampled_frames"], v["video"]["width"]) for k, v in summaries(plain).items()
+    }

@@ -49,8 +49,16 @@ def pts_seconds(path, indices):
 
 @pytest.mark.parametrize("bframes,gop,size", [(3, 30, (160, 120)), (2, 12, (96, 72)), (3, 250, (128, 96))])
 def test_b_frames_in_mpeg_ts(tmp_path, bframes, gop, size):
-    path = write_numbered_video(tmp_path / "b.ts", 90, fps=30, width=size[0], height=size[1], gop=gop,
-                                bframes=bframes, container_format="mpegts")
+    path = write_numbered_video(
+        tmp_path / "b.ts",
+        90,
+        fps=30,
+        width=size[0],
+        height=size[1],
+        gop=gop,
+        bframes=bframes,
+        container_format="mpegts",
+    )
     video = decode_video(path, num_frames=20)
     assert len(video.frames) == 20 and video.warnings == []
     assert_exact(video, path)
@@ -65,8 +73,9 @@ def test_b_frames_in_mpeg_ts(tmp_path, bframes, gop, size):
 @pytest.mark.parametrize("container_format,suffix", [("avi", "avi"), ("matroska", "mkv")])
 @pytest.mark.parametrize("bframes", [1, 2])
 def test_reordered_b_frames(tmp_path, container_format, suffix, bframes):
-    path = write_numbered_video(tmp_path / f"b.{suffix}", 75, fps=25, codec="mpeg4", gop=25, bframes=bframes,
-                                container_format=container_format)
+    path = write_numbered_video(
+        tmp_path / f"b.{suffix}", 75, fps=25, codec="mpeg4", gop=25, bframes=bframes, container_format=container_format
+    )
     for mode in ("exact", "keyframes"):
         assert_exact(decode_video(path, num_frames=16, mode=mode), path)
 
@@ -86,8 +95,9 @@ def remux_with_pts_from_dts(source, path):
 
 @pytest.mark.parametrize("bframes", [1, 2])
 def test_out_of_order_pts_are_numbered_in_output_order(tmp_path, bframes):
-    source = write_numbered_video(tmp_path / "b.avi", 60, fps=25, codec="mpeg4", gop=20, bframes=bframes,
-                                  container_format="avi")
+    source = write_numbered_video(
+        tmp_path / "b.avi", 60, fps=25, codec="mpeg4", gop=20, bframes=bframes, container_format="avi"
+    )
     path = remux_with_pts_from_dts(source, tmp_path / "packed.mkv")
     assert [p for p, _ in reference_frames(path)] != sorted(p for p, _ in reference_frames(path))  # really disordered
     for mode in ("exact", "keyframes"):
@@ -102,8 +112,17 @@ def test_out_of_order_pts_are_numbered_in_output_order(tmp_path, bframes):
 def test_timestamps_that_restart(tmp_path, parts):
     files, first = [], 0
     for n, count in enumerate(parts):
-        files.append(write_numbered_video(tmp_path / f"part{n}.ts", count, fps=15, gop=10, bframes=2 * (n % 2),
-                                          container_format="mpegts", first_number=first))
+        files.append(
+            write_numbered_video(
+                tmp_path / f"part{n}.ts",
+                count,
+                fps=15,
+                gop=10,
+                bframes=2 * (n % 2),
+                container_format="mpegts",
+                first_number=first,
+            )
+        )
         first += count
     path = concatenate_files(files, tmp_path / "joined.ts")
     video = decode_video(path, num_frames=1000)  # every frame
@@ -118,8 +137,18 @@ def test_timestamps_that_restart(tmp_path, parts):
 def test_resolution_change_mid_stream(tmp_path, sizes):
     files, first = [], 0
     for n, (width, height) in enumerate(sizes):
-        files.append(write_numbered_video(tmp_path / f"p{n}.ts", 20, fps=10, width=width, height=height, gop=10,
-                                          container_format="mpegts", first_number=first))
+        files.append(
+            write_numbered_video(
+                tmp_path / f"p{n}.ts",
+                20,
+                fps=10,
+                width=width,
+                height=height,
+                gop=10,
+                container_format="mpegts",
+                first_number=first,
+            )
+        )
         first += 20
     path = concatenate_files(files, tmp_path / "sizes.ts")
     video = decode_video(path, num_frames=15)

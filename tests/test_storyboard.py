@@ -67,8 +67,12 @@ def test_frames_show_what_the_sentences_say(storyboard):
             ys0, xs0 = np.nonzero(np.abs(first - background).sum(axis=-1) > 60)
             ys1, xs1 = np.nonzero(np.abs(last - background).sum(axis=-1) > 60)
             dx, dy = xs1.mean() - xs0.mean(), ys1.mean() - ys0.mean()
-            expected = {"moves left": (dx < -5), "moves right": (dx > 5), "moves up": (dy < -5),
-                        "moves down": (dy > 5)}[scene["motion"]]
+            expected = {
+                "moves left": (dx < -5),
+                "moves right": (dx > 5),
+                "moves up": (dy < -5),
+                "moves down": (dy > 5),
+            }[scene["motion"]]
             assert expected, (scene["motion"], dx, dy)
 
 
@@ -113,14 +117,45 @@ def test_a_few_recipe_steps_lower_the_loss(storyboard, tmp_path):
 
     train_file = str(storyboard / "a" / "train.jsonl")
     assert v2xum(["storyboard", "init-model", str(tmp_path / "base")]) == 0
-    assert v2xum(["cache-features", "--model", str(tmp_path / "base"), "--data", train_file, "--out",
-                  str(tmp_path / "cache"), "--num-frames", "32"]) == 0
-    config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
-                          "storyboard_tiny.yaml")
-    trainer = train_sft.run(["--config", config, "--model_name_or_path", str(tmp_path / "base"), "--train_file",
-                              train_file, "--feature_cache", str(tmp_path / "cache"), "--output_dir",
-                              str(tmp_path / "run"), "--max_steps", "12", "--logging_steps", "3", "--warmup_steps",
-                              "0"])
+    assert (
+        v2xum(
+            [
+                "cache-features",
+                "--model",
+                str(tmp_path / "base"),
+                "--data",
+                train_file,
+                "--out",
+                str(tmp_path / "cache"),
+                "--num-frames",
+                "32",
+            ]
+        )
+        == 0
+    )
+    config = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "storyboard_tiny.yaml"
+    )
+    trainer = train_sft.run(
+        [
+            "--config",
+            config,
+            "--model_name_or_path",
+            str(tmp_path / "base"),
+            "--train_file",
+            train_file,
+            "--feature_cache",
+            str(tmp_path / "cache"),
+            "--output_dir",
+            str(tmp_path / "run"),
+            "--max_steps",
+            "12",
+            "--logging_steps",
+            "3",
+            "--warmup_steps",
+            "0",
+        ]
+    )
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert losses[-1] < losses[0] * 0.9, losses  # measured: 4.90 -> 3.99
 

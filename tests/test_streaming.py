@@ -51,11 +51,14 @@ def test_text_streamer_shows_keyframes(processor, capsys):
     assert capsys.readouterr().out.strip() == processor.decode(ids, skip_special_tokens=True).strip()
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("A cat [f03] sits [f07].", "A cat [f03 @ 1.5 s] sits [f07 @ 3.5 s]."),
-    ("Frames [03, 07] then [9].", "Frames [03, 07 @ 1.5 s, 3.5 s] then [9]."),  # 9 is outside the 8 frames
-    ("[f12] nothing", "[f12] nothing"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("A cat [f03] sits [f07].", "A cat [f03 @ 1.5 s] sits [f07 @ 3.5 s]."),
+        ("Frames [03, 07] then [9].", "Frames [03, 07 @ 1.5 s, 3.5 s] then [9]."),  # 9 is outside the 8 frames
+        ("[f12] nothing", "[f12] nothing"),
+    ],
+)
 def test_annotate_keyframe_times(text, expected):
     timeline = FrameTimeline(tuple(0.5 * i for i in range(8)), tuple(range(0, 16, 2)), 4.0)
     assert annotate_keyframe_times(text, timeline) == expected
@@ -64,8 +67,9 @@ def test_annotate_keyframe_times(text, expected):
 def test_pipeline_streams_what_it_returns(keyframe_model_dir, videos):
     summarize = pipeline("video-summarization", model=str(keyframe_model_dir))
     pieces = []
-    result = summarize(videos["medium"], task="video", num_frames=8, max_new_tokens=10,
-                       stream=lambda text, end: pieces.append(text))
+    result = summarize(
+        videos["medium"], task="video", num_frames=8, max_new_tokens=10, stream=lambda text, end: pieces.append(text)
+    )
     streamed = "".join(pieces)
     assert result["keyframes"]
     for keyframe in result["keyframes"]:
@@ -76,12 +80,45 @@ def test_pipeline_streams_what_it_returns(keyframe_model_dir, videos):
 
 
 def test_summarize_stream_flag(keyframe_model_dir, videos, tmp_path, capsys):
-    assert v2xum(["summarize", videos["medium"], "--model", str(keyframe_model_dir), "--out", str(tmp_path / "s"),
-                  "--task", "video", "--num-frames", "8", "--max-new-tokens", "10", "--stream", "--device",
-                  "cpu"]) == 0
+    assert (
+        v2xum(
+            [
+                "summarize",
+                videos["medium"],
+                "--model",
+                str(keyframe_model_dir),
+                "--out",
+                str(tmp_path / "s"),
+                "--task",
+                "video",
+                "--num-frames",
+                "8",
+                "--max-new-tokens",
+                "10",
+                "--stream",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     record = json.loads((tmp_path / "s" / "medium" / "summary.json").read_text())
     assert printed.startswith(f"{videos['medium']}:\n")
     assert all(f"@ {k['seconds']:.1f} s]" in printed for k in record["keyframes"]) and record["keyframes"]
-    assert v2xum(["summarize", videos["medium"], "--model", str(keyframe_model_dir), "--out", str(tmp_path / "b"),
-                  "--stream", "--batch-size", "2"]) == 2
+    assert (
+        v2xum(
+            [
+                "summarize",
+                videos["medium"],
+                "--model",
+                str(keyframe_model_dir),
+                "--out",
+                str(tmp_path / "b"),
+                "--stream",
+                "--batch-size",
+                "2",
+            ]
+        )
+        == 2
+    )

@@ -17,8 +17,9 @@ from processing import (
 
 @pytest.fixture
 def timeline():
-    return FrameTimeline(timestamps=tuple(i * 0.5 for i in range(10)), frame_indices=tuple(range(0, 100, 10)),
-                         duration=5.0)
+    return FrameTimeline(
+        timestamps=tuple(i * 0.5 for i in range(10)), frame_indices=tuple(range(0, 100, 10)), duration=5.0
+    )
 
 
 def test_released_text_style(timeline):
@@ -27,7 +28,12 @@ def test_released_text_style(timeline):
     assert [s.keyframes for s in summary.sentences] == [[1, 2, 3], [7, 8]]
     assert summary.text == "A man talks to the camera. He pours a liquid."
     assert [(k.index, k.frame_index, k.seconds) for k in summary.keyframes] == [
-        (1, 10, 0.5), (2, 20, 1.0), (3, 30, 1.5), (7, 70, 3.5), (8, 80, 4.0)]
+        (1, 10, 0.5),
+        (2, 20, 1.0),
+        (3, 30, 1.5),
+        (7, 70, 3.5),
+        (8, 80, 4.0),
+    ]
 
 
 def test_special_token_style_and_video_only(timeline):
@@ -108,6 +114,7 @@ def test_post_process_generated_ids(tiny_processor, videos):
 def fuzzed_answers(rng, count: int) -> dict[str, list[str]]:
     """Answers a model could write, by class: references with any number (huge ones too), text around them,
     broken brackets, other scripts and control characters, nothing at all."""
+
     def number():
         return rng.choice([str(rng.randint(0, 120)), str(rng.randint(0, 10**6)), "9" * rng.randint(10, 5000)])
 
@@ -121,9 +128,11 @@ def fuzzed_answers(rng, count: int) -> dict[str, list[str]]:
             parts.append(piece.format(*(number() for _ in range(piece.count("{}")))) if "{}" in piece else piece)
         return rng.choice([" ", "", ". "]).join(parts)
 
-    return {"mixed": [answer() for _ in range(count)],
-            "only references": ["".join(f"[f{number()}]" for _ in range(rng.randint(0, 20))) for _ in range(count)],
-            "empty or blank": [rng.choice(["", " ", "\n", ".", "[]", "[f]"]) for _ in range(count)]}
+    return {
+        "mixed": [answer() for _ in range(count)],
+        "only references": ["".join(f"[f{number()}]" for _ in range(rng.randint(0, 20))) for _ in range(count)],
+        "empty or blank": [rng.choice(["", " ", "\n", ".", "[]", "[f]"]) for _ in range(count)],
+    }
 
 
 @pytest.mark.parametrize("style", ["special", "text"])
@@ -153,8 +162,11 @@ def test_post_process_never_raises_on_any_ids(tiny_processor):
 
     rng = random.Random(2)
     vocabulary = len(tiny_processor.tokenizer)
-    metadata = {"frame_timestamps": [i / 10 for i in range(8)], "frame_indices": list(range(0, 80, 10)),
-                "duration": 8.0}
+    metadata = {
+        "frame_timestamps": [i / 10 for i in range(8)],
+        "frame_indices": list(range(0, 80, 10)),
+        "duration": 8.0,
+    }
     cases = [[], [-1], [-(10**12)], [10**12], [vocabulary], [vocabulary - 1]]
     cases += [[rng.randint(-5, vocabulary + 5) for _ in range(rng.randint(0, 30))] for _ in range(10_000)]
     with warnings.catch_warnings():
@@ -173,9 +185,11 @@ def test_an_answer_cut_off_by_max_new_tokens_says_so(tiny_processor, keyframe_mo
     tokenizer = tiny_processor.tokenizer
     metadata = {"frame_timestamps": [0.0, 0.5], "frame_indices": [0, 5], "duration": 1.0}
     words = tokenizer("A man talks.", add_special_tokens=False)["input_ids"]
-    assert "stopped at max_new_tokens: the answer may be cut off" in \
-        tiny_processor.post_process(words, metadata).warnings
-    assert not any("max_new_tokens" in w for w in
-                   tiny_processor.post_process(words + [tokenizer.eos_token_id], metadata).warnings)
+    assert (
+        "stopped at max_new_tokens: the answer may be cut off" in tiny_processor.post_process(words, metadata).warnings
+    )
+    assert not any(
+        "max_new_tokens" in w for w in tiny_processor.post_process(words + [tokenizer.eos_token_id], metadata).warnings
+    )
     short = pipeline("video-summarization", model=str(keyframe_model_dir))(videos["short"], max_new_tokens=3)
     assert "stopped at max_new_tokens: the answer may be cut off" in short["warnings"]

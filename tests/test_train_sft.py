@@ -20,9 +20,26 @@ from v2xum.training_data import load_training_examples, render_target
 
 
 COMMON = [
-    "--num_frames", "8", "--per_device_train_batch_size", "4", "--lr_scheduler_type", "constant",
-    "--logging_steps", "4", "--bf16", "false", "--gradient_checkpointing", "false", "--report_to", "none",
-    "--max_length", "512", "--seed", "0", "--save_strategy", "no",
+    "--num_frames",
+    "8",
+    "--per_device_train_batch_size",
+    "4",
+    "--lr_scheduler_type",
+    "constant",
+    "--logging_steps",
+    "4",
+    "--bf16",
+    "false",
+    "--gradient_checkpointing",
+    "false",
+    "--report_to",
+    "none",
+    "--max_length",
+    "512",
+    "--seed",
+    "0",
+    "--save_strategy",
+    "no",
 ]
 
 
@@ -34,14 +51,16 @@ def train_file(tmp_path_factory):
     for i in range(16):
         write_numbered_video(root / f"v{i}.mp4", 40 + i, fps=10)
         duration = (40 + i) / 10
-        rows.append({
-            "video": f"v{i}.mp4",
-            "task": ("both", "video", "text")[i % 3],
-            "sentences": [
-                {"text": "A square appears.", "seconds": [duration * 0.15, duration * 0.3]},
-                {"text": "It moves right.", "seconds": [duration * 0.75]},
-            ],
-        })
+        rows.append(
+            {
+                "video": f"v{i}.mp4",
+                "task": ("both", "video", "text")[i % 3],
+                "sentences": [
+                    {"text": "A square appears.", "seconds": [duration * 0.15, duration * 0.3]},
+                    {"text": "It moves right.", "seconds": [duration * 0.75]},
+                ],
+            }
+        )
     path = root / "train.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return path
@@ -56,18 +75,35 @@ def generate_answer(model, processor, example) -> str:
     inputs = processor(text=processor.build_prompt(example["task"]), videos=[video], return_tensors="pt")
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=24, summary_task=example["task"], do_sample=False)
-    return processor.decode_answer(out[0, inputs["input_ids"].shape[1]:]), render_target(
+    return processor.decode_answer(out[0, inputs["input_ids"].shape[1] :]), render_target(
         example, FrameTimeline.from_metadata(video)
     )
 
 
 def test_lora_learns_saves_reloads_and_merges(tiny_dir, train_file, tmp_path):
     out = tmp_path / "lora"
-    trainer = train_sft.run([
-        "--model_name_or_path", str(tiny_dir), "--train_file", str(train_file), "--output_dir", str(out),
-        "--use_peft", "--lora_r", "8", "--lora_alpha", "16", "--lora_dropout", "0", "--learning_rate", "0.01",
-        "--num_train_epochs", "12", *COMMON,
-    ])
+    trainer = train_sft.run(
+        [
+            "--model_name_or_path",
+            str(tiny_dir),
+            "--train_file",
+            str(train_file),
+            "--output_dir",
+            str(out),
+            "--use_peft",
+            "--lora_r",
+            "8",
+            "--lora_alpha",
+            "16",
+            "--lora_dropout",
+            "0",
+            "--learning_rate",
+            "0.01",
+            "--num_train_epochs",
+            "12",
+            *COMMON,
+        ]
+    )
     losses = logged_losses(trainer)
     assert losses[-1] <= losses[0] / 2, losses
     model = trainer.model.eval()
@@ -100,10 +136,21 @@ def test_lora_learns_saves_reloads_and_merges(tiny_dir, train_file, tmp_path):
 
 def test_full_fine_tuning_keeps_the_tower_frozen(tiny_dir, train_file, tmp_path):
     out = tmp_path / "full"
-    trainer = train_sft.run([
-        "--model_name_or_path", str(tiny_dir), "--train_file", str(train_file), "--output_dir", str(out),
-        "--learning_rate", "0.01", "--num_train_epochs", "6", *COMMON,
-    ])
+    trainer = train_sft.run(
+        [
+            "--model_name_or_path",
+            str(tiny_dir),
+            "--train_file",
+            str(train_file),
+            "--output_dir",
+            str(out),
+            "--learning_rate",
+            "0.01",
+            "--num_train_epochs",
+            "6",
+            *COMMON,
+        ]
+    )
     losses = logged_losses(trainer)
     assert losses[-1] <= losses[0] / 2, losses
     before = load_file(tiny_dir / "model.safetensors")
@@ -120,9 +167,24 @@ def test_full_fine_tuning_keeps_the_tower_frozen(tiny_dir, train_file, tmp_path)
 
 def test_resume_continues_at_the_right_step(tiny_dir, train_file, tmp_path, capsys):
     out = tmp_path / "resume"
-    args = ["--model_name_or_path", str(tiny_dir), "--train_file", str(train_file), "--output_dir", str(out),
-            "--use_peft", "--lora_r", "4", "--learning_rate", "0.005", *COMMON[:-2],
-            "--save_strategy", "steps", "--save_steps", "4"]
+    args = [
+        "--model_name_or_path",
+        str(tiny_dir),
+        "--train_file",
+        str(train_file),
+        "--output_dir",
+        str(out),
+        "--use_peft",
+        "--lora_r",
+        "4",
+        "--learning_rate",
+        "0.005",
+        *COMMON[:-2],
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "4",
+    ]
     first = train_sft.run([*args, "--max_steps", "4"])  # stands for a run interrupted after step 4
     assert first.state.global_step == 4 and (out / "checkpoint-4").is_dir()
     # A newer checkpoint killed while saving (weights written, no trainer_state.json yet) is skipped, and said so.
@@ -139,24 +201,56 @@ def test_resume_continues_at_the_right_step(tiny_dir, train_file, tmp_path, caps
 
 def test_training_on_cached_features(tiny_dir, train_file, tmp_path):
     cache = tmp_path / "cache"
-    assert v2xum(["cache-features", "--model", str(tiny_dir), "--data", str(train_file), "--out", str(cache),
-                  "--num-frames", "8"]) == 0
-    args = ["--model_name_or_path", str(tiny_dir), "--train_file", str(train_file), "--use_peft", "--lora_r", "4",
-            "--learning_rate", "0.005", "--max_steps", "4", *COMMON]
+    assert (
+        v2xum(
+            [
+                "cache-features",
+                "--model",
+                str(tiny_dir),
+                "--data",
+                str(train_file),
+                "--out",
+                str(cache),
+                "--num-frames",
+                "8",
+            ]
+        )
+        == 0
+    )
+    args = [
+        "--model_name_or_path",
+        str(tiny_dir),
+        "--train_file",
+        str(train_file),
+        "--use_peft",
+        "--lora_r",
+        "4",
+        "--learning_rate",
+        "0.005",
+        "--max_steps",
+        "4",
+        *COMMON,
+    ]
     pixels = train_sft.run([*args, "--output_dir", str(tmp_path / "p")])
     cached = train_sft.run([*args, "--output_dir", str(tmp_path / "c"), "--feature_cache", str(cache)])
     assert logged_losses(cached) == pytest.approx(logged_losses(pixels), abs=1e-4)
     with pytest.raises(ValueError, match="Stale feature cache"):
-        train_sft.run([*args, "--output_dir", str(tmp_path / "s"), "--feature_cache", str(cache),
-                        "--num_frames", "6"])
+        train_sft.run([*args, "--output_dir", str(tmp_path / "s"), "--feature_cache", str(cache), "--num_frames", "6"])
 
 
 def test_bad_data_gives_clear_errors(tiny_dir, train_file, tmp_path):
     rows = train_file.read_text().splitlines()
     broken = tmp_path / "broken.jsonl"
     broken.write_text("\n".join([*rows, json.dumps({**json.loads(rows[0]), "video": "nowhere.mp4"})]))
-    base = ["--model_name_or_path", str(tiny_dir), "--output_dir", str(tmp_path / "o"), "--video_root",
-            str(train_file.parent), *COMMON]
+    base = [
+        "--model_name_or_path",
+        str(tiny_dir),
+        "--output_dir",
+        str(tmp_path / "o"),
+        "--video_root",
+        str(train_file.parent),
+        *COMMON,
+    ]
     with pytest.raises(FileNotFoundError, match="1 video\\(s\\) named by the dataset are missing"):
         train_sft.run([*base, "--train_file", str(broken)])
     # An example longer than max_length is reported, never truncated (its frames would be cut).
@@ -169,11 +263,26 @@ def test_composed_model_is_saved_as_the_adapter_base(train_file, tmp_path):
 
     vision_dir, text_dir = write_tiny_parts(tmp_path / "parts")
     out = tmp_path / "composed"
-    trainer = train_sft.run([
-        "--vision_model", str(vision_dir), "--language_model", str(text_dir), "--train_file", str(train_file),
-        "--output_dir", str(out), "--use_peft", "--lora_r", "4", "--learning_rate", "0.005", "--max_steps", "2",
-        *COMMON,
-    ])
+    trainer = train_sft.run(
+        [
+            "--vision_model",
+            str(vision_dir),
+            "--language_model",
+            str(text_dir),
+            "--train_file",
+            str(train_file),
+            "--output_dir",
+            str(out),
+            "--use_peft",
+            "--lora_r",
+            "4",
+            "--learning_rate",
+            "0.005",
+            "--max_steps",
+            "2",
+            *COMMON,
+        ]
+    )
     adapter_config = json.loads((out / "adapter_config.json").read_text())
     assert adapter_config["base_model_name_or_path"] == str(out / "base_model")
     processor = AutoProcessor.from_pretrained(out)
@@ -200,7 +309,12 @@ def test_paper_config_is_the_released_recipe():
     import yaml
 
     config = yaml.safe_load(open(os.path.join(REPO, "configs", "paper_v2xum_llama7b_lora.yaml")))
-    assert (config["use_peft"], config["lora_r"], config["lora_alpha"], config["lora_dropout"]) == (True, 64, 128, 0.05)
+    assert (config["use_peft"], config["lora_r"], config["lora_alpha"], config["lora_dropout"]) == (
+        True,
+        64,
+        128,
+        0.05,
+    )
     assert config["learning_rate"] == 1e-4 and config["lr_scheduler_type"] == "cosine"
     assert config["warmup_steps"] == 0.03 and config["num_train_epochs"] == 2
     assert config["per_device_train_batch_size"] * config["gradient_accumulation_steps"] == 128
@@ -209,27 +323,65 @@ def test_paper_config_is_the_released_recipe():
 
 
 def test_tiny_cpu_config_trains(tiny_dir, train_file, tmp_path):
-    trainer = train_sft.run([
-        "--config", os.path.join(REPO, "configs", "tiny_cpu.yaml"), "--model_name_or_path", str(tiny_dir),
-        "--train_file", str(train_file), "--output_dir", str(tmp_path / "tiny"), "--max_steps", "8",
-    ])
+    trainer = train_sft.run(
+        [
+            "--config",
+            os.path.join(REPO, "configs", "tiny_cpu.yaml"),
+            "--model_name_or_path",
+            str(tiny_dir),
+            "--train_file",
+            str(train_file),
+            "--output_dir",
+            str(tmp_path / "tiny"),
+            "--max_steps",
+            "8",
+        ]
+    )
     losses = logged_losses(trainer)
     assert trainer.state.global_step == 8 and losses[-1] < losses[0]
 
 
 def test_push_to_hub_makes_one_commit_with_remote_code_and_our_card(hub, tiny_dir, train_file, tmp_path):
     out = tmp_path / "pushed"
-    train_sft.run([
-        "--model_name_or_path", str(tiny_dir), "--train_file", str(train_file), "--output_dir", str(out),
-        "--use_peft", "--lora_r", "4", "--lora_alpha", "8", "--max_steps", "2", *COMMON,
-        "--push_to_hub", "--hub_model_id", "org/v2xum-run",
-    ])
+    train_sft.run(
+        [
+            "--model_name_or_path",
+            str(tiny_dir),
+            "--train_file",
+            str(train_file),
+            "--output_dir",
+            str(out),
+            "--use_peft",
+            "--lora_r",
+            "4",
+            "--lora_alpha",
+            "8",
+            "--max_steps",
+            "2",
+            *COMMON,
+            "--push_to_hub",
+            "--hub_model_id",
+            "org/v2xum-run",
+        ]
+    )
     (commit,) = hub.commits  # the Trainer did not push on its own
     assert commit["path"] == "/api/models/org/v2xum-run/commit/main"
     files = commit["files"]
-    assert {"adapter_config.json", "adapter_model.safetensors", "processor_config.json", "tokenizer.json",
-            "README.md", "configuration_v2xum.py", "modeling_v2xum.py", "generation_v2xum.py", "pipeline_v2xum.py",
-            "processing_v2xum.py", "video_processing_v2xum.py", "video_decoding.py", "summary.py"} <= set(files)
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "processor_config.json",
+        "tokenizer.json",
+        "README.md",
+        "configuration_v2xum.py",
+        "modeling_v2xum.py",
+        "generation_v2xum.py",
+        "pipeline_v2xum.py",
+        "processing_v2xum.py",
+        "video_processing_v2xum.py",
+        "video_decoding.py",
+        "summary.py",
+    } <= set(files)
     assert not any(name.startswith(("checkpoint-", "training_args")) for name in files)
     card = ModelCard(files["README.md"].decode())
     assert card.data.pipeline_tag == "video-text-to-text" and "v2xum" in card.data.tags

@@ -80,7 +80,10 @@ def test_v2xum_conversation_converter_exact():
         {
             "id": "vid1",
             "conversations": [
-                {"from": "human", "value": "<video>\n Please generate BOTH video and text summarization for this video."},
+                {
+                    "from": "human",
+                    "value": "<video>\n Please generate BOTH video and text summarization for this video.",
+                },
                 {"from": "gpt", "value": "A man talks [03, 04]. He pours water [15]."},
                 {"from": "human", "value": "Please generate a VIDEO summarization for this video."},
                 {"from": "gpt", "value": "<s0> <e0>"},
@@ -144,16 +147,24 @@ def test_collator_batches_lengths_and_labels_only_the_answer(data_dir, tiny_proc
 
 def test_training_labels_mask_everything_but_answer(tiny_processor, videos):
     def example(video, task, *sentences):
-        return {"video": video, "task": task, "duration": None, "query": None,
-                "sentences": [{"text": text, "seconds": seconds, "grid": []} for text, seconds in sentences]}
+        return {
+            "video": video,
+            "task": task,
+            "duration": None,
+            "query": None,
+            "sentences": [{"text": text, "seconds": seconds, "grid": []} for text, seconds in sentences],
+        }
 
     # long: 8 of 300 frames at 30 fps (0, 1.43, 2.83, ..., 9.97 s); short: all 7 frames at 10 fps
-    examples = [example(videos["long"], "both", ("A man talks.", [1.4, 2.8]), ("He pours water.", [7.1])),
-                example(videos["short"], "video", ("", [0.0, 0.3]))]
+    examples = [
+        example(videos["long"], "both", ("A man talks.", [1.4, 2.8]), ("He pours water.", [7.1])),
+        example(videos["short"], "video", ("", [0.0, 0.3])),
+    ]
     batch = V2XumDataCollator(tiny_processor)(examples)
     answers = ["A man talks[f01][f02]. He pours water[f05].", "[f00][f03]"]
-    assert [render_target(e, FrameTimeline.from_metadata(decode_video(e["video"], num_frames=8)))
-            for e in examples] == answers
+    assert [
+        render_target(e, FrameTimeline.from_metadata(decode_video(e["video"], num_frames=8))) for e in examples
+    ] == answers
     tokenizer = tiny_processor.tokenizer
     for row, labels, answer in zip(batch["input_ids"], batch["labels"], answers):
         kept = labels[labels != -100]
@@ -162,8 +173,11 @@ def test_training_labels_mask_everything_but_answer(tiny_processor, videos):
         length = int((row != tokenizer.pad_token_id).sum())
         assert torch.equal(row[length - len(kept) : length], kept)  # labels sit on the answer positions
     assert batch["attention_mask"][1, -1] == 0  # right padding for training
-    with pytest.raises(ValueError, match=r"Training example 0 of the batch \(.*long.mp4\) is \d+ tokens .* longer "
-                       r"than max_length=50"):
+    with pytest.raises(
+        ValueError,
+        match=r"Training example 0 of the batch \(.*long.mp4\) is \d+ tokens .* longer "
+        r"than max_length=50",
+    ):
         V2XumDataCollator(tiny_processor, max_length=50)(examples[:1])
 
 

@@ -31,9 +31,26 @@ from v2xum.validation import RowError
 
 
 COMMON = [
-    "--num_frames", "4", "--per_device_train_batch_size", "4", "--lr_scheduler_type", "constant", "--logging_steps",
-    "1", "--bf16", "false", "--gradient_checkpointing", "false", "--report_to", "none", "--max_length", "512",
-    "--seed", "0", "--save_strategy", "no",
+    "--num_frames",
+    "4",
+    "--per_device_train_batch_size",
+    "4",
+    "--lr_scheduler_type",
+    "constant",
+    "--logging_steps",
+    "1",
+    "--bf16",
+    "false",
+    "--gradient_checkpointing",
+    "false",
+    "--report_to",
+    "none",
+    "--max_length",
+    "512",
+    "--seed",
+    "0",
+    "--save_strategy",
+    "no",
 ]
 
 
@@ -65,9 +82,25 @@ def test_stage1_trains_only_the_projector_and_new_rows(align_file, tmp_path, fea
     before, _ = load_model_and_processor(str(base))
     start = language_model_state(before)
     out = tmp_path / "stage1"
-    trainer = train_sft.run(["--stage", "align", "--model_name_or_path", str(base), "--train_file", str(align_file),
-                             "--output_dir", str(out), "--learning_rate", "0.05", "--weight_decay", "0.1",
-                             "--max_steps", "4", *COMMON])
+    trainer = train_sft.run(
+        [
+            "--stage",
+            "align",
+            "--model_name_or_path",
+            str(base),
+            "--train_file",
+            str(align_file),
+            "--output_dir",
+            str(out),
+            "--learning_rate",
+            "0.05",
+            "--weight_decay",
+            "0.1",
+            "--max_steps",
+            "4",
+            *COMMON,
+        ]
+    )
     after = trainer.model
     ids = list(after.config.frame_token_ids)
     embedding_key = "model.language_model.embed_tokens.weight"
@@ -104,13 +137,34 @@ def test_stage1_trains_only_the_projector_and_new_rows(align_file, tmp_path, fea
 
 def test_stage2_starts_from_the_stage1_projector(align_file, tiny_dir, tmp_path):
     stage1 = tmp_path / "stage1"
-    train_sft.run(["--stage", "align", "--model_name_or_path", str(tiny_dir), "--train_file", str(align_file),
-                   "--output_dir", str(stage1), "--learning_rate", "0.05", "--max_steps", "2", *COMMON])
+    train_sft.run(
+        [
+            "--stage",
+            "align",
+            "--model_name_or_path",
+            str(tiny_dir),
+            "--train_file",
+            str(align_file),
+            "--output_dir",
+            str(stage1),
+            "--learning_rate",
+            "0.05",
+            "--max_steps",
+            "2",
+            *COMMON,
+        ]
+    )
     aligned = load_released_projector(stage1)
     summaries = tmp_path / "train.jsonl"
-    rows = [{"video": str(align_file.parent / f"v{i}.mp4"), "task": task,
-             "sentences": [{"text": "A square appears.", "seconds": [0.5]}, {"text": "It moves.", "seconds": [2.0]}]}
-            for i in range(3) for task in ("both", "video", "text")]
+    rows = [
+        {
+            "video": str(align_file.parent / f"v{i}.mp4"),
+            "task": task,
+            "sentences": [{"text": "A square appears.", "seconds": [0.5]}, {"text": "It moves.", "seconds": [2.0]}],
+        }
+        for i in range(3)
+        for task in ("both", "video", "text")
+    ]
     summaries.write_text("\n".join(json.dumps(r) for r in rows))
 
     # From the stage-1 folder, and from its projector file on the original base: the projector at step 0 is stage 1's.
@@ -121,9 +175,25 @@ def test_stage2_starts_from_the_stage1_projector(align_file, tiny_dir, tmp_path)
 
     for extra in (["--use_peft", "--lora_r", "4"], []):  # LoRA, then full fine-tuning
         out = tmp_path / f"stage2-{len(extra)}"
-        trainer = train_sft.run(["--model_name_or_path", str(tiny_dir), "--projector_from", str(stage1),
-                                 "--freeze_projector", "--train_file", str(summaries), "--output_dir", str(out),
-                                 "--learning_rate", "0.05", "--max_steps", "3", *extra, *COMMON])
+        trainer = train_sft.run(
+            [
+                "--model_name_or_path",
+                str(tiny_dir),
+                "--projector_from",
+                str(stage1),
+                "--freeze_projector",
+                "--train_file",
+                str(summaries),
+                "--output_dir",
+                str(out),
+                "--learning_rate",
+                "0.05",
+                "--max_steps",
+                "3",
+                *extra,
+                *COMMON,
+            ]
+        )
         model = trainer.model.get_base_model() if extra else trainer.model
         state = model.model.multi_modal_projector.state_dict()
         assert all(torch.equal(state[k], v) for k, v in aligned.items()), "the frozen projector changed"
@@ -133,8 +203,21 @@ def test_stage2_starts_from_the_stage1_projector(align_file, tiny_dir, tmp_path)
             assert not any("multi_modal_projector" in k for k in adapter)  # frozen: it lives in the base
 
     # Without --freeze_projector the projector trains on from stage 1's.
-    trainer = train_sft.run(["--model_name_or_path", str(stage1), "--train_file", str(summaries), "--output_dir",
-                             str(tmp_path / "stage2-free"), "--learning_rate", "0.05", "--max_steps", "2", *COMMON])
+    trainer = train_sft.run(
+        [
+            "--model_name_or_path",
+            str(stage1),
+            "--train_file",
+            str(summaries),
+            "--output_dir",
+            str(tmp_path / "stage2-free"),
+            "--learning_rate",
+            "0.05",
+            "--max_steps",
+            "2",
+            *COMMON,
+        ]
+    )
     trained = trainer.model.model.multi_modal_projector.state_dict()
     assert not torch.equal(trained["linear_1.weight"], aligned["linear_1.weight"])
 
@@ -146,7 +229,9 @@ def test_stage_options_are_checked(align_file, tiny_dir, tmp_path):
     with pytest.raises(ValueError, match="--use_peft: not for --stage align"):
         train_sft.run(["--stage", "align", "--use_peft", *common, *COMMON])
     with pytest.raises(ValueError, match="--freeze_projector --new_parts_learning_rate: not for --stage align"):
-        train_sft.run(["--stage", "align", "--freeze_projector", "--new_parts_learning_rate", "1e-3", *common, *COMMON])
+        train_sft.run(
+            ["--stage", "align", "--freeze_projector", "--new_parts_learning_rate", "1e-3", *common, *COMMON]
+        )
     with pytest.raises(ValueError, match="num_frames must be a positive number of frames, got 0"):
         train_sft.run([*common, *COMMON, "--num_frames", "0"])
     with pytest.raises(FileNotFoundError, match="holds neither mm_projector.safetensors nor mm_projector.bin"):
@@ -234,18 +319,28 @@ def test_storyboard_writes_its_alignment_set(tmp_path):
 
 
 def test_converters_write_alignment_sets(tmp_path, capsys):
-    videoxum = [{"video_id": "v_a", "duration": 20.0, "timestamps": [[0.0, 6.5], [6.5, 20.0]],
-                 "tsum": ["A man cuts onions.", " He fries them. "], "vsum_onehot": [[0] * 3 + [1] + [0] * 16] * 3}]
+    videoxum = [
+        {
+            "video_id": "v_a",
+            "duration": 20.0,
+            "timestamps": [[0.0, 6.5], [6.5, 20.0]],
+            "tsum": ["A man cuts onions.", " He fries them. "],
+            "vsum_onehot": [[0] * 3 + [1] + [0] * 16] * 3,
+        }
+    ]
     assert videoxum_alignment_rows(videoxum, lambda vid: f"{vid}.mp4") == [
         {"video": "v_a.mp4", "start": 0.0, "end": 6.5, "caption": "A man cuts onions."},
         {"video": "v_a.mp4", "start": 6.5, "end": 20.0, "caption": "He fries them."},
     ]
-    examples = [{"video": "b.mp4", "duration": 50.0, "task": task, "sentences": sentences}
-                for task, sentences in (
-                    ("both", [{"text": "A dog runs.", "grid": [3, 4, 5]}, {"text": "It sleeps.", "grid": [99]}]),
-                    ("text", [{"text": "A dog runs.", "grid": []}]),
-                    ("video", [{"text": "", "grid": [3, 4]}]),
-                    ("both", [{"text": "A dog runs.", "grid": [3, 4, 5]}, {"text": "It eats.", "seconds": [7.0]}]))]
+    examples = [
+        {"video": "b.mp4", "duration": 50.0, "task": task, "sentences": sentences}
+        for task, sentences in (
+            ("both", [{"text": "A dog runs.", "grid": [3, 4, 5]}, {"text": "It sleeps.", "grid": [99]}]),
+            ("text", [{"text": "A dog runs.", "grid": []}]),
+            ("video", [{"text": "", "grid": [3, 4]}]),
+            ("both", [{"text": "A dog runs.", "grid": [3, 4, 5]}, {"text": "It eats.", "seconds": [7.0]}]),
+        )
+    ]
     assert alignment_rows_from_examples(examples) == [
         {"video": "b.mp4", "start": 1.5, "end": 3.0, "caption": "A dog runs."},
         {"video": "b.mp4", "start": 49.5, "end": 50.0, "caption": "It sleeps."},
@@ -253,8 +348,19 @@ def test_converters_write_alignment_sets(tmp_path, capsys):
     ]
     source = tmp_path / "videoxum.json"
     source.write_text(json.dumps(videoxum))
-    assert v2xum(["convert-data", "videoxum", str(source), str(tmp_path / "train.jsonl"), "--alignment",
-                  str(tmp_path / "align.jsonl")]) == 0
+    assert (
+        v2xum(
+            [
+                "convert-data",
+                "videoxum",
+                str(source),
+                str(tmp_path / "train.jsonl"),
+                "--alignment",
+                str(tmp_path / "align.jsonl"),
+            ]
+        )
+        == 0
+    )
     assert "wrote 2 alignment captions (stage 1)" in capsys.readouterr().out
     assert len((tmp_path / "align.jsonl").read_text().splitlines()) == 2
     (tmp_path / "broken.json").write_text("{not json")
@@ -274,8 +380,9 @@ def test_released_projector_files_round_trip_and_refuse_strangers(tmp_path):
         loaded = load_released_projector(tmp_path / name)
         assert set(loaded) == set(projector.state_dict())
         assert all(torch.equal(loaded[k], v) for k, v in projector.state_dict().items())
-    torch.save({"model.mm_projector.weight": torch.zeros(2, 2), "model.layers.0.weight": torch.zeros(1)},
-               tmp_path / "odd.bin")
+    torch.save(
+        {"model.mm_projector.weight": torch.zeros(2, 2), "model.layers.0.weight": torch.zeros(1)}, tmp_path / "odd.bin"
+    )
     with pytest.raises(ProjectorWeightsError, match="unexpected weights .*model.layers.0.weight"):
         load_released_projector(tmp_path / "odd.bin")
     torch.save({"model.mm_projector.weight": torch.zeros(2, 2)}, tmp_path / "small.bin")

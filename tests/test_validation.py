@@ -57,15 +57,19 @@ def test_malformed_training_rows_are_named(clip_dir, tmp_path, change, field, wo
     assert message.startswith(f"{path} line 3: '{field}' = ") and words in message, message
 
 
-@pytest.mark.parametrize("content, words", [
-    ("this is not json\n", "line 1: not a JSON object"),
-    ("[1, 2]\n" + json.dumps(GOOD) + "\n", "line 1: '(row)' = [1, 2]: each row must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("this is not json\n", "line 1: not a JSON object"),
+        ("[1, 2]\n" + json.dumps(GOOD) + "\n", "line 1: '(row)' = [1, 2]: each row must be a JSON object"),
+    ],
+)
 def test_unreadable_training_lines_are_named(clip_dir, tmp_path, content, words):
     path = tmp_path / "train.jsonl"
     path.write_text(content)
-    with pytest.raises(ValueError, match=words.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")
-                       .replace(")", r"\)")):
+    with pytest.raises(
+        ValueError, match=words.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(").replace(")", r"\)")
+    ):
         load_training_examples(path, video_root=clip_dir)
 
 
@@ -86,8 +90,15 @@ def test_overlong_example_names_its_row_and_video(clip_dir, tmp_path, tiny_proce
         V2XumDataCollator(tiny_processor, num_frames=8, max_length=30)([example])
 
 
-PREDICTION = {"video": "a.mp4", "task": "video", "text": "", "raw_text": "[f01]", "sentences": [],
-              "keyframes": [{"index": 1, "frame_index": 5, "seconds": 0.5}], "warnings": []}
+PREDICTION = {
+    "video": "a.mp4",
+    "task": "video",
+    "text": "",
+    "raw_text": "[f01]",
+    "sentences": [],
+    "keyframes": [{"index": 1, "frame_index": 5, "seconds": 0.5}],
+    "warnings": [],
+}
 
 PREDICTION_CASES = [
     ("random text", None, "line 1: not a JSON object"),
@@ -95,31 +106,63 @@ PREDICTION_CASES = [
     ({**PREDICTION, "task": None}, "task", "must be a non-empty string"),
     ({k: v for k, v in PREDICTION.items() if k != "task"}, "task", "must be a non-empty string"),
     ({**PREDICTION, "text": None}, "text", "must be a string"),
-    ({**PREDICTION, "keyframes": [{"index": 999, "frame_index": 5, "seconds": 0.5}]}, "keyframes[0].index",
-     "only 8 frames were sampled"),
-    ({**PREDICTION, "keyframes": [{"index": "5", "frame_index": 5, "seconds": 0.5}]}, "keyframes[0].index",
-     "must be an integer"),
-    ({**PREDICTION, "keyframes": [{"index": -1, "frame_index": 5, "seconds": 0.5}]}, "keyframes[0].index",
-     "must be in [0"),
-    ({**PREDICTION, "keyframes": [{"index": 1, "frame_index": 5, "seconds": float("inf")}]},
-     "keyframes[0].seconds", "must be finite"),
-    ({**PREDICTION, "keyframes": [{"index": 1, "frame_index": 5, "seconds": 99.0}]}, "keyframes[0].seconds",
-     "past the end of the video"),
+    (
+        {**PREDICTION, "keyframes": [{"index": 999, "frame_index": 5, "seconds": 0.5}]},
+        "keyframes[0].index",
+        "only 8 frames were sampled",
+    ),
+    (
+        {**PREDICTION, "keyframes": [{"index": "5", "frame_index": 5, "seconds": 0.5}]},
+        "keyframes[0].index",
+        "must be an integer",
+    ),
+    (
+        {**PREDICTION, "keyframes": [{"index": -1, "frame_index": 5, "seconds": 0.5}]},
+        "keyframes[0].index",
+        "must be in [0",
+    ),
+    (
+        {**PREDICTION, "keyframes": [{"index": 1, "frame_index": 5, "seconds": float("inf")}]},
+        "keyframes[0].seconds",
+        "must be finite",
+    ),
+    (
+        {**PREDICTION, "keyframes": [{"index": 1, "frame_index": 5, "seconds": 99.0}]},
+        "keyframes[0].seconds",
+        "past the end of the video",
+    ),
     ({**PREDICTION, "sentences": "x"}, "sentences", "must be a list"),
     ({**PREDICTION, "video": None}, "video", "must be the video's path"),
 ]
 
 
 @pytest.mark.parametrize("row, field, words", PREDICTION_CASES)
-def test_malformed_prediction_rows_are_named_before_any_output(clip_dir, tmp_path, tiny_clip_dir, capsys,
-                                                               row, field, words):
+def test_malformed_prediction_rows_are_named_before_any_output(
+    clip_dir, tmp_path, tiny_clip_dir, capsys, row, field, words
+):
     (tmp_path / "test.jsonl").write_text(json.dumps({**GOOD, "video": str(clip_dir / "a.mp4"), "task": "video"}))
     bad = row if not isinstance(row, dict) or row.get("video") is None else {**row, "video": str(clip_dir / "a.mp4")}
     predictions = tmp_path / "predictions.jsonl"
     predictions.write_text((bad if isinstance(bad, str) else json.dumps(bad)) + "\n")
     out = tmp_path / "out"
-    assert v2xum(["evaluate", "--predictions", str(predictions), "--data", str(tmp_path / "test.jsonl"),
-                  "--out", str(out), "--clip-model", str(tiny_clip_dir), "--num-frames", "8"]) == 2
+    assert (
+        v2xum(
+            [
+                "evaluate",
+                "--predictions",
+                str(predictions),
+                "--data",
+                str(tmp_path / "test.jsonl"),
+                "--out",
+                str(out),
+                "--clip-model",
+                str(tiny_clip_dir),
+                "--num-frames",
+                "8",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert f"{predictions} line 1" in err and words in err, err
     if field:
@@ -133,8 +176,24 @@ def test_conflicting_duplicate_predictions_are_refused(clip_dir, tmp_path, tiny_
     other = {**first, "keyframes": [{"index": 2, "frame_index": 10, "seconds": 1.0}]}
     predictions = tmp_path / "predictions.jsonl"
     predictions.write_text(json.dumps(first) + "\n" + json.dumps(first) + "\n" + json.dumps(other) + "\n")
-    assert v2xum(["evaluate", "--predictions", str(predictions), "--data", str(tmp_path / "test.jsonl"),
-                  "--out", str(tmp_path / "out"), "--clip-model", str(tiny_clip_dir), "--num-frames", "8"]) == 2
+    assert (
+        v2xum(
+            [
+                "evaluate",
+                "--predictions",
+                str(predictions),
+                "--data",
+                str(tmp_path / "test.jsonl"),
+                "--out",
+                str(tmp_path / "out"),
+                "--clip-model",
+                str(tiny_clip_dir),
+                "--num-frames",
+                "8",
+            ]
+        )
+        == 2
+    )
     assert f"{predictions} line 3: 'video'" in capsys.readouterr().err
 
 
@@ -144,9 +203,15 @@ def _timeline(n=10):
 
 def test_random_baseline_never_says_the_videos_own_references():
     references = [f"Sentence {i}." for i in range(6)]
-    examples = [{"video": f"v{i}.mp4", "task": "both", "duration": 10.0,
-                 "sentences": [{"text": references[i], "seconds": [2.0]}, {"text": references[i + 1], "seconds": [6.0]}]}
-                for i in range(5)]
+    examples = [
+        {
+            "video": f"v{i}.mp4",
+            "task": "both",
+            "duration": 10.0,
+            "sentences": [{"text": references[i], "seconds": [2.0]}, {"text": references[i + 1], "seconds": [6.0]}],
+        }
+        for i in range(5)
+    ]
     corpus = references + ["Another thing happens."] * 3
     for seed in range(20):
         runs = baseline_summaries(examples, [_timeline()] * 5, corpus, seed=seed)
@@ -160,11 +225,21 @@ def test_random_baseline_never_says_the_videos_own_references():
 
 
 def test_answers_without_keyframes_score_zero():
-    example = {"video": "v.mp4", "task": "video", "duration": 10.0, "sentences": [{"text": "x", "seconds": [4.0]}],
-               "scenes": [{"start": 3.0, "end": 5.0, "kind": "event"}]}
+    example = {
+        "video": "v.mp4",
+        "task": "video",
+        "duration": 10.0,
+        "sentences": [{"text": "x", "seconds": [4.0]}],
+        "scenes": [{"start": 3.0, "end": 5.0, "kind": "event"}],
+    }
     empty = VideoSummary("video", "", "", [], [])
     embeddings = np.eye(10, dtype=np.float32)
     results = score_summaries([example], [empty], [_timeline()], [embeddings], None)["video"]
     assert {k: v for k, v in results.items() if k != "modality_accuracy"} == {
-        "event_keyframe_f1": 0.0, "keyframe_f1_max": 0.0, "keyframe_f1_mean": 0.0, "kendall_tau": 0.0,
-        "spearman_rho": 0.0, "fclip": 0.0}
+        "event_keyframe_f1": 0.0,
+        "keyframe_f1_max": 0.0,
+        "keyframe_f1_mean": 0.0,
+        "kendall_tau": 0.0,
+        "spearman_rho": 0.0,
+        "fclip": 0.0,
+    }

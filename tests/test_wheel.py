@@ -41,16 +41,24 @@ def installed(tmp_path_factory):
     """The wheel, installed with `--no-deps` into a folder of its own."""
     root = tmp_path_factory.mktemp("wheel")
     # A clean copy: a build/ folder left in the checkout could carry stale modules into the wheel.
-    source = shutil.copytree(ROOT, root / "source", ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"))
+    source = shutil.copytree(
+        ROOT,
+        root / "source",
+        ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"),
+    )
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    built = subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"), str(source)],
-                           capture_output=True, text=True, timeout=300)
+    built = subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (root / "dist").glob("v2xum-*.whl")
     site = root / "site"
-    done = subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [*pip, "install", "--no-deps", "--target", str(site), str(wheel)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     outside = root / "elsewhere"
     outside.mkdir()
@@ -61,21 +69,37 @@ def installed(tmp_path_factory):
 
 def test_installed_wheel_renders_cards_and_loads_every_metric(installed):
     site, outside, env = installed
-    result = subprocess.run([sys.executable, "-c", USE_INSTALLED, str(site)], cwd=outside, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", USE_INSTALLED, str(site)],
+        cwd=outside,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     import json
 
     report = json.loads(result.stdout.split("RESULT")[-1])
-    assert report["metrics"] == {"fclip": "Fclip", "cross_fclip": "CrossFclip", "video_summary_f1": "VideoSummaryF1",
-                                 "video_summary_text": "VideoSummaryText"}
+    assert report["metrics"] == {
+        "fclip": "Fclip",
+        "cross_fclip": "CrossFclip",
+        "video_summary_f1": "VideoSummaryF1",
+        "video_summary_text": "VideoSummaryText",
+    }
     assert report["fclip"] == pytest.approx(1.0)
 
 
 def test_installed_console_script_runs_the_demo(installed):
     site, outside, env = installed
-    result = subprocess.run([str(site / "bin" / "v2xum"), "demo", "--out", "demo"], cwd=outside, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(site / "bin" / "v2xum"), "demo", "--out", "demo"],
+        cwd=outside,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "what the model says:" in result.stdout
     assert (outside / "demo" / "storyboard_sample" / "summary.json").is_file()

@@ -35,8 +35,12 @@ def _normalize_row(row, where: str) -> dict:
     clip = row.get("start") is not None or row.get("end") is not None
     if clip == (row.get("frame") is not None):
         shown = {key: row.get(key) for key in ("start", "end", "frame")}
-        raise RowError(where, "start/end/frame", shown, "give either 'start' and 'end' (a clip) or 'frame' (one "
-                                                        "frame), in seconds")
+        raise RowError(
+            where,
+            "start/end/frame",
+            shown,
+            "give either 'start' and 'end' (a clip) or 'frame' (one frame), in seconds",
+        )
     if clip:
         start = check_number(row.get("start"), where, "start", minimum=0)
         end = check_number(row.get("end"), where, "end", minimum=0)
@@ -57,20 +61,27 @@ def _check_against_video(row: dict, where: str, video_duration: float | None) ->
         raise RowError(where, field, row[field], f"past the end of {row['video']} ({video_duration:.2f} s)")
 
 
-def prepare_alignment_rows(rows: list, video_root: str | os.PathLike | None = None, skip_missing: bool = False,
-                           source: str = "dataset", wheres: list[str] | None = None):
+def prepare_alignment_rows(
+    rows: list,
+    video_root: str | os.PathLike | None = None,
+    skip_missing: bool = False,
+    source: str = "dataset",
+    wheres: list[str] | None = None,
+):
     """Alignment rows as a `datasets.Dataset` with columns video, caption, start, end, frame, source."""
     return prepare_rows(rows, _normalize_row, _check_against_video, video_root, skip_missing, source, wheres)
 
 
-def load_alignment_examples(path: str | os.PathLike, video_root: str | os.PathLike | None = None,
-                            skip_missing: bool = False):
+def load_alignment_examples(
+    path: str | os.PathLike, video_root: str | os.PathLike | None = None, skip_missing: bool = False
+):
     """`prepare_alignment_rows` for a JSONL file; relative videos start from `video_root` (default: its folder)."""
     return load_rows(path, prepare_alignment_rows, video_root, skip_missing)
 
 
-def decode_alignment_clip(row: dict, num_frames: int, decode_mode: str = "exact",
-                          shortest_edge: int | None = None) -> DecodedVideo:
+def decode_alignment_clip(
+    row: dict, num_frames: int, decode_mode: str = "exact", shortest_edge: int | None = None
+) -> DecodedVideo:
     """The frames a row captions: `num_frames` sampled uniformly inside `[start, end)` (fewer when the clip has
     fewer), or the one frame on screen at `frame` seconds; indices and times are those of the whole video."""
     reader = VideoReader(row["video"])
@@ -94,8 +105,10 @@ def alignment_rows_from_examples(examples: Iterable[dict]) -> list[dict]:
                 continue
             if sentence.get("grid"):
                 cells, duration = sentence["grid"], example["duration"]
-                row = {"start": grid_to_seconds(min(cells), duration),
-                       "end": grid_to_seconds(max(cells) + 1, duration) if max(cells) + 1 < GRID_SIZE else duration}
+                row = {
+                    "start": grid_to_seconds(min(cells), duration),
+                    "end": grid_to_seconds(max(cells) + 1, duration) if max(cells) + 1 < GRID_SIZE else duration,
+                }
             elif sentence.get("seconds"):
                 times = sentence["seconds"]
                 row = {"frame": times[0]} if len(set(times)) == 1 else {"start": min(times), "end": max(times)}
@@ -113,8 +126,14 @@ def videoxum_alignment_rows(annotations: list[dict], video_of) -> list[dict]:
     for entry in annotations:
         for (start, end), text in zip(entry["timestamps"], entry["tsum"]):
             if text.strip() and end > start:
-                rows.append({"video": video_of(entry["video_id"]), "start": float(start), "end": float(end),
-                             "caption": text.strip()})
+                rows.append(
+                    {
+                        "video": video_of(entry["video_id"]),
+                        "start": float(start),
+                        "end": float(end),
+                        "caption": text.strip(),
+                    }
+                )
     return rows
 
 

@@ -54,8 +54,13 @@ class AppResult:
 class SummaryApp:
     """The app's work, without gradio: one loaded pipeline, one folder of outputs per request."""
 
-    def __init__(self, model: str | os.PathLike | None = None, device: str = "auto",
-                 max_minutes: float = DEFAULT_MAX_MINUTES, work_dir: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        device: str = "auto",
+        max_minutes: float = DEFAULT_MAX_MINUTES,
+        work_dir: str | os.PathLike | None = None,
+    ):
         self.model = os.fspath(model or demo_model_dir())
         self.pipe = load_pipeline(self.model, device=device)
         self.max_minutes = max_minutes
@@ -79,8 +84,16 @@ class SummaryApp:
         lines = [f"- {s['seconds'][0]:.1f} s: {s['text']}" for s in truth["sentences"]]
         return str(folder / f"{name}.mp4"), "**Ground truth** (what the generator drew)\n\n" + "\n".join(lines)
 
-    def summarize(self, video: str | None, task: str = "both", query: str = "", num_frames: int | None = None,
-                  fps: float | None = None, window_seconds: float | None = None, progress=None) -> AppResult:
+    def summarize(
+        self,
+        video: str | None,
+        task: str = "both",
+        query: str = "",
+        num_frames: int | None = None,
+        fps: float | None = None,
+        window_seconds: float | None = None,
+        progress=None,
+    ) -> AppResult:
         """Summarizes `video` into a fresh folder under `work_dir`; bad input raises ValueError with the
         package's message (not a video, too long, decoding failed)."""
         if not video:
@@ -90,17 +103,31 @@ class SummaryApp:
         except VideoDecodingError as error:
             raise ValueError(str(error)) from error
         if duration > self.max_minutes * 60:
-            raise ValueError(f"{Path(video).name} is {duration / 60:.1f} minutes long; this app takes videos up to "
-                             f"{self.max_minutes:g} minutes (start it with a larger --max-minutes)")
-        settings = SummarizeSettings(task=task, query=query.strip() or None, num_frames=int(num_frames or 0) or None,
-                                     fps=fps or None, window_seconds=window_seconds or None)
+            raise ValueError(
+                f"{Path(video).name} is {duration / 60:.1f} minutes long; this app takes videos up to "
+                f"{self.max_minutes:g} minutes (start it with a larger --max-minutes)"
+            )
+        settings = SummarizeSettings(
+            task=task,
+            query=query.strip() or None,
+            num_frames=int(num_frames or 0) or None,
+            fps=fps or None,
+            window_seconds=window_seconds or None,
+        )
         out = self.work_dir / uuid.uuid4().hex
         if progress is not None:
             progress(0.1, desc="decoding and summarizing")
         (job,) = collect_jobs([video])
         # A TEXT summary names no keyframes: no reel to cut.
-        report = summarize_videos(self.pipe, [job], out, settings, ExportOptions(highlights=task != "text"),
-                                  progress=False, extra={"model": self.model})
+        report = summarize_videos(
+            self.pipe,
+            [job],
+            out,
+            settings,
+            ExportOptions(highlights=task != "text"),
+            progress=False,
+            extra={"model": self.model},
+        )
         if report.failures:
             raise ValueError(next(iter(report.failures.values())))
         record = report.records[0]
@@ -112,8 +139,11 @@ class SummaryApp:
             gallery=keyframe_gallery(record),
             timeline=_file(folder, record, "timeline"),
             reel=_file(folder, record, "highlights"),
-            files=[str(folder / record["files"][key]) for key in ("json", "srt", "vtt", "highlights")
-                   if key in record["files"]],
+            files=[
+                str(folder / record["files"][key])
+                for key in ("json", "srt", "vtt", "highlights")
+                if key in record["files"]
+            ],
             record=record,
         )
 
@@ -128,8 +158,10 @@ def summary_html(record: dict) -> str:
     seconds = {k["index"]: k["seconds"] for k in record["keyframes"]}
 
     def links(indices):
-        return " ".join(f'<a href="#" class="v2xum-seek" data-seek="{seconds[i]:.3f}">{time_label(seconds[i])}</a>'
-                        for i in indices)
+        return " ".join(
+            f'<a href="#" class="v2xum-seek" data-seek="{seconds[i]:.3f}">{time_label(seconds[i])}</a>'
+            for i in indices
+        )
 
     items = [f"<li>{links(s['keyframes'])} {html.escape(s['text'])}</li>" for s in record["sentences"]]
     named = {i for s in record["sentences"] for i in s["keyframes"]}
@@ -153,9 +185,11 @@ def keyframe_gallery(record: dict) -> list[tuple[np.ndarray, str]]:
 def build_app(app: SummaryApp) -> gr.Blocks:
     """The page: inputs on the left, the summary on the right."""
     with gr.Blocks(title="V2Xum video summarization") as demo:
-        gr.Markdown("# V2Xum: cross-modal video summarization\n"
-                    f"Model: `{app.model}`. Upload a video, or generate a StoryBoard sample (a synthetic video whose "
-                    "ground truth is known), and summarize it as text, keyframes or both. Click a time to seek.")
+        gr.Markdown(
+            "# V2Xum: cross-modal video summarization\n"
+            f"Model: `{app.model}`. Upload a video, or generate a StoryBoard sample (a synthetic video whose "
+            "ground truth is known), and summarize it as text, keyframes or both. Click a time to seek."
+        )
         with gr.Row():
             with gr.Column():
                 video = gr.Video(label="Video", sources=["upload"], elem_id="v2xum-video", height=320)
@@ -166,8 +200,9 @@ def build_app(app: SummaryApp) -> gr.Blocks:
                 task = gr.Radio(list(TASKS), value=next(iter(TASKS)), label="Task")
                 query = gr.Textbox(label="Query (optional): focus the summary on a topic")
                 with gr.Accordion("Sampling", open=False):
-                    frames = gr.Slider(1, app.max_frames, value=app.num_frames, step=1, label="Frames per video "
-                                       "(or per window)")
+                    frames = gr.Slider(
+                        1, app.max_frames, value=app.num_frames, step=1, label="Frames per video (or per window)"
+                    )
                     fps = gr.Number(value=0, minimum=0, label="Frames per second (0: spread the frames evenly)")
                     window = gr.Number(value=0, minimum=0, label="Window seconds for long videos (0: one pass)")
                 run = gr.Button("Summarize", variant="primary", elem_id="v2xum-run")
@@ -181,30 +216,62 @@ def build_app(app: SummaryApp) -> gr.Blocks:
         def on_sample(seed_value):
             return app.storyboard_sample(seed_value or 0)
 
-        def on_run(video_path, task_label, query_text, num_frames, fps_value, window_value,
-                   progress=gr.Progress(track_tqdm=True)):
+        def on_run(
+            video_path,
+            task_label,
+            query_text,
+            num_frames,
+            fps_value,
+            window_value,
+            progress=gr.Progress(track_tqdm=True),
+        ):
             try:
-                result = app.summarize(video_path, TASKS.get(task_label, task_label), query_text or "", num_frames,
-                                       fps_value, window_value, progress)
+                result = app.summarize(
+                    video_path,
+                    TASKS.get(task_label, task_label),
+                    query_text or "",
+                    num_frames,
+                    fps_value,
+                    window_value,
+                    progress,
+                )
             except (ValueError, OSError) as error:  # the package's message in the page, not a traceback
                 raise gr.Error(str(error)) from error
             return result.summary_html, result.gallery, result.timeline, result.reel, result.files
 
         sample.click(on_sample, inputs=seed, outputs=[video, truth], api_name="storyboard_sample")
-        run.click(on_run, inputs=[video, task, query, frames, fps, window],
-                  outputs=[summary, gallery, timeline, reel, files], api_name="summarize")
+        run.click(
+            on_run,
+            inputs=[video, task, query, frames, fps, window],
+            outputs=[summary, gallery, timeline, reel, files],
+            api_name="summarize",
+        )
     return demo
 
 
-def launch(model: str | None = None, host: str = "127.0.0.1", port: int | None = None, share: bool = False,
-           device: str = "auto", max_minutes: float = DEFAULT_MAX_MINUTES, block: bool = True):
+def launch(
+    model: str | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    share: bool = False,
+    device: str = "auto",
+    max_minutes: float = DEFAULT_MAX_MINUTES,
+    block: bool = True,
+):
     """Starts the app on `host:port` (gradio picks a free port from 7860 when `port` is None). Returns
     `(blocks, url)`; with `block`, serves until interrupted."""
     app = SummaryApp(model, device=device, max_minutes=max_minutes)
     demo = build_app(app)
     demo.queue()
-    _, url, _ = demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=True,
-                            allowed_paths=[str(app.work_dir)], head=SEEK_SCRIPT, quiet=True)
+    _, url, _ = demo.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        prevent_thread_lock=True,
+        allowed_paths=[str(app.work_dir)],
+        head=SEEK_SCRIPT,
+        quiet=True,
+    )
     if block:
         print(f"V2Xum app on {url} (model {app.model}); Ctrl+C to stop", flush=True)
         demo.block_thread()

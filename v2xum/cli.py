@@ -48,10 +48,16 @@ def _init_tiny(args: argparse.Namespace) -> int:
 
     out = check_output_dir(args.out_dir, args.overwrite)
     start = time.perf_counter()
-    write_tiny_checkpoint(out, vision_feature_mode=args.feature_mode, projector_type=args.projector,
-                          num_frames=args.num_frames, seed=args.seed)
-    write_folder_card(out, "Random weights from `v2xum init-tiny`: the real layout for tests and CI; it says "
-                      "random things.")
+    write_tiny_checkpoint(
+        out,
+        vision_feature_mode=args.feature_mode,
+        projector_type=args.projector,
+        num_frames=args.num_frames,
+        seed=args.seed,
+    )
+    write_folder_card(
+        out, "Random weights from `v2xum init-tiny`: the real layout for tests and CI; it says random things."
+    )
     print(f"wrote a tiny random-weight V2Xum checkpoint to {out} in {time.perf_counter() - start:.1f} s")
     return 0
 
@@ -87,22 +93,42 @@ def _summarize(args: argparse.Namespace) -> int:
     jobs, device = _this_process_share(jobs, args.device)
     quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
     pipe = load_pipeline(args.model, device=device, dtype=args.dtype, quantization=quantization)
-    settings = SummarizeSettings(task=args.task, num_frames=args.num_frames, fps=args.fps, query=args.query,
-                                 max_keyframes=args.max_keyframes, decode_mode=args.decode_mode,
-                                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                                 window_seconds=args.window_seconds, prefetch=args.prefetch, stream=args.stream)
+    settings = SummarizeSettings(
+        task=args.task,
+        num_frames=args.num_frames,
+        fps=args.fps,
+        query=args.query,
+        max_keyframes=args.max_keyframes,
+        decode_mode=args.decode_mode,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        window_seconds=args.window_seconds,
+        prefetch=args.prefetch,
+        stream=args.stream,
+    )
     exports = ExportOptions(args.highlights, args.highlight_before, args.highlight_after)
     run = {"device": str(pipe.device), "dtype": str(pipe.dtype).removeprefix("torch."), "quantization": quantization}
-    report = summarize_videos(pipe, jobs, args.out, settings, exports, overwrite=args.overwrite,
-                              extra={"model": args.model, "settings": run}, resume=args.resume,
-                              retry_failed=args.retry_failed, started=started)
+    report = summarize_videos(
+        pipe,
+        jobs,
+        args.out,
+        settings,
+        exports,
+        overwrite=args.overwrite,
+        extra={"model": args.model, "settings": run},
+        resume=args.resume,
+        retry_failed=args.retry_failed,
+        started=started,
+    )
     if args.json:
         print(json.dumps(report.records, indent=2, ensure_ascii=False))
     for video, reason in report.failures.items():
         print(f"error: {video}: {reason}", file=sys.stderr)
     if report.skipped:
-        print(f"{len(report.skipped)} of {len(jobs)} videos skipped (done already, or another run has them)",
-              file=sys.stderr)
+        print(
+            f"{len(report.skipped)} of {len(jobs)} videos skipped (done already, or another run has them)",
+            file=sys.stderr,
+        )
     if report.failures:
         print(f"{len(report.failures)} of {len(jobs)} videos failed", file=sys.stderr)
     return 1 if report.failures else 0
@@ -117,13 +143,30 @@ def _summarize_on_ray(args: argparse.Namespace, jobs: list) -> int:
     for job in [job for job in jobs if job.error]:
         print(f"error: {job.video}: {job.error}", file=sys.stderr)
     ray.init(address=args.ray_address, ignore_reinit_error=True)
-    rows = [{"video": job.video, "id": job.name, "task": job.task, "query": job.query} for job in jobs if not job.error]
-    settings = SummarizeSettings(task=args.task, num_frames=args.num_frames, fps=args.fps, query=args.query,
-                                 max_keyframes=args.max_keyframes, decode_mode=args.decode_mode,
-                                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    rows = [
+        {"video": job.video, "id": job.name, "task": job.task, "query": job.query} for job in jobs if not job.error
+    ]
+    settings = SummarizeSettings(
+        task=args.task,
+        num_frames=args.num_frames,
+        fps=args.fps,
+        query=args.query,
+        max_keyframes=args.max_keyframes,
+        decode_mode=args.decode_mode,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+    )
     exports = ExportOptions(args.highlights, args.highlight_before, args.highlight_after)
-    report = summarize_dataset(ray.data.from_items(rows), args.model, args.out, settings, exports,
-                               concurrency=args.actors, num_gpus=args.gpus_per_actor, device=args.device)
+    report = summarize_dataset(
+        ray.data.from_items(rows),
+        args.model,
+        args.out,
+        settings,
+        exports,
+        concurrency=args.actors,
+        num_gpus=args.gpus_per_actor,
+        device=args.device,
+    )
     for video, reason in report.failures.items():
         print(f"error: {video}: {reason}", file=sys.stderr)
     failed = len(report.failures) + sum(1 for job in jobs if job.error)
@@ -157,12 +200,17 @@ def _add_summarize(commands) -> None:
     parser.add_argument("videos", nargs="*", metavar="VIDEO", help="video files, URLs or folders of videos")
     parser.add_argument("--manifest", help="JSONL or CSV with a 'video' column (optional: id, task, query)")
     parser.add_argument("--glob", default="**/*", help="which files of a folder to take (default: all videos in it)")
-    parser.add_argument("--resume", action="store_true",
-                        help="skip videos whose output is complete with the same model and settings")
+    parser.add_argument(
+        "--resume", action="store_true", help="skip videos whose output is complete with the same model and settings"
+    )
     parser.add_argument("--retry-failed", action="store_true", help="with --resume: retry videos that failed")
-    parser.add_argument("--engine", choices=["local", "ray"], default="local",
-                        help="ray: a Ray Data pipeline (CPU decoding stage, model actors; always resumes, replaces "
-                        "incomplete outputs); needs v2xum[ray]")
+    parser.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: a Ray Data pipeline (CPU decoding stage, model actors; always resumes, replaces "
+        "incomplete outputs); needs v2xum[ray]",
+    )
     parser.add_argument("--ray-address", help="Ray cluster to join (default: a local one, or RAY_ADDRESS)")
     parser.add_argument("--actors", type=_positive_int, default=1, help="with --engine ray: model actors")
     parser.add_argument("--gpus-per-actor", type=float, default=0.0, help="with --engine ray: GPUs each actor holds")
@@ -170,22 +218,39 @@ def _add_summarize(commands) -> None:
     parser.add_argument("--out", required=True, help="output folder (one sub-folder per video)")
     parser.add_argument("--task", choices=["video", "text", "both"], default="both")
     parser.add_argument("--num-frames", type=_positive_int, help="frames to sample (default: the processor's)")
-    parser.add_argument("--fps", type=_positive_float, help="sample one frame per 1/FPS seconds (at most --num-frames)")
+    parser.add_argument(
+        "--fps", type=_positive_float, help="sample one frame per 1/FPS seconds (at most --num-frames)"
+    )
     parser.add_argument("--query", help="focus the summary on this topic")
     parser.add_argument("--max-keyframes", type=_positive_int)
     parser.add_argument("--max-new-tokens", type=_positive_int, default=256)
-    parser.add_argument("--decode-mode", choices=["exact", "keyframes"], default="exact",
-                        help="'keyframes' decodes the nearest keyframes: much faster, approximate positions")
+    parser.add_argument(
+        "--decode-mode",
+        choices=["exact", "keyframes"],
+        default="exact",
+        help="'keyframes' decodes the nearest keyframes: much faster, approximate positions",
+    )
     parser.add_argument("--batch-size", type=_positive_int, default=1, help="videos (or windows) per batch")
-    parser.add_argument("--stream", action="store_true",
-                        help="print each answer as it is generated, keyframes with their times (batch size 1)")
-    parser.add_argument("--prefetch", type=int, default=2,
-                        help="batches decoded ahead of generation, in a thread (0: decode and generate in turn)")
-    parser.add_argument("--window-seconds", type=_positive_float,
-                        help="long videos: summarize consecutive windows of this length, merged into one summary")
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="print each answer as it is generated, keyframes with their times (batch size 1)",
+    )
+    parser.add_argument(
+        "--prefetch",
+        type=int,
+        default=2,
+        help="batches decoded ahead of generation, in a thread (0: decode and generate in turn)",
+    )
+    parser.add_argument(
+        "--window-seconds",
+        type=_positive_float,
+        help="long videos: summarize consecutive windows of this length, merged into one summary",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
-    parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto",
-                        help="auto: bf16 on GPUs that support it, fp32 on CPU")
+    parser.add_argument(
+        "--dtype", choices=DTYPE_CHOICES, default="auto", help="auto: bf16 on GPUs that support it, fp32 on CPU"
+    )
     quantize = parser.add_mutually_exclusive_group()
     quantize.add_argument("--load-in-4bit", action="store_true", help="4-bit language model (needs bitsandbytes)")
     quantize.add_argument("--load-in-8bit", action="store_true", help="8-bit language model (needs bitsandbytes)")
@@ -214,8 +279,9 @@ def _convert_data(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.input} is not JSON ({error})") from error
     try:
         if args.format == "videoxum":
-            examples = convert_videoxum(annotations, args.video_root, tasks=args.tasks,
-                                        min_agreement=args.min_agreement)
+            examples = convert_videoxum(
+                annotations, args.video_root, tasks=args.tasks, min_agreement=args.min_agreement
+            )
             captions = videoxum_alignment_rows(annotations, partial(find_video, args.video_root))
         else:
             examples = convert_v2xum_conversations(annotations, args.video_root)
@@ -229,16 +295,25 @@ def _convert_data(args: argparse.Namespace) -> int:
 
 
 def _add_convert_data(commands) -> None:
-    parser = commands.add_parser("convert-data", help="convert VideoXum or V2Xum/VTimeLLM annotations to training JSONL")
+    parser = commands.add_parser(
+        "convert-data", help="convert VideoXum or V2Xum/VTimeLLM annotations to training JSONL"
+    )
     parser.add_argument("format", choices=["videoxum", "v2xum"])
     parser.add_argument("input", help="train/val/test_videoxum.json, or the V2Xum conversation JSON")
     parser.add_argument("output", help="JSONL of training examples")
     parser.add_argument("--video-root", help="where the videos are (finds each video's file extension)")
     parser.add_argument("--tasks", nargs="+", choices=["video", "text", "both"], default=["both", "video", "text"])
-    parser.add_argument("--min-agreement", type=float, default=0.5,
-                        help="VideoXum: share of annotators that must select a frame for it to be a keyframe")
-    parser.add_argument("--alignment", metavar="ALIGN_JSONL",
-                        help="also write stage-1 alignment captions (each sentence and its time span) to this file")
+    parser.add_argument(
+        "--min-agreement",
+        type=float,
+        default=0.5,
+        help="VideoXum: share of annotators that must select a frame for it to be a keyframe",
+    )
+    parser.add_argument(
+        "--alignment",
+        metavar="ALIGN_JSONL",
+        help="also write stage-1 alignment captions (each sentence and its time span) to this file",
+    )
     _overwrite_flag(parser)
     parser.set_defaults(handler=_convert_data)
 
@@ -256,8 +331,15 @@ def _cache_features(args: argparse.Namespace) -> int:
     model = AutoModelForImageTextToText.from_pretrained(args.model).to(resolve_device(args.device)).eval()
     processor = AutoProcessor.from_pretrained(args.model)
     start = time.perf_counter()
-    cache = build_feature_cache(model, processor, examples["video"], out, num_frames=args.num_frames,
-                                decode_mode=args.decode_mode, model_id=args.model)
+    cache = build_feature_cache(
+        model,
+        processor,
+        examples["video"],
+        out,
+        num_frames=args.num_frames,
+        decode_mode=args.decode_mode,
+        model_id=args.model,
+    )
     print(f"cached features of {len(cache.info['videos'])} videos in {out} ({time.perf_counter() - start:.1f} s)")
     return 0
 
@@ -312,24 +394,39 @@ def _evaluate(args: argparse.Namespace) -> int:
     examples = list(load_training_examples(data_file, args.video_root, args.skip_missing))
     device = resolve_device(args.device)
     try:
-        embedder = ClipEmbedder(args.clip_model, backend=args.clip_backend, pretrained=args.clip_pretrained,
-                                device=device, progress=True)
+        embedder = ClipEmbedder(
+            args.clip_model, backend=args.clip_backend, pretrained=args.clip_pretrained, device=device, progress=True
+        )
     except OSError as error:
         reason = str(error).strip().splitlines()[0]
-        raise OSError(f"cannot load the CLIP model '{args.clip_model}' (--clip-model): {reason} Offline, give a "
-                      "local CLIP folder, or --clip-backend v2xum_tower --clip-model <the V2Xum checkpoint>") from error
+        raise OSError(
+            f"cannot load the CLIP model '{args.clip_model}' (--clip-model): {reason} Offline, give a "
+            "local CLIP folder, or --clip-backend v2xum_tower --clip-model <the V2Xum checkpoint>"
+        ) from error
     corpus_file = args.baseline_corpus or (data_file.parent / "train.jsonl")
     overlap = training_overlap(args.model, [e["video"] for e in examples]) if args.model else None
     if overlap:
-        print(f"warning: {len(overlap)} of the {len({e['video'] for e in examples})} evaluated videos are in the "
-              f"model's training data ({args.model}/training_videos.json), e.g. {overlap[0]}: its scores here "
-              "overstate what it does on unseen videos", file=sys.stderr)
+        print(
+            f"warning: {len(overlap)} of the {len({e['video'] for e in examples})} evaluated videos are in the "
+            f"model's training data ({args.model}/training_videos.json), e.g. {overlap[0]}: its scores here "
+            "overstate what it does on unseen videos",
+            file=sys.stderr,
+        )
     record = run_evaluation(
-        examples, out, model=args.model, predictions_file=args.predictions, clip_embedder=embedder,
-        num_frames=args.num_frames, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-        baselines=args.baselines, corpus=text_corpus(corpus_file) if args.baselines else None,
-        dataset_name=args.dataset_name or data_file.resolve().parent.name, split=args.split,
-        device=device, dtype=resolve_dtype(args.dtype, device),
+        examples,
+        out,
+        model=args.model,
+        predictions_file=args.predictions,
+        clip_embedder=embedder,
+        num_frames=args.num_frames,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        baselines=args.baselines,
+        corpus=text_corpus(corpus_file) if args.baselines else None,
+        dataset_name=args.dataset_name or data_file.resolve().parent.name,
+        split=args.split,
+        device=device,
+        dtype=resolve_dtype(args.dtype, device),
         extra={"videos_seen_in_training": None if overlap is None else len(overlap)},
     )
     print(markdown_table(record["results"]))
@@ -348,12 +445,22 @@ def _add_evaluate(commands) -> None:
     parser.add_argument("--video-root")
     parser.add_argument("--skip-missing", action="store_true")
     parser.add_argument("--dataset-name", help="name for model-index entries (default: the data folder's name)")
-    parser.add_argument("--baseline-corpus", help="training-format file whose sentences the text baselines may say "
-                        "(default: train.jsonl beside the evaluated split; none: no text baselines)")
-    parser.add_argument("--clip-model", default="openai/clip-vit-large-patch14",
-                        help="CLIP for FCLIP/Cross-FCLIP/VT-CLIPScore (Hub id or folder; open_clip model name)")
-    parser.add_argument("--clip-backend", choices=["transformers", "open_clip", "v2xum_tower"],
-                        default="transformers", help="v2xum_tower: the evaluated model's own tower (images only)")
+    parser.add_argument(
+        "--baseline-corpus",
+        help="training-format file whose sentences the text baselines may say "
+        "(default: train.jsonl beside the evaluated split; none: no text baselines)",
+    )
+    parser.add_argument(
+        "--clip-model",
+        default="openai/clip-vit-large-patch14",
+        help="CLIP for FCLIP/Cross-FCLIP/VT-CLIPScore (Hub id or folder; open_clip model name)",
+    )
+    parser.add_argument(
+        "--clip-backend",
+        choices=["transformers", "open_clip", "v2xum_tower"],
+        default="transformers",
+        help="v2xum_tower: the evaluated model's own tower (images only)",
+    )
     parser.add_argument("--clip-pretrained", help="open_clip pretrained tag or checkpoint file")
     parser.add_argument("--num-frames", type=_positive_int)
     parser.add_argument("--batch-size", type=_positive_int, default=1)
@@ -374,17 +481,38 @@ def _push(args: argparse.Namespace) -> int:
 
     hub_options = {"token": args.token, "private": args.private}
     if args.what == "model":
-        targets = [(args.repo_id, "model", partial(
-            push_model, args.checkpoint, args.repo_id, results_dir=args.results, datasets=args.dataset,
-            base_model=args.base_model, license=args.license, **hub_options))]
+        targets = [
+            (
+                args.repo_id,
+                "model",
+                partial(
+                    push_model,
+                    args.checkpoint,
+                    args.repo_id,
+                    results_dir=args.results,
+                    datasets=args.dataset,
+                    base_model=args.base_model,
+                    license=args.license,
+                    **hub_options,
+                ),
+            )
+        ]
     elif args.what == "app":
         requirement = args.package_requirement or PACKAGE_REQUIREMENT
-        targets = [(args.space, "Space", partial(push_app, args.model, args.space, package_requirement=requirement,
-                                                 **hub_options))]
+        targets = [
+            (
+                args.space,
+                "Space",
+                partial(push_app, args.model, args.space, package_requirement=requirement, **hub_options),
+            )
+        ]
     else:
-        spaces = {name: f"{args.space}/{name}" for name in METRIC_NAMES} if args.name == "all" else \
-            {args.name: args.space}
-        targets = [(space, "Space", partial(push_metric, name, space, **hub_options)) for name, space in spaces.items()]
+        spaces = (
+            {name: f"{args.space}/{name}" for name in METRIC_NAMES} if args.name == "all" else {args.name: args.space}
+        )
+        targets = [
+            (space, "Space", partial(push_metric, name, space, **hub_options)) for name, space in spaces.items()
+        ]
     for repo_id, kind, push in targets:
         if args.dry_run:
             staging = Path(args.staging_dir or "staged") / repo_id.replace("/", "__")
@@ -414,14 +542,16 @@ def _add_push(commands) -> None:
     app = targets.add_parser("app", help="the `v2xum app` demo for a model, as a gradio Space")
     app.add_argument("space", help="org/space-name")
     app.add_argument("--model", required=True, help="the model's Hub id (org/name)")
-    app.add_argument("--package-requirement",
-                     help="the requirements.txt line that installs this package in the Space (default: "
-                     "v2xum==<this version>)")
+    app.add_argument(
+        "--package-requirement",
+        help="the requirements.txt line that installs this package in the Space (default: v2xum==<this version>)",
+    )
     for target in (model, metric, app):
         target.add_argument("--private", action="store_true")
         target.add_argument("--token", help="Hub token (default: the logged-in one or HF_TOKEN)")
-        target.add_argument("--dry-run", action="store_true",
-                            help="only stage the repository and list what would be uploaded")
+        target.add_argument(
+            "--dry-run", action="store_true", help="only stage the repository and list what would be uploaded"
+        )
         target.add_argument("--staging-dir", help="where --dry-run stages (default: ./staged/<org>__<name>)")
         _overwrite_flag(target)
     parser.set_defaults(handler=_push)
@@ -453,8 +583,12 @@ def _add_storyboard(commands) -> None:
     make.add_argument("--out", required=True)
     make.add_argument("--n-videos", type=_positive_int, default=300)
     make.add_argument("--seed", type=int, default=0)
-    make.add_argument("--stories", type=_positive_int, default=1,
-                      help="stories chained into each video (long videos with ground truth in real seconds)")
+    make.add_argument(
+        "--stories",
+        type=_positive_int,
+        default=1,
+        help="stories chained into each video (long videos with ground truth in real seconds)",
+    )
     init_model = actions.add_parser("init-model", help="write the untrained StoryBoard demo model")
     init_model.add_argument("out")
     init_model.add_argument("--seed", type=int, default=0)
@@ -490,8 +624,9 @@ def _app(args: argparse.Namespace) -> int:
         from .app import launch
     except ImportError as error:
         raise ValueError(f"the app needs gradio: pip install 'v2xum[app]' ({error})") from error
-    launch(args.model, host=args.host, port=args.port, share=args.share, device=args.device,
-           max_minutes=args.max_minutes)
+    launch(
+        args.model, host=args.host, port=args.port, share=args.share, device=args.device, max_minutes=args.max_minutes
+    )
     return 0
 
 
@@ -506,8 +641,18 @@ def _add_app(commands) -> None:
     parser.set_defaults(handler=_app)
 
 
-COMMANDS = (_add_init_tiny, _add_summarize, _add_convert_data, _add_cache_features, _add_merge_adapter, _add_evaluate,
-            _add_push, _add_storyboard, _add_demo, _add_app)
+COMMANDS = (
+    _add_init_tiny,
+    _add_summarize,
+    _add_convert_data,
+    _add_cache_features,
+    _add_merge_adapter,
+    _add_evaluate,
+    _add_push,
+    _add_storyboard,
+    _add_demo,
+    _add_app,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -57,7 +57,9 @@ class V2XumDataCollator:
         return [render_target(e, timeline, style, tokens) for e, timeline in zip(examples, timelines)]
 
     def _decoded_inputs(self, examples: list[dict], prompts: list[str]):
-        videos_kwargs = {"decode_mode": self.decode_mode} | ({"num_frames": self.num_frames} if self.num_frames else {})
+        videos_kwargs = {"decode_mode": self.decode_mode} | (
+            {"num_frames": self.num_frames} if self.num_frames else {}
+        )
         inputs = self.processor(
             text=prompts, videos=self.videos(examples), padding=False, return_metadata=True, **videos_kwargs
         )
@@ -79,10 +81,12 @@ class V2XumDataCollator:
         starts_with_keyframe = self.processor.temporal_prompt_style == "special" and answer.startswith("[f")
         text = answer if starts_with_keyframe else " " + answer
         return self.processor.tokenizer(text, add_special_tokens=False)["input_ids"] + [
-            self.processor.tokenizer.eos_token_id]
+            self.processor.tokenizer.eos_token_id
+        ]
 
-    def _with_labels(self, prompt_ids: list[list[int]], answers: list[str], examples: list[dict]
-                     ) -> dict[str, torch.Tensor]:
+    def _with_labels(
+        self, prompt_ids: list[list[int]], answers: list[str], examples: list[dict]
+    ) -> dict[str, torch.Tensor]:
         tokenizer = self.processor.tokenizer
         rows, labels = [], []
         for i, (prompt, answer) in enumerate(zip(prompt_ids, answers)):
@@ -116,8 +120,9 @@ class V2XumAlignmentCollator(V2XumDataCollator):
 
     def __post_init__(self):
         if self.feature_cache is not None:
-            raise ValueError("Alignment decodes each row's clip: a feature cache (one entry per whole video) does "
-                             "not apply")
+            raise ValueError(
+                "Alignment decodes each row's clip: a feature cache (one entry per whole video) does not apply"
+            )
 
     def prompts(self, examples: list[dict]) -> list[str]:
         return [self.processor.video_token + "\n"] * len(examples)
@@ -125,8 +130,9 @@ class V2XumAlignmentCollator(V2XumDataCollator):
     def videos(self, examples: list[dict]) -> list[DecodedVideo]:
         video_processor = self.processor.video_processor
         num_frames = self.num_frames or video_processor.num_frames
-        return [decode_alignment_clip(e, num_frames, self.decode_mode, video_processor.resize_edge())
-                for e in examples]
+        return [
+            decode_alignment_clip(e, num_frames, self.decode_mode, video_processor.resize_edge()) for e in examples
+        ]
 
     def answers(self, examples: list[dict], timelines: list[FrameTimeline]) -> list[str]:
         return [e["caption"] for e in examples]

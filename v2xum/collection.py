@@ -27,8 +27,22 @@ from processing.video_decoding import is_url
 from .export import is_output_file
 
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".wmv",
-                  ".flv", ".3gp")
+VIDEO_SUFFIXES = (
+    ".mp4",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mov",
+    ".m4v",
+    ".ts",
+    ".m2ts",
+    ".mts",
+    ".mpg",
+    ".mpeg",
+    ".wmv",
+    ".flv",
+    ".3gp",
+)
 STATE_DIR = ".v2xum"  # inside --out: claims and outputs being written
 INDEX = "index.jsonl"
 
@@ -79,8 +93,11 @@ def output_names(videos: list[str]) -> list[str]:
     for i, stem in enumerate(stems):
         groups[stem].append(i)
     for group in [g for g in groups.values() if len(g) > 1]:
-        root = os.path.commonpath([os.path.dirname(parts[i]) for i in group]) if all(
-            os.path.isabs(parts[i]) for i in group) else ""
+        root = (
+            os.path.commonpath([os.path.dirname(parts[i]) for i in group])
+            if all(os.path.isabs(parts[i]) for i in group)
+            else ""
+        )
         relative = [os.path.relpath(parts[i], root).replace(os.sep, "__") if root else parts[i] for i in group]
         bare = [os.path.splitext(r)[0] for r in relative]
         repeated = Counter(bare)
@@ -231,5 +248,16 @@ def is_complete(folder: Path, settings_digest: str) -> bool:
         return False
 
 
-__all__ = ["Job", "collect_jobs", "output_names", "read_manifest", "settings_hash", "OutputFolder", "append_index",
-           "read_index", "is_complete", "VIDEO_SUFFIXES", "INDEX"]
+__all__ = [
+    "Job",
+    "collect_jobs",
+    "output_names",
+    "read_manifest",
+    "settings_hash",
+    "OutputFolder",
+    "append_index",
+    "read_index",
+    "is_complete",
+    "VIDEO_SUFFIXES",
+    "INDEX",
+]

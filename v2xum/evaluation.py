@@ -56,8 +56,9 @@ def _summary_from(keyframe_indices: list[int], sentences: list[str], timeline: F
     return VideoSummary(task, text, text, sentence_objects, keyframes)
 
 
-def baseline_summaries(examples, timelines, corpus: list[str] | None = None, seed: int = 0
-                       ) -> dict[str, list[VideoSummary]]:
+def baseline_summaries(
+    examples, timelines, corpus: list[str] | None = None, seed: int = 0
+) -> dict[str, list[VideoSummary]]:
     """The `random` and `uniform` systems (see the module docstring); `corpus` holds the sentences the text
     baselines may say (None: keyframes only)."""
     rng = np.random.default_rng(seed)
@@ -73,10 +74,12 @@ def baseline_summaries(examples, timelines, corpus: list[str] | None = None, see
         count = max(1, sum(1 for s in example["sentences"] if s["text"]))
         drawn = [allowed[i] for i in rng.choice(len(allowed), size=count)] if allowed else []
         task = example["task"]
-        random_runs.append(_summary_from(picked if task != "text" else [], drawn if task != "video" else [],
-                                         timeline, task))
-        uniform_runs.append(_summary_from(spaced if task != "text" else [], majority if task != "video" else [],
-                                          timeline, task))
+        random_runs.append(
+            _summary_from(picked if task != "text" else [], drawn if task != "video" else [], timeline, task)
+        )
+        uniform_runs.append(
+            _summary_from(spaced if task != "text" else [], majority if task != "video" else [], timeline, task)
+        )
     return {"random": random_runs, "uniform": uniform_runs}
 
 
@@ -84,8 +87,13 @@ def text_corpus(path: str | os.PathLike | None) -> list[str] | None:
     """The sentences of a training-format file (the baselines' words), or None without one."""
     if path is None or not os.path.isfile(path):
         return None
-    return [s["text"] for _, row in read_rows(path) if isinstance(row, dict)
-            for s in row.get("sentences") or [] if isinstance(s, dict) and isinstance(s.get("text"), str)]
+    return [
+        s["text"]
+        for _, row in read_rows(path)
+        if isinstance(row, dict)
+        for s in row.get("sentences") or []
+        if isinstance(s, dict) and isinstance(s.get("text"), str)
+    ]
 
 
 def _right_modality(summary: VideoSummary) -> bool:
@@ -109,8 +117,9 @@ def score_summaries(examples, summaries, timelines, frame_embeddings, embed_text
             for i in rows:
                 scores = _keyframe_scores(examples[i], summaries[i], timelines[i], frame_embeddings[i])
                 if task == "both" and embed_texts is not None:
-                    scores |= _cross_modal_scores(examples[i], summaries[i], timelines[i], frame_embeddings[i],
-                                                  embed_texts)
+                    scores |= _cross_modal_scores(
+                        examples[i], summaries[i], timelines[i], frame_embeddings[i], embed_texts
+                    )
                 for name, value in scores.items():
                     metrics.setdefault(name, []).append(value)
         summary_values = {name: float(np.mean(values)) for name, values in metrics.items()}
@@ -142,8 +151,12 @@ def _keyframe_scores(example: dict, summary: VideoSummary, timeline: FrameTimeli
         annotators = (keyframe_frame_scores(sampled[reference], sampled, seconds) == 1.0)[None, :]
     predicted = keyframe_frame_scores([k.seconds for k in summary.keyframes], sampled, seconds)
     frame_scores = videoxum_scores(predicted, annotators)
-    scores = {"keyframe_f1_max": frame_scores["f1_max"], "keyframe_f1_mean": frame_scores["f1_mean"],
-              "kendall_tau": frame_scores["kendall_tau"], "spearman_rho": frame_scores["spearman_rho"]}
+    scores = {
+        "keyframe_f1_max": frame_scores["f1_max"],
+        "keyframe_f1_mean": frame_scores["f1_mean"],
+        "kendall_tau": frame_scores["kendall_tau"],
+        "spearman_rho": frame_scores["spearman_rho"],
+    }
     if example.get("scenes"):
         events = [(s["start"], s["end"]) for s in example["scenes"] if s["kind"] == "event"]
         scores["event_keyframe_f1"] = event_keyframe_f1([k.seconds for k in summary.keyframes], events)["f1"]
@@ -152,8 +165,9 @@ def _keyframe_scores(example: dict, summary: VideoSummary, timeline: FrameTimeli
     return scores
 
 
-def _cross_modal_scores(example: dict, summary: VideoSummary, timeline: FrameTimeline, embeddings,
-                        embed_texts) -> dict[str, float]:
+def _cross_modal_scores(
+    example: dict, summary: VideoSummary, timeline: FrameTimeline, embeddings, embed_texts
+) -> dict[str, float]:
     """One BOTH example's Cross-FCLIP and VT-CLIPScore (they need text embeddings)."""
     from evaluate_metrics.scoring import cross_fclip_score, keyframe_frame_scores, vt_clipscore
 
@@ -167,16 +181,26 @@ def _cross_modal_scores(example: dict, summary: VideoSummary, timeline: FrameTim
     sampled = np.asarray(timeline.timestamps)
     sampled_scores = keyframe_frame_scores([k.seconds for k in summary.keyframes], sampled, sampled)
     text_embedding = embed_texts([summary.text or " "])[0]
-    return {"cross_fclip": cross["cross_fclip"], "vt_clipscore": vt_clipscore(sampled_scores, embeddings, text_embedding)}
+    return {
+        "cross_fclip": cross["cross_fclip"],
+        "vt_clipscore": vt_clipscore(sampled_scores, embeddings, text_embedding),
+    }
 
 
 def markdown_table(results: dict) -> str:
     lines = []
     for task, systems in results.items():
-        names = [n for n in (*KEYFRAME_METRICS, *TEXT_METRICS, *BOTH_METRICS, "modality_accuracy")
-                 if any(n in s for s in systems.values())]
-        lines += [f"### Task: {task.upper()}", "", "| system | " + " | ".join(names) + " |",
-                  "|---|" + "---|" * len(names)]
+        names = [
+            n
+            for n in (*KEYFRAME_METRICS, *TEXT_METRICS, *BOTH_METRICS, "modality_accuracy")
+            if any(n in s for s in systems.values())
+        ]
+        lines += [
+            f"### Task: {task.upper()}",
+            "",
+            "| system | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+        ]
         for system, values in systems.items():
             cells = ["n/a" if values.get(n) is None else f"{values[n]:.4f}" for n in names]
             lines.append(f"| {system} | " + " | ".join(cells) + " |")
@@ -192,17 +216,19 @@ def model_index_results(results: dict, dataset_name: str, split: str) -> list[di
         for metric, value in systems.get("model", {}).items():
             if value is None:
                 continue
-            entries.append({
-                "task_type": "video-text-to-text",
-                "task_name": f"Video summarization ({task.upper()})",
-                "dataset_type": dataset_name,
-                "dataset_name": dataset_name,
-                "dataset_config": task,
-                "dataset_split": split,
-                "metric_type": metric,
-                "metric_name": f"{metric} ({task})",
-                "metric_value": round(float(value), 4),
-            })
+            entries.append(
+                {
+                    "task_type": "video-text-to-text",
+                    "task_name": f"Video summarization ({task.upper()})",
+                    "dataset_type": dataset_name,
+                    "dataset_name": dataset_name,
+                    "dataset_config": task,
+                    "dataset_split": split,
+                    "metric_type": metric,
+                    "metric_name": f"{metric} ({task})",
+                    "metric_value": round(float(value), 4),
+                }
+            )
     return entries
 
 
@@ -246,8 +272,9 @@ def validate_prediction(row, where: str) -> tuple[str, Prediction]:
         frames = check_object(frames, f"{where} frames")
         check_number(frames.get("num_frames"), where, "frames.num_frames", minimum=1, integer=True)
         check_text(frames, "decode_mode", where, choices=DECODE_MODES, field="frames.decode_mode")
-        for k, index in enumerate(check_list(frames, "frame_indices", where, required=True,
-                                             field="frames.frame_indices")):
+        for k, index in enumerate(
+            check_list(frames, "frame_indices", where, required=True, field="frames.frame_indices")
+        ):
             check_number(index, where, f"frames.frame_indices[{k}]", minimum=0, integer=True)
     summary = VideoSummary.from_dict({"text": "", "raw_text": "", "sentences": [], "keyframes": [], **row})
     return video, Prediction(summary, where, frames)
@@ -262,8 +289,12 @@ def load_predictions(path: str | os.PathLike, examples: list[dict]) -> list[Pred
         video, prediction = validate_prediction(row, where)
         key = (os.path.abspath(video), prediction.summary.task)
         if key in found and found[key][0] != row:
-            raise RowError(where, "video", video, f"a second, different prediction for task "
-                                                  f"'{key[1]}' (the first is at {found[key][1].where})")
+            raise RowError(
+                where,
+                "video",
+                video,
+                f"a second, different prediction for task '{key[1]}' (the first is at {found[key][1].where})",
+            )
         found.setdefault(key, (row, prediction))
     missing = [e["video"] for e in examples if (os.path.abspath(e["video"]), e["task"]) not in found]
     if missing:
@@ -276,16 +307,23 @@ def check_prediction_frames(prediction: Prediction, timeline: FrameTimeline) -> 
     keyframes among them and inside the video."""
     where, summary = prediction.where, prediction.summary
     if prediction.frames is not None and list(prediction.frames["frame_indices"]) != list(timeline.frame_indices):
-        raise RowError(where, "frames.frame_indices", prediction.frames["frame_indices"][:8],
-                       f"the video now samples other frames ({list(timeline.frame_indices)[:8]}...): it changed "
-                       "since the prediction was made")
+        raise RowError(
+            where,
+            "frames.frame_indices",
+            prediction.frames["frame_indices"][:8],
+            f"the video now samples other frames ({list(timeline.frame_indices)[:8]}...): it changed "
+            "since the prediction was made",
+        )
     for n, keyframe in enumerate(summary.keyframes):
         if keyframe.index >= len(timeline):
-            raise RowError(where, f"keyframes[{n}].index", keyframe.index,
-                           f"only {len(timeline)} frames were sampled")
+            raise RowError(where, f"keyframes[{n}].index", keyframe.index, f"only {len(timeline)} frames were sampled")
         if keyframe.seconds > timeline.duration + KEYFRAME_TOLERANCE:
-            raise RowError(where, f"keyframes[{n}].seconds", keyframe.seconds,
-                           f"past the end of the video ({timeline.duration:.2f} s)")
+            raise RowError(
+                where,
+                f"keyframes[{n}].seconds",
+                keyframe.seconds,
+                f"past the end of the video ({timeline.duration:.2f} s)",
+            )
     for n, sentence in enumerate(summary.sentences):
         for index in sentence.keyframes:
             if index >= len(timeline):
@@ -323,8 +361,12 @@ def run_evaluation(
     # Without a model, frames are sampled as recorded, else by `num_frames` or the video processor's default.
     default = V2XumVideoProcessor.num_frames if pipe is None else pipe.processor.video_processor.num_frames
     mode = pipe.processor.video_processor.decode_mode if pipe is not None else "exact"
-    sampling = [(p.frames["num_frames"], p.frames["decode_mode"]) if p is not None and p.frames else
-                (num_frames or default, mode) for p in predictions or [None] * len(examples)]
+    sampling = [
+        (p.frames["num_frames"], p.frames["decode_mode"])
+        if p is not None and p.frames
+        else (num_frames or default, mode)
+        for p in predictions or [None] * len(examples)
+    ]
     decoded = [decode_video(e["video"], num_frames=n, mode=m) for e, (n, m) in zip(examples, sampling)]
     timelines = [FrameTimeline.from_metadata(d) for d in decoded]
     if predictions is not None:
@@ -368,8 +410,13 @@ def _generate(pipe, examples, num_frames: int, batch_size: int, max_new_tokens: 
     for task in ("video", "text", "both"):
         rows = [i for i, e in enumerate(examples) if e["task"] == task]
         if rows:
-            outputs = pipe([examples[i]["video"] for i in rows], task=task, num_frames=num_frames,
-                           batch_size=batch_size, max_new_tokens=max_new_tokens)
+            outputs = pipe(
+                [examples[i]["video"] for i in rows],
+                task=task,
+                num_frames=num_frames,
+                batch_size=batch_size,
+                max_new_tokens=max_new_tokens,
+            )
             summaries += list(zip(rows, outputs))
     return [VideoSummary.from_dict(s) for _, s in sorted(summaries, key=lambda pair: pair[0])]
 
@@ -378,10 +425,16 @@ def _write_predictions(path: str, examples: list[dict], summaries: list[VideoSum
     """One row per example: the summary, the video, and what the model saw (for re-scoring)."""
     with open(path, "w", encoding="utf-8") as f:
         for example, summary, timeline, (count, mode) in zip(examples, summaries, timelines, sampling):
-            frames = {"num_frames": count, "decode_mode": mode, "frame_indices": list(timeline.frame_indices),
-                      "timestamps": list(timeline.timestamps)}
-            f.write(json.dumps({**summary.to_dict(), "video": example["video"], "frames": frames},
-                               ensure_ascii=False) + "\n")
+            frames = {
+                "num_frames": count,
+                "decode_mode": mode,
+                "frame_indices": list(timeline.frame_indices),
+                "timestamps": list(timeline.timestamps),
+            }
+            f.write(
+                json.dumps({**summary.to_dict(), "video": example["video"], "frames": frames}, ensure_ascii=False)
+                + "\n"
+            )
 
 
 def _cached_text_embedder(clip_embedder):
@@ -406,5 +459,14 @@ def _write_results(out_dir, record: dict, dataset_name: str, split: str) -> None
         json.dump(model_index_results(record["results"], dataset_name, split), f, indent=2)
 
 
-__all__ = ["run_evaluation", "score_summaries", "baseline_summaries", "text_corpus", "markdown_table",
-           "model_index_results", "load_predictions", "validate_prediction", "Prediction"]
+__all__ = [
+    "run_evaluation",
+    "score_summaries",
+    "baseline_summaries",
+    "text_corpus",
+    "markdown_table",
+    "model_index_results",
+    "load_predictions",
+    "validate_prediction",
+    "Prediction",
+]

@@ -190,7 +190,9 @@ def _keyframe_strip(images: dict[int, np.ndarray], summary: VideoSummary) -> Ima
     return timeline_strip(np.stack([images[k.index] for k in keyframes]), marked)
 
 
-def timeline_strip(frames: np.ndarray, summary: VideoSummary, thumb_height: int = TIMELINE_THUMB_HEIGHT) -> Image.Image:
+def timeline_strip(
+    frames: np.ndarray, summary: VideoSummary, thumb_height: int = TIMELINE_THUMB_HEIGHT
+) -> Image.Image:
     """All sampled frames side by side, keyframes framed and underlined in red. The strip is
     `n * w + (n + 1) * GAP` by `thumb_height + 3 * GAP`, `w` the thumbnail width at `thumb_height`."""
     thumbs = [_thumbnail(frame, height=thumb_height) for frame in frames]
@@ -204,7 +206,9 @@ def timeline_strip(frames: np.ndarray, summary: VideoSummary, thumb_height: int 
         strip.paste(thumb, (x, GAP))
         if n in keyframes:
             draw.rectangle((x - 2, GAP - 2, x + width + 1, GAP + thumb_height + 1), outline=KEYFRAME_COLOUR, width=2)
-            draw.rectangle((x, GAP * 2 + thumb_height, x + width - 1, GAP * 3 + thumb_height - 1), fill=KEYFRAME_COLOUR)
+            draw.rectangle(
+                (x, GAP * 2 + thumb_height, x + width - 1, GAP * 3 + thumb_height - 1), fill=KEYFRAME_COLOUR
+            )
     return strip
 
 
@@ -339,7 +343,7 @@ class _ReelWriter:
         channels = self.audio_out.layout.nb_channels
         gap = at - self.total_samples
         parts = [self.pending] + ([np.zeros((channels, gap), np.float32)] if gap > 0 else [])
-        parts += [samples[:, max(-gap, 0):]] if samples is not None else []
+        parts += [samples[:, max(-gap, 0) :]] if samples is not None else []
         self.pending = np.concatenate(parts, axis=1)
         self.total_samples = self.samples_written + self.pending.shape[1]
         size = self.audio_out.codec_context.frame_size or 1024
@@ -348,8 +352,9 @@ class _ReelWriter:
             self.pending = self.pending[:, size:]
 
     def _encode_audio(self, samples: np.ndarray) -> None:
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format="fltp",
-                                           layout=self.audio_out.layout.name)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples), format="fltp", layout=self.audio_out.layout.name
+        )
         frame.sample_rate, frame.pts = self.audio_out.rate, self.samples_written
         self.output.mux(self.audio_out.encode(frame))
         self.samples_written += samples.shape[1]
@@ -424,8 +429,9 @@ def export_summary(
         files["contact_sheet" if page == 1 else f"contact_sheet-{page}"] = name
     notes = []
     if highlights and summary.keyframes:
-        windows = highlight_windows([k.seconds for k in summary.keyframes], video.duration, highlight_before,
-                                    highlight_after)
+        windows = highlight_windows(
+            [k.seconds for k in summary.keyframes], video.duration, highlight_before, highlight_after
+        )
         write_highlights(video.path, windows, os.path.join(out_dir, "highlights.mp4"))
         files["highlights"] = "highlights.mp4"
     elif highlights:

@@ -56,8 +56,9 @@ class VideoFeatureCache:
         self.cache_dir = os.fspath(cache_dir)
         info_path = os.path.join(self.cache_dir, CACHE_INFO)
         if not os.path.isfile(info_path):
-            raise FileNotFoundError(f"{self.cache_dir} is not a feature cache (no {CACHE_INFO}); make one with "
-                                    "`v2xum cache-features`")
+            raise FileNotFoundError(
+                f"{self.cache_dir} is not a feature cache (no {CACHE_INFO}); make one with `v2xum cache-features`"
+            )
         with open(info_path, encoding="utf-8") as f:
             self.info = json.load(f)
         if expected_settings is not None:
@@ -68,7 +69,8 @@ class VideoFeatureCache:
             ]
             if stale:
                 raise ValueError(
-                    f"Stale feature cache {self.cache_dir} (made from {self.info['model']}): " + "; ".join(stale)
+                    f"Stale feature cache {self.cache_dir} (made from {self.info['model']}): "
+                    + "; ".join(stale)
                     + ". Rebuild it with `v2xum cache-features`."
                 )
         self._shards: dict[str, dict[str, torch.Tensor]] = {}
@@ -86,8 +88,9 @@ class VideoFeatureCache:
         return self._shards[entry["shard"]][entry["key"]], timeline
 
 
-def open_feature_cache(cache_dir, model, processor, num_frames: int | None, decode_mode: str,
-                       videos) -> VideoFeatureCache:
+def open_feature_cache(
+    cache_dir, model, processor, num_frames: int | None, decode_mode: str, videos
+) -> VideoFeatureCache:
     """The cache for training `model` on `videos`: refused when stale (other settings) or when a video is missing."""
     cache = VideoFeatureCache(cache_dir, expected_settings=cache_settings(model, processor, num_frames, decode_mode))
     uncached = sorted({v for v in videos if v not in cache})
@@ -156,4 +159,10 @@ def build_feature_cache(
     return VideoFeatureCache(cache_dir)
 
 
-__all__ = ["VideoFeatureCache", "build_feature_cache", "open_feature_cache", "cache_settings", "vision_tower_fingerprint"]
+__all__ = [
+    "VideoFeatureCache",
+    "build_feature_cache",
+    "open_feature_cache",
+    "cache_settings",
+    "vision_tower_fingerprint",
+]

@@ -55,8 +55,9 @@ def stage_model(
         config_json["custom_pipelines"] = CUSTOM_PIPELINES
         (staging / "config.json").write_text(json.dumps(config_json, indent=2, sort_keys=True) + "\n")
     if card is None:
-        card = _render_card(checkpoint_dir, config, repo_id, results_dir, datasets, base_model, license,
-                            training_summary)
+        card = _render_card(
+            checkpoint_dir, config, repo_id, results_dir, datasets, base_model, license, training_summary
+        )
     card.save(staging / "README.md")
     return staging
 
@@ -79,8 +80,9 @@ def _checkpoint_config(checkpoint_dir: Path):
     return config
 
 
-def _render_card(checkpoint_dir: Path, config, repo_id, results_dir, datasets, base_model, license,
-                 training_summary) -> ModelCard:
+def _render_card(
+    checkpoint_dir: Path, config, repo_id, results_dir, datasets, base_model, license, training_summary
+) -> ModelCard:
     """The card of a checkpoint folder: its processor's frame count, `peft` for an adapter, and the base models
     given or those of the folder's own card (a `train_sft.py` output names its real sources)."""
     eval_results, results_table = [], "No evaluation results yet."
@@ -108,19 +110,34 @@ def _render_card(checkpoint_dir: Path, config, repo_id, results_dir, datasets, b
     )
 
 
-def upload_folder(folder: str | os.PathLike, repo_id: str, commit_message: str, repo_type: str = "model",
-                  private: bool = False, token: str | None = None, revision: str | None = None, **create_kwargs):
+def upload_folder(
+    folder: str | os.PathLike,
+    repo_id: str,
+    commit_message: str,
+    repo_type: str = "model",
+    private: bool = False,
+    token: str | None = None,
+    revision: str | None = None,
+    **create_kwargs,
+):
     """The one way this package uploads: create the repository if needed, then one commit with `folder`. A Hub or
     network failure is an OSError of one line naming the repository (no transport traceback)."""
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **create_kwargs)
-        return api.upload_folder(repo_id=repo_id, repo_type=repo_type, folder_path=os.fspath(folder),
-                                 revision=revision, commit_message=commit_message)
+        return api.upload_folder(
+            repo_id=repo_id,
+            repo_type=repo_type,
+            folder_path=os.fspath(folder),
+            revision=revision,
+            commit_message=commit_message,
+        )
     except (httpx2.HTTPError, OSError) as error:  # HfHubHTTPError is both
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise OSError(f"cannot push to the {repo_type} repository '{repo_id}' on the Hugging Face Hub: "
-                      f"{type(error).__name__}: {reason}") from error
+        raise OSError(
+            f"cannot push to the {repo_type} repository '{repo_id}' on the Hugging Face Hub: "
+            f"{type(error).__name__}: {reason}"
+        ) from error
 
 
 @contextmanager
@@ -139,17 +156,30 @@ def staged_files(staging: str | os.PathLike) -> dict[str, int]:
     return {p.relative_to(staging).as_posix(): p.stat().st_size for p in sorted(staging.rglob("*")) if p.is_file()}
 
 
-def push_model(checkpoint_dir, repo_id: str, private: bool = False, token: str | None = None,
-               revision: str | None = None, dry_run_dir: str | os.PathLike | None = None, overwrite: bool = False,
-               **card_options):
+def push_model(
+    checkpoint_dir,
+    repo_id: str,
+    private: bool = False,
+    token: str | None = None,
+    revision: str | None = None,
+    dry_run_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    **card_options,
+):
     """Stages the repository (see `stage_model`) and uploads it in one commit; with `dry_run_dir`, only stages it
     there and returns `staged_files`."""
     with _staging(dry_run_dir, overwrite) as staging:
         stage_model(checkpoint_dir, staging, repo_id, **card_options)
         if dry_run_dir is not None:
             return staged_files(staging)
-        return upload_folder(staging, repo_id, "Upload V2Xum checkpoint, processor, remote code and model card",
-                             private=private, token=token, revision=revision)
+        return upload_folder(
+            staging,
+            repo_id,
+            "Upload V2Xum checkpoint, processor, remote code and model card",
+            private=private,
+            token=token,
+            revision=revision,
+        )
 
 
 APP_TEMPLATE = '''"""Try the {name} metric: paste the compute() arguments as JSON."""
@@ -184,9 +214,16 @@ gr.Interface(
 
 APP_EXAMPLES = {
     "fclip": {"predictions": [[[1, 0], [0, 1]]], "references": [[[1, 0]]]},
-    "cross_fclip": {"prediction_frames": [[[1, 0]]], "prediction_texts": [[[0, 1]]],
-                    "reference_frames": [[[0, 1]]], "reference_texts": [[[1, 0]]]},
-    "video_summary_f1": {"predictions": [[0.9, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]], "references": [[[1, 0, 0, 0, 0, 0, 0]]]},
+    "cross_fclip": {
+        "prediction_frames": [[[1, 0]]],
+        "prediction_texts": [[[0, 1]]],
+        "reference_frames": [[[0, 1]]],
+        "reference_texts": [[[1, 0]]],
+    },
+    "video_summary_f1": {
+        "predictions": [[0.9, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]],
+        "references": [[[1, 0, 0, 0, 0, 0, 0]]],
+    },
     "video_summary_text": {"predictions": ["a man cuts onions"], "references": [["A man cuts onions."]]},
 }
 
@@ -212,8 +249,11 @@ def stage_metric(name: str, staging_dir: str | os.PathLike) -> Path:
     for module in sorted(source.glob("*.py")):  # the module and its siblings (links to the shared files)
         shutil.copyfile(module, staging / module.name)
     shutil.copy2(source / "README.md", staging / "README.md")
-    title = next(line.split(":", 1)[1].strip() for line in (source / "README.md").read_text().splitlines()
-                 if line.startswith("title:"))
+    title = next(
+        line.split(":", 1)[1].strip()
+        for line in (source / "README.md").read_text().splitlines()
+        if line.startswith("title:")
+    )
     example = json.dumps(APP_EXAMPLES[name])
     (staging / "app.py").write_text(APP_TEMPLATE.format(name=name, title=title, example=example))
     requirements = ["evaluate==0.4.6", "datasets==5.2.0", *METRIC_REQUIREMENTS[name]]
@@ -221,14 +261,27 @@ def stage_metric(name: str, staging_dir: str | os.PathLike) -> Path:
     return staging
 
 
-def push_metric(name: str, space_id: str, token: str | None = None, private: bool = False,
-                dry_run_dir: str | os.PathLike | None = None, overwrite: bool = False):
+def push_metric(
+    name: str,
+    space_id: str,
+    token: str | None = None,
+    private: bool = False,
+    dry_run_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+):
     with _staging(dry_run_dir, overwrite) as staging:
         stage_metric(name, staging)
         if dry_run_dir is not None:
             return staged_files(staging)
-        return upload_folder(staging, space_id, f"Upload the {name} metric", repo_type="space", private=private,
-                             token=token, space_sdk="gradio")
+        return upload_folder(
+            staging,
+            space_id,
+            f"Upload the {name} metric",
+            repo_type="space",
+            private=private,
+            token=token,
+            space_sdk="gradio",
+        )
 
 
 SPACE_APP = '''"""The V2Xum demo app for {model} (`v2xum app`), as a Hugging Face Space."""
@@ -267,8 +320,12 @@ Run it locally: `pip install "{package}[app]"`, then `v2xum app --model {model}`
 """
 
 
-def stage_app(model: str, staging_dir: str | os.PathLike, package_requirement: str = PACKAGE_REQUIREMENT,
-              license: str = "apache-2.0") -> Path:
+def stage_app(
+    model: str,
+    staging_dir: str | os.PathLike,
+    package_requirement: str = PACKAGE_REQUIREMENT,
+    license: str = "apache-2.0",
+) -> Path:
     """A gradio Space running `v2xum app` for `model` (a Hub id): `app.py`, `requirements.txt` and the Space card
     (`README.md`, its header pinning the gradio this package is tested with)."""
     if not is_hub_id(model):
@@ -278,23 +335,54 @@ def stage_app(model: str, staging_dir: str | os.PathLike, package_requirement: s
     (staging / "app.py").write_text(SPACE_APP.format(model=model))
     (staging / "requirements.txt").write_text(f"{package_requirement}\ngradio=={GRADIO_VERSION}\n")
     title = f"V2Xum: {model.split('/')[-1]}"
-    (staging / "README.md").write_text(SPACE_CARD.format(title=title, title_yaml=json.dumps(title), gradio=GRADIO_VERSION, license=license,
-                                                         model=model, package=package_requirement))
+    (staging / "README.md").write_text(
+        SPACE_CARD.format(
+            title=title,
+            title_yaml=json.dumps(title),
+            gradio=GRADIO_VERSION,
+            license=license,
+            model=model,
+            package=package_requirement,
+        )
+    )
     return staging
 
 
-def push_app(model: str, space_id: str, token: str | None = None, private: bool = False,
-             package_requirement: str = PACKAGE_REQUIREMENT, dry_run_dir: str | os.PathLike | None = None,
-             overwrite: bool = False):
+def push_app(
+    model: str,
+    space_id: str,
+    token: str | None = None,
+    private: bool = False,
+    package_requirement: str = PACKAGE_REQUIREMENT,
+    dry_run_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
+):
     with _staging(dry_run_dir, overwrite) as staging:
         stage_app(model, staging, package_requirement)
         if dry_run_dir is not None:
             return staged_files(staging)
-        return upload_folder(staging, space_id, f"Upload the V2Xum app for {model}", repo_type="space",
-                             private=private, token=token, space_sdk="gradio")
+        return upload_folder(
+            staging,
+            space_id,
+            f"Upload the V2Xum app for {model}",
+            repo_type="space",
+            private=private,
+            token=token,
+            space_sdk="gradio",
+        )
 
 
 METRIC_NAMES = tuple(APP_EXAMPLES)
 
-__all__ = ["stage_model", "push_model", "upload_folder", "stage_metric", "push_metric", "stage_app", "push_app",
-           "staged_files", "METRIC_NAMES", "GRADIO_VERSION"]
+__all__ = [
+    "stage_model",
+    "push_model",
+    "upload_folder",
+    "stage_metric",
+    "push_metric",
+    "stage_app",
+    "push_app",
+    "staged_files",
+    "METRIC_NAMES",
+    "GRADIO_VERSION",
+]

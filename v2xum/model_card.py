@@ -95,9 +95,13 @@ def write_folder_card(folder: str | os.PathLike, training_summary: str, base_mod
 
     folder = Path(folder)
     processor_config = json.loads((folder / "processor_config.json").read_text())
-    card = render_model_card(AutoConfig.from_pretrained(folder), repo_id=folder.resolve().name,
-                             num_frames=processor_config["video_processor"]["num_frames"], base_model=base_model,
-                             training_summary=training_summary)
+    card = render_model_card(
+        AutoConfig.from_pretrained(folder),
+        repo_id=folder.resolve().name,
+        num_frames=processor_config["video_processor"]["num_frames"],
+        base_model=base_model,
+        training_summary=training_summary,
+    )
     card.save(folder / "README.md")
     return card
 

@@ -58,9 +58,18 @@ def summarize_dataset(
     decoded = todo.map(_decode_row, fn_kwargs={"settings": asdict(settings), "shortest_edge": decode_edge})
     results = decoded.map_batches(
         actor_class or SummarizerActor,
-        fn_constructor_kwargs={"model": model, "out_dir": str(out), "settings": asdict(settings),
-                               "exports": asdict(exports), "digest": digest, "device": device},
-        batch_size=settings.batch_size, batch_format="pandas", concurrency=concurrency, num_gpus=num_gpus,
+        fn_constructor_kwargs={
+            "model": model,
+            "out_dir": str(out),
+            "settings": asdict(settings),
+            "exports": asdict(exports),
+            "digest": digest,
+            "device": device,
+        },
+        batch_size=settings.batch_size,
+        batch_format="pandas",
+        concurrency=concurrency,
+        num_gpus=num_gpus,
     )
     for row in results.take_all():
         job = Job(row["video"], row["name"])
@@ -85,8 +94,14 @@ def _jobs(rows: list[dict]) -> list[Job]:
 
 
 def _record(job: Job, status: str, error: str | None, digest: str) -> dict:
-    return {"id": job.name, "video": job.video, "status": status, "error": error, "output": job.name,
-            "settings_hash": digest}
+    return {
+        "id": job.name,
+        "video": job.video,
+        "status": status,
+        "error": error,
+        "output": job.name,
+        "settings_hash": digest,
+    }
 
 
 def _decode_row(row: dict, settings: dict, shortest_edge: int | None) -> dict:
@@ -94,8 +109,9 @@ def _decode_row(row: dict, settings: dict, shortest_edge: int | None) -> dict:
     from processing import V2XumVideoProcessor
 
     try:
-        video = V2XumVideoProcessor.load_video(row["video"], settings["num_frames"], settings["decode_mode"],
-                                               settings["fps"], shortest_edge)
+        video = V2XumVideoProcessor.load_video(
+            row["video"], settings["num_frames"], settings["decode_mode"], settings["fps"], shortest_edge
+        )
     except VideoDecodingError as error:
         return {**row, "frames": np.zeros((0, 1, 1, 3), np.uint8), "timing": "{}", "error": error.reason}
     timing = {k: v for k, v in asdict(video).items() if k != "frames"}
@@ -127,14 +143,24 @@ class SummarizerActor:
             group = [row for row in todo if (row["task"], row["query"]) == (task, query)]
             videos = [DecodedVideo(frames=_frames(row["frames"]), **json.loads(row["timing"])) for row in group]
             s = self.settings
-            outputs = self.pipe(videos, batch_size=len(videos), task=task or s["task"], query=query or s["query"],
-                                num_frames=s["num_frames"], fps=s["fps"], max_keyframes=s["max_keyframes"],
-                                max_new_tokens=s["max_new_tokens"])
+            outputs = self.pipe(
+                videos,
+                batch_size=len(videos),
+                task=task or s["task"],
+                query=query or s["query"],
+                num_frames=s["num_frames"],
+                fps=s["fps"],
+                max_keyframes=s["max_keyframes"],
+                max_new_tokens=s["max_new_tokens"],
+            )
             for row, video, output in zip(group, videos, outputs):
                 results[row["name"]] = (self._write(row, video, VideoSummary.from_dict(output)), None)
-        return {"name": [row["name"] for row in rows], "video": [row["video"] for row in rows],
-                "status": ["failed" if results[row["name"]][0] else "ok" for row in rows],
-                "error": [results[row["name"]][0] or "" for row in rows]}
+        return {
+            "name": [row["name"] for row in rows],
+            "video": [row["video"] for row in rows],
+            "status": ["failed" if results[row["name"]][0] else "ok" for row in rows],
+            "error": [results[row["name"]][0] or "" for row in rows],
+        }
 
     def _write(self, row: dict, video: DecodedVideo, summary: VideoSummary) -> str | None:
         folder = OutputFolder(self.out, row["name"])

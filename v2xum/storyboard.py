@@ -36,7 +36,13 @@ from .testing import write_tiny_parts
 SHAPES = ("circle", "square", "triangle")
 COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (50, 90, 230), "yellow": (235, 215, 40)}
 SIZES = {"small": 14, "large": 26}
-MOTIONS = {"stays still": (0, 0), "moves left": (-1, 0), "moves right": (1, 0), "moves up": (0, -1), "moves down": (0, 1)}
+MOTIONS = {
+    "stays still": (0, 0),
+    "moves left": (-1, 0),
+    "moves right": (1, 0),
+    "moves up": (0, -1),
+    "moves down": (0, 1),
+}
 FPS = 10
 SIZE = 64
 NUM_ANNOTATORS = 5
@@ -160,8 +166,10 @@ def make_video_example(path: str, rng: np.random.Generator, name: str, stories: 
     ground truth concatenated in real seconds."""
     parts, offset = [], 0.0
     for _ in range(stories):
-        story = [replace(scene, start=round(scene.start + offset, 3), end=round(scene.end + offset, 3))
-                 for scene in _scenes(rng)]
+        story = [
+            replace(scene, start=round(scene.start + offset, 3), end=round(scene.end + offset, 3))
+            for scene in _scenes(rng)
+        ]
         parts.append((story, tuple(int(v) for v in rng.integers(10, 70, 3))))
         offset = story[-1].end
     scenes = [scene for story, _ in parts for scene in story]
@@ -216,8 +224,9 @@ def planned_splits(n_videos: int, seed: int = 0, stories: int = 1) -> list[tuple
     return plan
 
 
-def make_storyboard(out_dir: str | os.PathLike, n_videos: int = 200, seed: int = 0,
-                    stories: int = 1) -> dict[str, list[dict]]:
+def make_storyboard(
+    out_dir: str | os.PathLike, n_videos: int = 200, seed: int = 0, stories: int = 1
+) -> dict[str, list[dict]]:
     """Writes `out_dir/videos/*.mp4`, `{train,val,test}.jsonl` (one example per video and task) and
     `storyboard.json` (generator version, seed, counts, vocabulary). Video k is the same in every set of a seed
     (its own random stream), and its split is `split_of` its content (about 70/10/20), so sets of any size never
@@ -228,8 +237,9 @@ def make_storyboard(out_dir: str | os.PathLike, n_videos: int = 200, seed: int =
     splits: dict[str, list[dict]] = {name: [] for name in SPLITS}
     for index, (split, events) in enumerate(planned_splits(n_videos, seed, stories)):
         name = f"{split}_{index:05d}"
-        example = make_video_example(os.path.join(out_dir, "videos", f"{name}.mp4"), _video_rng(seed, index), name,
-                                     stories)
+        example = make_video_example(
+            os.path.join(out_dir, "videos", f"{name}.mp4"), _video_rng(seed, index), name, stories
+        )
         assert combination(example) == events, "the plan and the video must draw the same scenes"
         splits[split].append(example)
     for split, examples in splits.items():
@@ -240,10 +250,19 @@ def make_storyboard(out_dir: str | os.PathLike, n_videos: int = 200, seed: int =
     with open(os.path.join(out_dir, ALIGNMENT_FILE), "w", encoding="utf-8") as f:
         for row in alignment_rows(splits["train"]):
             f.write(json.dumps(row) + "\n")
-    info = {"generator": "storyboard", "generator_version": GENERATOR_VERSION, "seed": seed, "n_videos": n_videos,
-            "stories_per_video": stories, "split_rule": "sha256 of the event sentences", "fps": FPS, "size": SIZE,
-            "vocabulary": vocabulary(), "counts": {split: len(examples) for split, examples in splits.items()},
-            "alignment": f"{ALIGNMENT_FILE}: one caption per scene of the train split's videos"}
+    info = {
+        "generator": "storyboard",
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "n_videos": n_videos,
+        "stories_per_video": stories,
+        "split_rule": "sha256 of the event sentences",
+        "fps": FPS,
+        "size": SIZE,
+        "vocabulary": vocabulary(),
+        "counts": {split: len(examples) for split, examples in splits.items()},
+        "alignment": f"{ALIGNMENT_FILE}: one caption per scene of the train split's videos",
+    }
     with open(os.path.join(out_dir, "storyboard.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
     return splits
@@ -252,14 +271,22 @@ def make_storyboard(out_dir: str | os.PathLike, n_videos: int = 200, seed: int =
 def alignment_rows(examples: list[dict]) -> list[dict]:
     """Stage-1 rows (`v2xum.alignment_data`) for StoryBoard examples: one per scene, filler scenes included, its
     clip `[start, end)` and what it shows."""
-    return [{"video": example["video"], "start": scene["start"], "end": scene["end"],
-             "caption": Scene(**scene).caption} for example in examples for scene in example["scenes"]]
+    return [
+        {"video": example["video"], "start": scene["start"], "end": scene["end"], "caption": Scene(**scene).caption}
+        for example in examples
+        for scene in example["scenes"]
+    ]
 
 
 def storyboard_tokenizer() -> PreTrainedTokenizerFast:
     """Word level: every word of the prompts and of StoryBoard sentences is one token."""
-    corpus = [SYSTEM_PROMPT, *TASK_INSTRUCTIONS.values(), "USER: ASSISTANT: A a .", FILLER_CAPTION,
-              " ".join([*SHAPES, *COLOURS, *SIZES, *MOTIONS])]
+    corpus = [
+        SYSTEM_PROMPT,
+        *TASK_INSTRUCTIONS.values(),
+        "USER: ASSISTANT: A a .",
+        FILLER_CAPTION,
+        " ".join([*SHAPES, *COLOURS, *SIZES, *MOTIONS]),
+    ]
     words = sorted({w for text in corpus for w in _WORDS.findall(text)})
     specials = ["<unk>", "<s>", "</s>", "<pad>"]
     vocab = {token: i for i, token in enumerate(specials + words)}
@@ -280,14 +307,32 @@ def write_storyboard_base(out_dir: str | os.PathLike, seed: int = 0) -> Path:
         vision_dir, text_dir = write_tiny_parts(
             parts,
             tokenizer=storyboard_tokenizer(),
-            vision={"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 3, "num_attention_heads": 4,
-                    "image_size": 32, "patch_size": 8, "projection_dim": 64},
-            text={"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
-                  "num_key_value_heads": 4, "max_position_embeddings": 1024},
+            vision={
+                "hidden_size": 64,
+                "intermediate_size": 128,
+                "num_hidden_layers": 3,
+                "num_attention_heads": 4,
+                "image_size": 32,
+                "patch_size": 8,
+                "projection_dim": 64,
+            },
+            text={
+                "hidden_size": 128,
+                "intermediate_size": 256,
+                "num_hidden_layers": 4,
+                "num_attention_heads": 4,
+                "num_key_value_heads": 4,
+                "max_position_embeddings": 1024,
+            },
         )
-        model, tokenizer = compose_v2xum(str(vision_dir), str(text_dir), vision_feature_mode="patch_pooled",
-                                         vision_feature_layer=-1, projector_type="mlp2x_gelu",
-                                         projector_feature_norm=True)
+        model, tokenizer = compose_v2xum(
+            str(vision_dir),
+            str(text_dir),
+            vision_feature_mode="patch_pooled",
+            vision_feature_layer=-1,
+            projector_type="mlp2x_gelu",
+            projector_feature_norm=True,
+        )
     model.generation_config.max_new_tokens = 64
     processor = v2xum_processor_for(model.config, tokenizer, num_frames=DEMO_NUM_FRAMES)
     model.save_pretrained(out_dir)

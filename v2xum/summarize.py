@@ -150,8 +150,11 @@ def summarize_videos(
         raise ValueError(f"--stream prints one answer at a time: use --batch-size 1 (got {settings.batch_size})")
     jobs = videos if videos and isinstance(videos[0], Job) else collect_jobs(list(videos))
     digest = outputs_digest((extra or {}).get("model"), settings, exports)
-    extra = {**(extra or {}), "settings": {**asdict(settings), **(extra or {}).get("settings", {})},
-             "settings_hash": digest}
+    extra = {
+        **(extra or {}),
+        "settings": {**asdict(settings), **(extra or {}).get("settings", {})},
+        "settings_hash": digest,
+    }
     bar = tqdm(total=len(jobs), desc="summarizing", unit="video", disable=None if progress else True, file=sys.stderr)
     run = _Run(pipe, out, settings, exports, extra, digest, bar)
     run.index = read_index(out) if resume else {}
@@ -162,8 +165,11 @@ def summarize_videos(
             for job in todo:
                 run.windows(job)
         else:
-            _prefetched(run, list(_batches(todo, settings.batch_size, key=lambda job: (job.task, job.query))),
-                        settings.prefetch)
+            _prefetched(
+                run,
+                list(_batches(todo, settings.batch_size, key=lambda job: (job.task, job.query))),
+                settings.prefetch,
+            )
     finally:
         run.release_all()  # after an interruption too: no claim or half-written folder stays behind
         bar.close()
@@ -214,10 +220,18 @@ def _batches(items, size: int, key=None):
 class _Run:
     """One `summarize_videos` call: its claims, its report and its index lines."""
 
-    def __init__(self, pipe, out: Path, settings: SummarizeSettings, exports: ExportOptions, extra: dict,
-                 digest: str, bar):
+    def __init__(
+        self, pipe, out: Path, settings: SummarizeSettings, exports: ExportOptions, extra: dict, digest: str, bar
+    ):
         self.pipe, self.out, self.settings, self.exports, self.extra, self.digest, self.bar = (
-            pipe, out, settings, exports, extra, digest, bar)
+            pipe,
+            out,
+            settings,
+            exports,
+            extra,
+            digest,
+            bar,
+        )
         self.report = SummarizeReport()
         self.folders: dict[str, OutputFolder] = {}
         self.index = {}
@@ -233,10 +247,15 @@ class _Run:
         self.folders[job.name] = folder
         previous = self.index.get(job.name, {})
         if is_complete(folder.final, self.digest) and (
-                resume or (folder.final / "summary.json").stat().st_mtime >= self.started):
+            resume or (folder.final / "summary.json").stat().st_mtime >= self.started
+        ):
             return self._skip(job, folder)  # done: by an earlier run (resume) or a concurrent one
-        if resume and not retry_failed and previous.get("status") == "failed" and \
-                previous.get("settings_hash") == self.digest:
+        if (
+            resume
+            and not retry_failed
+            and previous.get("status") == "failed"
+            and previous.get("settings_hash") == self.digest
+        ):
             return self._skip(job, folder)
         if folder.final.exists() and not folder.final.is_dir():
             return self.fail(job, f"output path {folder.final} is a file, not a folder")
@@ -253,17 +272,33 @@ class _Run:
 
     def _kwargs(self, job: Job) -> dict:
         s = self.settings
-        return {"task": job.task or s.task, "num_frames": s.num_frames, "fps": s.fps, "query": job.query or s.query,
-                "max_keyframes": s.max_keyframes, "max_new_tokens": s.max_new_tokens, "stream": s.stream or None}
+        return {
+            "task": job.task or s.task,
+            "num_frames": s.num_frames,
+            "fps": s.fps,
+            "query": job.query or s.query,
+            "max_keyframes": s.max_keyframes,
+            "max_new_tokens": s.max_new_tokens,
+            "stream": s.stream or None,
+        }
 
     def decode(self, jobs: list[Job]) -> list[tuple[Job, DecodedVideo | str]]:
         """Each job's decoded video, or why it could not be decoded (run ahead of generation, in a thread)."""
         results = []
         for job in jobs:
             try:
-                results.append((job, self.pipe.processor.video_processor.load_video(
-                    job.video, self.settings.num_frames, self.settings.decode_mode, self.settings.fps,
-                    _decode_edge(self.pipe))))
+                results.append(
+                    (
+                        job,
+                        self.pipe.processor.video_processor.load_video(
+                            job.video,
+                            self.settings.num_frames,
+                            self.settings.decode_mode,
+                            self.settings.fps,
+                            _decode_edge(self.pipe),
+                        ),
+                    )
+                )
             except VideoDecodingError as error:
                 results.append((job, error.reason))
         return results
@@ -277,8 +312,9 @@ class _Run:
         if self.settings.stream:  # batch size 1: one video's answer follows
             print(f"{decoded[0][0].video}:", flush=True)
         try:
-            results = self.pipe([d for _, d in decoded], batch_size=self.settings.batch_size,
-                                **self._kwargs(decoded[0][0]))
+            results = self.pipe(
+                [d for _, d in decoded], batch_size=self.settings.batch_size, **self._kwargs(decoded[0][0])
+            )
         except (RuntimeError, ValueError) as error:  # e.g. out of memory: the other batches still run
             for job, _ in decoded:
                 self.fail(job, f"summarizing failed: {error}")
@@ -297,13 +333,20 @@ class _Run:
             reader = VideoReader(job.video)
             first = reader.sample(num_frames=1, shortest_edge=_decode_edge(self.pipe))  # size, rate, duration
             count = len(window_spans(reader.timeline.duration, s.window_seconds))
-            windows = self.pipe.processor.video_processor.iter_windows(reader, s.window_seconds, s.num_frames,
-                                                                       s.fps, s.decode_mode)
+            windows = self.pipe.processor.video_processor.iter_windows(
+                reader, s.window_seconds, s.num_frames, s.fps, s.decode_mode
+            )
             summaries, spans = [], []
             if s.stream:
                 print(f"{job.video}:", flush=True)
-            with tqdm(total=count, desc=f"windows of {Path(job.video).name}", unit="window", disable=None,
-                      leave=False, file=sys.stderr) as progress:
+            with tqdm(
+                total=count,
+                desc=f"windows of {Path(job.video).name}",
+                unit="window",
+                disable=None,
+                leave=False,
+                file=sys.stderr,
+            ) as progress:
                 for batch in _batches(windows, s.batch_size):
                     # Each window is capped at the summary's keyframe budget too: none needs more than the whole.
                     results = self.pipe([w for _, _, w in batch], batch_size=s.batch_size, **self._kwargs(job))
@@ -339,9 +382,20 @@ class _Run:
         return False
 
     def _close(self, job: Job, status: str, error: str | None) -> None:
-        append_index(self.out, {"id": job.name, "video": job.video, "status": status, "error": error,
-                                "output": job.name, "settings_hash": self.digest, "finished": time.time(),
-                                "host": socket.gethostname(), "pid": os.getpid()})
+        append_index(
+            self.out,
+            {
+                "id": job.name,
+                "video": job.video,
+                "status": status,
+                "error": error,
+                "output": job.name,
+                "settings_hash": self.digest,
+                "finished": time.time(),
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+            },
+        )
         folder = self.folders.pop(job.name, None)
         if folder is not None:
             folder.release()

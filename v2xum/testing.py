@@ -64,12 +64,25 @@ def write_tiny_parts(
     (`parts_dir/llama`): the two pretrained parts `compose_v2xum` (and `train_sft.py --vision_model
     --language_model`) start from. `vision` / `text` override the (tiny) config sizes."""
     vision_dir, text_dir = Path(parts_dir, "clip"), Path(parts_dir, "llama")
-    vision_config = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-                     "image_size": TINY_IMAGE_SIZE, "patch_size": 8, "projection_dim": 24} | (vision or {})
+    vision_config = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "image_size": TINY_IMAGE_SIZE,
+        "patch_size": 8,
+        "projection_dim": 24,
+    } | (vision or {})
     CLIPVisionModelWithProjection(CLIPVisionConfig(**vision_config)).save_pretrained(vision_dir)
     tokenizer = tokenizer or tiny_tokenizer()
-    text_config = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-                   "num_key_value_heads": 2, "max_position_embeddings": 4096} | (text or {})
+    text_config = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 4096,
+    } | (text or {})
     text = LlamaForCausalLM(
         LlamaConfig(
             vocab_size=len(tokenizer),
@@ -102,7 +115,10 @@ def write_tiny_checkpoint(
     with tempfile.TemporaryDirectory() as parts:
         vision_dir, text_dir = write_tiny_parts(parts)
         model, tokenizer = compose_v2xum(
-            str(vision_dir), str(text_dir), vision_feature_mode=vision_feature_mode, projector_type=projector_type,
+            str(vision_dir),
+            str(text_dir),
+            vision_feature_mode=vision_feature_mode,
+            projector_type=projector_type,
             num_frame_tokens=num_frame_tokens,
         )
     model.generation_config.max_new_tokens = 32
@@ -230,8 +246,17 @@ def write_natural_video(
     texture = np.asarray(PILImage.fromarray(coarse).resize((width * 2, height * 2), PILImage.BICUBIC), dtype=np.int16)
     grain = rng.integers(-10, 11, (height * 2, width * 2, 1), dtype=np.int16)  # fine detail that pans with the scene
     texture = np.clip(texture + grain, 0, 255).astype(np.uint8)
-    discs = [(rng.uniform(0, width), rng.uniform(0, height), rng.uniform(-6, 6), rng.uniform(-4, 4),
-              int(rng.integers(20, 70)), rng.integers(0, 256, 3)) for _ in range(4)]
+    discs = [
+        (
+            rng.uniform(0, width),
+            rng.uniform(0, height),
+            rng.uniform(-6, 6),
+            rng.uniform(-4, 4),
+            int(rng.integers(20, 70)),
+            rng.integers(0, 256, 3),
+        )
+        for _ in range(4)
+    ]
     yy, xx = np.ogrid[:height, :width]
     with av.open(os.fspath(path), mode="w", format=container_format) as container:
         stream = container.add_stream("libx264", rate=fps)
@@ -292,7 +317,6 @@ __all__ = [
     "tone_pitch",
     "NUM_BITS",
 ]
-
 
 
 class CrashOnceSummarizer(SummarizerActor):

@@ -70,8 +70,9 @@ def load_model_and_processor(
     if not (vision_model and language_model):
         raise ValueError("Give model_name_or_path, or both vision_model and language_model to compose a new V2Xum")
     dtype = getattr(torch, dtype) if isinstance(dtype, str) and dtype != "auto" else dtype
-    model, tokenizer = compose_v2xum(vision_model, language_model, dtype=None if dtype == "auto" else dtype,
-                                     **(architecture or {}))
+    model, tokenizer = compose_v2xum(
+        vision_model, language_model, dtype=None if dtype == "auto" else dtype, **(architecture or {})
+    )
     processor = v2xum_processor_for(model.config, tokenizer, num_frames=num_frames, chat_template=chat_template)
     if projector_from:
         load_projector_into(model.model.multi_modal_projector, projector_from)
@@ -141,9 +142,11 @@ def v2xum_lora_config(
     """LoRA on the language model; projector (unless `freeze_projector`) and `lm_head` fully trained; `[fNN]` input
     rows trainable tokens."""
     if config.tie_word_embeddings:
-        raise ValueError("LoRA needs a V2Xum whose lm_head is not tied to the input embedding (PEFT would wrap the "
-                         "tied head, which TRL's fused head cannot read): compose it with untie_word_embeddings=True "
-                         "(train_sft.py's default), or train it fully")
+        raise ValueError(
+            "LoRA needs a V2Xum whose lm_head is not tied to the input embedding (PEFT would wrap the "
+            "tied head, which TRL's fused head cannot read): compose it with untie_word_embeddings=True "
+            "(train_sft.py's default), or train it fully"
+        )
     token_ids = list(config.frame_token_ids)
     return LoraConfig(
         task_type="CAUSAL_LM",
@@ -151,8 +154,11 @@ def v2xum_lora_config(
         lora_alpha=lora_alpha,
         lora_dropout=lora_dropout,
         target_modules=target_modules or LANGUAGE_MODEL_LORA_TARGETS,
-        modules_to_save=[name for name in modules_to_save or FULLY_TRAINED_WITH_LORA
-                         if not (freeze_projector and name == "multi_modal_projector")],
+        modules_to_save=[
+            name
+            for name in modules_to_save or FULLY_TRAINED_WITH_LORA
+            if not (freeze_projector and name == "multi_modal_projector")
+        ],
         trainable_token_indices={"embed_tokens": token_ids} if token_ids else None,
         bias="none",
         use_rslora=use_rslora,
@@ -184,9 +190,11 @@ def merge_adapter(
     processor_source = adapter_dir if _has_processor(adapter_dir) else model.config._name_or_path
     AutoProcessor.from_pretrained(processor_source).save_pretrained(out_dir)
     adapter_card = Path(adapter_dir) / "README.md"
-    write_folder_card(out_dir, f"The LoRA adapter `{Path(adapter_dir).name}` merged into its base with "
-                      "`v2xum merge-adapter`.",
-                      base_model=ModelCard.load(adapter_card).data.base_model if adapter_card.is_file() else None)
+    write_folder_card(
+        out_dir,
+        f"The LoRA adapter `{Path(adapter_dir).name}` merged into its base with `v2xum merge-adapter`.",
+        base_model=ModelCard.load(adapter_card).data.base_model if adapter_card.is_file() else None,
+    )
     return out_dir
 
 
@@ -221,14 +229,19 @@ def training_datasets(
 
 # What a checkpoint folder holds once the Trainer has finished saving it (it writes trainer_state.json last).
 CHECKPOINT_FILES = ("trainer_state.json",)
-CHECKPOINT_WEIGHTS = ("model.safetensors", "adapter_model.safetensors", "model.safetensors.index.json",
-                      "pytorch_model.bin")
+CHECKPOINT_WEIGHTS = (
+    "model.safetensors",
+    "adapter_model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+)
 
 
 def is_complete_checkpoint(folder: str | os.PathLike) -> bool:
     """Whether a `checkpoint-N` folder was saved to the end: its trainer state and its weights are there."""
     return all(os.path.isfile(os.path.join(folder, name)) for name in CHECKPOINT_FILES) and any(
-        os.path.exists(os.path.join(folder, name)) for name in CHECKPOINT_WEIGHTS)
+        os.path.exists(os.path.join(folder, name)) for name in CHECKPOINT_WEIGHTS
+    )
 
 
 def resume_checkpoint(resume_from_checkpoint, output_dir: str) -> str | None:
@@ -241,12 +254,20 @@ def resume_checkpoint(resume_from_checkpoint, output_dir: str) -> str | None:
         return None
     if str(value).lower() not in ("last", "true"):
         if not is_complete_checkpoint(value):
-            raise ValueError(f"resume_from_checkpoint={value}: not a complete checkpoint folder (it needs "
-                             f"{CHECKPOINT_FILES[0]} and the weights)")
+            raise ValueError(
+                f"resume_from_checkpoint={value}: not a complete checkpoint folder (it needs "
+                f"{CHECKPOINT_FILES[0]} and the weights)"
+            )
         return value
     pattern = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
-    found = sorted(((int(m.group(1)), name) for name in (os.listdir(output_dir) if os.path.isdir(output_dir) else [])
-                    if (m := pattern.match(name)) and os.path.isdir(os.path.join(output_dir, name))), reverse=True)
+    found = sorted(
+        (
+            (int(m.group(1)), name)
+            for name in (os.listdir(output_dir) if os.path.isdir(output_dir) else [])
+            if (m := pattern.match(name)) and os.path.isdir(os.path.join(output_dir, name))
+        ),
+        reverse=True,
+    )
     for _, name in found:
         folder = os.path.join(output_dir, name)
         if is_complete_checkpoint(folder):
@@ -255,22 +276,37 @@ def resume_checkpoint(resume_from_checkpoint, output_dir: str) -> str | None:
     raise ValueError(f"resume_from_checkpoint={value}, but {output_dir} holds no complete checkpoint")
 
 
-def training_method(stage: str, use_peft: bool, train_vision_tower: bool, lora: tuple[int, int],
-                    freeze_projector: bool = False) -> str:
+def training_method(
+    stage: str, use_peft: bool, train_vision_tower: bool, lora: tuple[int, int], freeze_projector: bool = False
+) -> str:
     """What a `train_sft.py` run trains, in the card's words."""
     if stage == "align":
-        return ("stage 1 (alignment) on captions: projector and new [fNN] embedding rows trained; language model and "
-                "vision tower frozen")
+        return (
+            "stage 1 (alignment) on captions: projector and new [fNN] embedding rows trained; language model and "
+            "vision tower frozen"
+        )
     projector = "projector frozen" if freeze_projector else "projector fully trained"
     if use_peft:
-        return (f"LoRA r={lora[0]}, alpha={lora[1]} on the language model; {projector}; lm_head fully trained; "
-                "[fNN] embedding rows trained")
+        return (
+            f"LoRA r={lora[0]}, alpha={lora[1]} on the language model; {projector}; lm_head fully trained; "
+            "[fNN] embedding rows trained"
+        )
     tower = " including the vision tower" if train_vision_tower else ", vision tower frozen"
     return "full fine-tuning" + tower + ("; projector frozen" if freeze_projector else "")
 
 
-def training_card(trainer, repo_id: str, base_model, vision_model: str | None, language_model: str | None,
-                  data_name: str, num_frames: int, method: str, adapter: bool, train_vision_tower: bool = False):
+def training_card(
+    trainer,
+    repo_id: str,
+    base_model,
+    vision_model: str | None,
+    language_model: str | None,
+    data_name: str,
+    num_frames: int,
+    method: str,
+    adapter: bool,
+    train_vision_tower: bool = False,
+):
     """The model card of a `train_sft.py` run: what was trained (`method`), on what, how, and the logged loss."""
     args = trainer.args
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
@@ -282,10 +318,17 @@ def training_card(trainer, repo_id: str, base_model, vision_model: str | None, l
         + (f", logged training loss {losses[0]:.4f} -> {losses[-1]:.4f}." if losses else ".")
     )
     model = trainer.model.get_base_model() if adapter else trainer.model
-    return render_model_card(model.config, repo_id=repo_id, num_frames=num_frames, base_model=base_model,
-                             vision_model=vision_model and source_name(vision_model, vision_model),
-                             language_model=language_model and source_name(language_model, language_model),
-                             training_summary=summary, vision_tower_trained=train_vision_tower, adapter=adapter)
+    return render_model_card(
+        model.config,
+        repo_id=repo_id,
+        num_frames=num_frames,
+        base_model=base_model,
+        vision_model=vision_model and source_name(vision_model, vision_model),
+        language_model=language_model and source_name(language_model, language_model),
+        training_summary=summary,
+        vision_tower_trained=train_vision_tower,
+        adapter=adapter,
+    )
 
 
 # Parameters that start from nothing in a composed model: the projector and the new token rows (trainable tokens).

@@ -84,8 +84,13 @@ def validate_example(example, where: str | int = "?") -> dict:
         if seconds and grid:
             raise RowError(where, field, sentence, "gives both 'seconds' and 'grid' keyframes; give one")
         for k, value in enumerate(seconds):
-            check_number(value, where, f"{field}.seconds[{k}]", minimum=0,
-                         maximum=None if duration is None else duration + KEYFRAME_TOLERANCE)
+            check_number(
+                value,
+                where,
+                f"{field}.seconds[{k}]",
+                minimum=0,
+                maximum=None if duration is None else duration + KEYFRAME_TOLERANCE,
+            )
         for k, value in enumerate(grid):
             check_number(value, where, f"{field}.grid[{k}]", minimum=0, maximum=GRID_SIZE - 1, integer=True)
         if grid and duration is None:
@@ -108,8 +113,9 @@ def check_against_video(example: dict, where: str, video_duration: float | None)
         for k, value in enumerate(keyframe_seconds(sentence, duration)):
             if value > video_duration + KEYFRAME_TOLERANCE:
                 field = f"sentences[{n}].seconds[{k}]" if sentence.get("seconds") else f"sentences[{n}].grid"
-                raise RowError(where, field, value, f"keyframe past the end of {example['video']} "
-                                                    f"({video_duration:.2f} s)")
+                raise RowError(
+                    where, field, value, f"keyframe past the end of {example['video']} ({video_duration:.2f} s)"
+                )
 
 
 def resolve_video_path(video: str, video_root: str | os.PathLike | None) -> str:
@@ -133,8 +139,15 @@ def _normalize_example(row: dict, where: str) -> dict:
     return row
 
 
-def prepare_rows(rows: list, normalize, check, video_root: str | os.PathLike | None = None, skip_missing: bool = False,
-                 source: str = "dataset", wheres: list[str] | None = None):
+def prepare_rows(
+    rows: list,
+    normalize,
+    check,
+    video_root: str | os.PathLike | None = None,
+    skip_missing: bool = False,
+    source: str = "dataset",
+    wheres: list[str] | None = None,
+):
     """Rows of a user's file (training examples, alignment captions) as a `datasets.Dataset`: each checked and
     normalized by `normalize(row, where)`, its video path resolved against `video_root`, missing videos listed
     (`MissingVideosError`) or dropped (`skip_missing`), and each row's times checked against its file's real
@@ -169,7 +182,10 @@ def prepare_rows(rows: list, normalize, check, video_root: str | os.PathLike | N
 
 
 def prepare_examples(
-    rows: list, video_root: str | os.PathLike | None = None, skip_missing: bool = False, source: str = "dataset",
+    rows: list,
+    video_root: str | os.PathLike | None = None,
+    skip_missing: bool = False,
+    source: str = "dataset",
     wheres: list[str] | None = None,
 ):
     """Training examples as a `datasets.Dataset` (`prepare_rows` with `validate_example` and
@@ -185,8 +201,9 @@ def load_training_examples(
     return load_rows(path, prepare_examples, video_root, skip_missing)
 
 
-def load_rows(path: str | os.PathLike, prepare, video_root: str | os.PathLike | None = None,
-              skip_missing: bool = False):
+def load_rows(
+    path: str | os.PathLike, prepare, video_root: str | os.PathLike | None = None, skip_missing: bool = False
+):
     """`prepare(rows, video_root, skip_missing, source, wheres)` on the rows of a JSONL (or JSON list) file, each
     named by its line; `video_root` defaults to the file's folder."""
     path = os.fspath(path)
@@ -201,8 +218,9 @@ def keyframe_seconds(sentence: dict, duration: float | None) -> list[float]:
     return seconds + [grid_to_seconds(k, duration) for k in sentence.get("grid") or []]
 
 
-def render_target(example: dict, timeline: FrameTimeline, style: str = "special",
-                  num_frame_tokens: int = TWO_DIGIT_FRAMES) -> str:
+def render_target(
+    example: dict, timeline: FrameTimeline, style: str = "special", num_frame_tokens: int = TWO_DIGIT_FRAMES
+) -> str:
     """The answer the model must generate for `example` when it sees the frames of `timeline`."""
     sentences, last = [], -1
     for sentence in example["sentences"]:

@@ -57,8 +57,9 @@ def check_text(row: dict, key: str, where: str, required: bool = True, choices=N
     return value
 
 
-def check_number(value, where: str, field: str, minimum: float | None = None, maximum: float | None = None,
-                 integer: bool = False) -> float:
+def check_number(
+    value, where: str, field: str, minimum: float | None = None, maximum: float | None = None, integer: bool = False
+) -> float:
     """A finite number (not a bool, not a string) in `[minimum, maximum]`; an int when `integer`."""
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds):

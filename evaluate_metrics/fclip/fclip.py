@@ -52,9 +52,7 @@ class Fclip(RequireExamples, ClipMetricMixin, evaluate.Metric):
         )
 
     def _compute(self, predictions, references, **kwargs):
-        scores = [
-            fclip_score(self.as_embeddings(p), self.as_embeddings(r)) for p, r in zip(predictions, references)
-        ]
+        scores = [fclip_score(self.as_embeddings(p), self.as_embeddings(r)) for p, r in zip(predictions, references)]
         f1 = [s["f1"] for s in scores]
         precision = [s["precision"] for s in scores]
         recall = [s["recall"] for s in scores]
