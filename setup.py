@@ -2,6 +2,7 @@
 
 from setuptools import setup
 
+
 # Exact pins: the stack below is the one verified together. torch is pinned explicitly because
 # torchvision 0.29.1 only asks for torch>=2.14.0, which would otherwise pull a newer CUDA build.
 INSTALL_REQUIRES = [
@@ -34,7 +35,7 @@ EXTRAS_REQUIRE = {
     # benchmarks/bench_real_lm.py: reads SmolLM2 from a GGUF, draws its learning curves
     "real-lm": ["gguf==0.19.0", "matplotlib==3.11.2"],
     # selenium drives Debian's chromium + chromium-driver (installed by .ci/run) for the app's browser test
-    "dev": ["pytest", "pytest-timeout", "selenium==4.51.0"],
+    "dev": ["pytest", "pytest-timeout", "selenium==4.51.0", "ruff==0.17.6"],
 }
 EXTRAS_REQUIRE["dev"] += EXTRAS_REQUIRE["metrics"] + EXTRAS_REQUIRE["ray"] + EXTRAS_REQUIRE["app"]
 

@@ -2,7 +2,8 @@
 """Supervised fine-tuning of V2Xum on TRL's SFTTrainer: LoRA or full weights, one GPU or many (accelerate).
 
     python train_sft.py --config configs/tiny_cpu.yaml
-    accelerate launch --config_file configs/accelerate/ddp.yaml train_sft.py --config configs/paper_v2xum_llama7b_lora.yaml
+    accelerate launch --config_file configs/accelerate/ddp.yaml train_sft.py \
+        --config configs/paper_v2xum_llama7b_lora.yaml
 
 The released recipe has two stages. `--stage align` (stage 1) trains the projector and the new `[fNN]` rows on
 captions of clips (`v2xum.alignment_data`) with the language model and the tower frozen, and saves a full checkpoint

@@ -144,7 +144,7 @@ def training_minutes() -> float:
 
 class Budget(TrainerCallback):
     """Stops training when it has used `minutes` (`training_minutes`, from the start of training, minus the time
-    spent in `save`, plus `offset`); at each of `points` (minutes on the same clock) calls `save(point, step)` first."""
+    spent in `save`, plus `offset`); at each of `points` (minutes on that clock) calls `save(point, step)` first."""
 
     def __init__(self, minutes: float, points: list[float] = (), offset: float = 0.0, save=None):
         self.minutes, self.offset, self.save = minutes, offset, save

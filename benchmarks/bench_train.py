@@ -12,6 +12,7 @@ import os
 import tempfile
 import time
 
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import train_sft  # noqa: E402

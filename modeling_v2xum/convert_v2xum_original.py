@@ -23,8 +23,13 @@ import sys
 import zipfile
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, CLIPVisionConfig, CLIPVisionModelWithProjection
-from transformers import GenerationConfig
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    CLIPVisionConfig,
+    CLIPVisionModelWithProjection,
+    GenerationConfig,
+)
 
 from .composition import _load_vision_tower, add_v2xum_token_rows, assemble_v2xum, v2xum_processor_for
 from .configuration_v2xum import MAX_TEXT_FRAME_TOKENS, V2XumConfig
@@ -70,7 +75,7 @@ def resolve(path_or_id: str, kind: str) -> str:
     return os.path.join(root, inside) if inside else root
 
 
-# -- the original OpenAI CLIP file -------------------------------------------------------------------------------------
+# -- the original OpenAI CLIP file ------------------------------------------------------------------------------------
 
 
 class _ScriptObject:

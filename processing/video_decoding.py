@@ -109,7 +109,8 @@ class DecodedVideo:
 
     @classmethod
     def from_dict(cls, video: dict) -> "DecodedVideo":
-        """`from_frames` for a dict with `frames` and `timestamps` or `fps` (optionally `frame_indices`, `duration`)."""
+        """`from_frames` for a dict with `frames` and `timestamps` or `fps` (and optionally `frame_indices`,
+        `duration`)."""
         fields = ("frames", "timestamps", "fps", "frame_indices", "duration")
         if video.get("frames") is None:
             raise ValueError("A decoded video input needs 'frames': a (num_frames, height, width, 3) uint8 array")

@@ -9,8 +9,8 @@ import av
 import pytest
 from PIL import Image
 
-from v2xum.cli import main
 from processing import VideoSummary
+from v2xum.cli import main
 from v2xum.export import GAP, LABEL_HEIGHT
 
 

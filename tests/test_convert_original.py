@@ -1,18 +1,19 @@
 """Converting the released V2Xum-LLaMA layout, proven on a tiny checkpoint in that layout."""
 
-import torch
 import pytest
+import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForImageTextToText, AutoProcessor, CLIPVisionModelWithProjection, LlamaForCausalLM
 
-from modeling_v2xum.convert_v2xum_original import ConversionError, convert, main as convert_main
-from v2xum.testing import write_tiny_parts
+from modeling_v2xum.convert_v2xum_original import ConversionError, convert
+from modeling_v2xum.convert_v2xum_original import main as convert_main
 from processing import decode_video
+from v2xum.testing import write_tiny_parts
 
 
 @pytest.fixture(scope="module")
 def original(tmp_path_factory):
-    """Tiny Llama base, a stage-1 projector file, a stage-2 PEFT LoRA (non-zero), an HF CLIP and an OpenAI CLIP file."""
+    """Tiny Llama base, a stage-1 projector file, a stage-2 PEFT LoRA (non-zero), an HF CLIP, an OpenAI CLIP file."""
     root = tmp_path_factory.mktemp("original")
     torch.manual_seed(0)
     vision_dir, base_dir = write_tiny_parts(root)

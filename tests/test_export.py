@@ -10,15 +10,15 @@ from PIL import Image
 from processing import FrameTimeline, Keyframe, SummarySentence, VideoSummary, decode_video, parse_summary
 from v2xum.export import (
     GAP,
-    LABEL_HEIGHT,
     KEYFRAME_COLOUR,
+    LABEL_HEIGHT,
+    SubtitleCue,
     contact_sheet,
     export_summary,
     highlight_windows,
     subtitle_cues,
     time_label,
     timeline_strip,
-    SubtitleCue,
     to_srt,
     to_vtt,
     write_highlights,

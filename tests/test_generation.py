@@ -3,6 +3,7 @@ import torch
 
 from modeling_v2xum import KeyframeLogitsProcessor
 
+
 START, NUM, PLACEHOLDER, VOCAB = 10, 20, 5, 40
 
 

@@ -34,7 +34,10 @@ for folder in folders:
     autos = (AutoModel, AutoModelForImageTextToText, AutoProcessor)
     loaded = [type(auto.from_pretrained(folder, **remote)) for auto in autos]
     adapter = os.path.exists(os.path.join(folder, "adapter_config.json"))
-    config = AutoModel.from_pretrained(folder, **remote).config if adapter else AutoConfig.from_pretrained(folder, **remote)
+    if adapter:
+        config = AutoModel.from_pretrained(folder, **remote).config
+    else:
+        config = AutoConfig.from_pretrained(folder, **remote)
     loaded = [type(config).__name__] + [cls.__name__ for cls in loaded]
     # With the package the task is named (the card's snippet); without it, the folder declares its pipeline.
     pipe = pipeline("video-summarization", model=folder) if with_package else pipeline(model=folder, **remote)

@@ -9,7 +9,6 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, AutoProcessor, AutoVideoProcessor
 
 from modeling_v2xum import (
-    KeyframeLogitsProcessor,
     V2XumConfig,
     V2XumForConditionalGeneration,
     V2XumModel,

@@ -18,6 +18,7 @@ from v2xum.testing import write_numbered_video, write_tiny_parts
 from v2xum.training import load_adapter
 from v2xum.training_data import load_training_examples
 
+
 CORPUS = [
     "A square appears.",
     "It moves right.",

@@ -3,9 +3,8 @@ import pytest
 import torch
 from transformers import AutoProcessor
 
-from v2xum.testing import tiny_tokenizer
 from processing import SYSTEM_PROMPT, TASK_INSTRUCTIONS, V2XumProcessor, V2XumVideoProcessor, decode_video
-from v2xum.testing import read_frame_number
+from v2xum.testing import read_frame_number, tiny_tokenizer
 
 
 @pytest.mark.parametrize("task", ["video", "text", "both"])

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+
 ray = pytest.importorskip("ray", reason="Ray is in the dev extra; the ray engine needs pip install 'v2xum[ray]'")
 
 from v2xum.cli import main as v2xum  # noqa: E402

@@ -11,11 +11,11 @@ from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import train_sft
-from v2xum.collator import V2XumDataCollator
-from v2xum.cli import main as v2xum
-from v2xum.training import load_adapter
 from processing import FrameTimeline, decode_video
+from v2xum.cli import main as v2xum
+from v2xum.collator import V2XumDataCollator
 from v2xum.testing import write_numbered_video
+from v2xum.training import load_adapter
 from v2xum.training_data import load_training_examples, render_target
 
 

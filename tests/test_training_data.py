@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from v2xum.feature_cache import VideoFeatureCache, build_feature_cache, cache_settings
 from processing import FrameTimeline, decode_video
-from v2xum.testing import write_numbered_video
 from v2xum.collator import V2XumDataCollator
+from v2xum.feature_cache import VideoFeatureCache, build_feature_cache, cache_settings
+from v2xum.testing import write_numbered_video
 from v2xum.training_data import (
     MissingVideosError,
     convert_v2xum_conversations,
@@ -211,5 +211,5 @@ def test_decoded_timeline_drives_the_target(data_dir):
     video = decode_video(data_dir / "b.mp4", num_frames=8)  # 40 frames at 10 fps: samples 0, 6, 11, ..., 39
     timeline = FrameTimeline.from_metadata(video)
     row = {"task": "video", "duration": None, "sentences": [{"text": "", "seconds": [1.0, 3.9], "grid": []}]}
-    assert render_target(row, timeline) == "[f{:02d}][f{:02d}]".format(timeline.nearest(1.0), timeline.nearest(3.9))
+    assert render_target(row, timeline) == f"[f{timeline.nearest(1.0):02d}][f{timeline.nearest(3.9):02d}]"
     assert render_target(row, timeline) == "[f02][f07]"

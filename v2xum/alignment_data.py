@@ -19,8 +19,8 @@ import os
 from collections.abc import Iterable
 
 from processing import DecodedVideo
-from processing.video_decoding import VideoReader
 from processing.summary import GRID_SIZE, grid_to_seconds
+from processing.video_decoding import VideoReader
 
 from .training_data import KEYFRAME_TOLERANCE, load_rows, prepare_rows
 from .validation import RowError, check_number, check_object, check_text

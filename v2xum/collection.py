@@ -9,7 +9,6 @@ videos (`a__clip`, `b__clip`); a manifest row's `id` as given. Two inputs with o
 """
 
 import csv
-from collections import Counter, defaultdict
 import errno
 import fcntl
 import hashlib
@@ -18,6 +17,7 @@ import os
 import shutil
 import socket
 import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -6,9 +6,10 @@ Per example the frames are the ones the model sees (uniform samples with real ti
 (seconds or grid) go to their nearest sampled frame, as in training targets. Metrics:
 
 - keyframes (VIDEO, BOTH): `event_keyframe_f1` when the examples list their scenes (StoryBoard: a keyframe counts
-  inside an event scene, once per scene), `keyframe_f1_max`/`keyframe_f1_mean`, `kendall_tau`, `spearman_rho` (VideoXum protocol at
-  1 fps; predicted keyframes become frame scores by `keyframe_frame_scores`; annotators are the example's
-  `annotations` when it has them, else its reference keyframes), `fclip` (CLIP embeddings of the sampled frames);
+  inside an event scene, once per scene), `keyframe_f1_max`/`keyframe_f1_mean`, `kendall_tau`, `spearman_rho`
+  (VideoXum protocol at 1 fps; predicted keyframes become frame scores by `keyframe_frame_scores`; annotators are
+  the example's `annotations` when it has them, else its reference keyframes), `fclip` (CLIP embeddings of the
+  sampled frames);
 - text (TEXT, BOTH): `bleu4`, `meteor`, `rouge_l`, `cider` (VideoXum protocol);
 - BOTH: `cross_fclip`, `vt_clipscore`;
 - every task: `modality_accuracy`, the share of answers with the modality the task asks for.

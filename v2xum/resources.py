@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def _installed_path(package: str, *parts: str) -> Path:
-    # pip installs packages unzipped, so every shipped file has a real path (evaluate.load and from_pretrained need one).
+    # pip installs packages unzipped: every shipped file has a real path (evaluate.load and from_pretrained need one).
     return Path(str(files(package).joinpath(*parts)))
 
 

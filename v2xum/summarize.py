@@ -79,7 +79,7 @@ def resolve_device(name: str) -> str:
 
 
 def resolve_dtype(name: str, device: str) -> torch.dtype:
-    """`auto`: bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU (half precision is slow and lossy there)."""
+    """`auto`: bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU (half precision is slow, lossy there)."""
     if name != "auto":
         return DTYPES[name]
     if device.startswith("cuda"):

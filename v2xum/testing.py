@@ -16,12 +16,16 @@ import av
 import numpy as np
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, LlamaConfig, LlamaForCausalLM
-from transformers import PreTrainedTokenizerFast
-
-from processing import SYSTEM_PROMPT, TASK_INSTRUCTIONS
+from transformers import (
+    CLIPVisionConfig,
+    CLIPVisionModelWithProjection,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+)
 
 from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
+from processing import SYSTEM_PROMPT, TASK_INSTRUCTIONS
 from v2xum.ray_summarize import SummarizerActor
 
 

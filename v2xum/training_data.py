@@ -25,7 +25,6 @@ import re
 from collections.abc import Iterable
 
 from processing import TASK_INSTRUCTIONS, VideoDecodingError
-from processing.video_decoding import announced_duration
 from processing.summary import (
     GRID_SIZE,
     SUMMARY_TASKS,
@@ -38,6 +37,7 @@ from processing.summary import (
     render_answer,
     seconds_to_grid,
 )
+from processing.video_decoding import announced_duration
 
 from .collection import VIDEO_SUFFIXES
 from .validation import RowError, check_list, check_number, check_object, check_text, read_rows

@@ -44,7 +44,8 @@ _CITATION = """@article{lin2023videoxum, title={VideoXum: Cross-modal Visual and
 @inproceedings{otani2019rethinking, title={Rethinking the Evaluation of Video Summaries},
   author={Otani, Mayu and Nakashima, Yuta and Rahtu, Esa and Heikkil{\\"a}, Janne}, booktitle={CVPR}, year={2019}}
 @inproceedings{potapov2014category, title={Category-specific video summarization},
-  author={Potapov, Danila and Douze, Matthijs and Harchaoui, Zaid and Schmid, Cordelia}, booktitle={ECCV}, year={2014}}"""
+  author={Potapov, Danila and Douze, Matthijs and Harchaoui, Zaid and Schmid, Cordelia},
+  booktitle={ECCV}, year={2014}}"""
 
 
 class VideoSummaryF1(RequireExamples, evaluate.Metric):

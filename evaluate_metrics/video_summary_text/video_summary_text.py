@@ -23,7 +23,8 @@ Returns:
     bleu4, meteor (None without Java), rouge_l, cider, tokenizer ("ptb" or "simple").
 """
 
-_CITATION = """@inproceedings{chen2015microsoft, title={Microsoft COCO Captions: Data Collection and Evaluation Server},
+_CITATION = """@inproceedings{chen2015microsoft,
+  title={Microsoft COCO Captions: Data Collection and Evaluation Server},
   author={Chen, Xinlei and Fang, Hao and Lin, Tsung-Yi and others}, year={2015}, journal={arXiv:1504.00325}}"""
 
 
