@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 from trl import ModelConfig, ScriptArguments, SFTConfig, SFTTrainer, TrlParser
 
-from modeling_v2xum.projector_weights import save_released_projector
 from v2xum.alignment_data import prepare_alignment_rows
 from v2xum.collator import V2XumAlignmentCollator, V2XumDataCollator
 from v2xum.feature_cache import open_feature_cache
@@ -37,6 +36,7 @@ from v2xum.training import (
     freeze_projector,
     load_model_and_processor,
     resume_checkpoint,
+    save_aligned_projector,
     split_learning_rates,
     training_card,
     training_datasets,
@@ -268,7 +268,7 @@ def _finish(
     """What a run leaves beside its weights: the stage-1 projector file, the card, the training videos; the push."""
     out = training_args.output_dir
     if args.stage == "align":
-        save_released_projector(trainer.model.model.multi_modal_projector, out)
+        save_aligned_projector(trainer.model, out)
     repo_id = training_args.hub_model_id or os.path.basename(os.path.abspath(out))
     data_name = _shown_path(args.train_file) if args.train_file else script_args.dataset_name
     method = training_method(

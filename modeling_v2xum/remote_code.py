@@ -11,7 +11,13 @@ from .configuration_v2xum import CUSTOM_PIPELINES
 
 REMOTE_CODE_MODULES = {
     "modeling_v2xum": ("configuration_v2xum.py", "modeling_v2xum.py", "generation_v2xum.py", "pipeline_v2xum.py"),
-    "processing": ("processing_v2xum.py", "video_processing_v2xum.py", "video_decoding.py", "summary.py"),
+    "processing": (
+        "processing_v2xum.py",
+        "video_processing_v2xum.py",
+        "video_decoding.py",
+        "summary.py",
+        "timeline.py",
+    ),
 }
 
 

@@ -1,23 +1,30 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
-"""V2Xum input and output: video decoding, the processor, and summaries with real seconds."""
+"""V2Xum input and output: video decoding, time (sampling, timelines), the processor, and summaries with real
+seconds."""
 
 from .processing_v2xum import CHAT_TEMPLATE, SYSTEM_PROMPT, TASK_INSTRUCTIONS, V2XumProcessor
 from .summary import (
-    GRID_SIZE,
     SUMMARY_TASKS,
-    FrameTimeline,
     Keyframe,
     SummarySentence,
     VideoSummary,
-    duration_from_timestamps,
     frame_token,
-    grid_to_seconds,
     keyframe_reference,
     parse_summary,
     render_answer,
-    seconds_to_grid,
 )
-from .video_decoding import DecodedVideo, VideoDecodingError, decode_video, uniform_frame_indices
+from .timeline import (
+    GRID_SIZE,
+    SampledFrames,
+    VideoTimeline,
+    duration_from_timestamps,
+    grid_to_seconds,
+    sample_frame_indices,
+    seconds_to_grid,
+    uniform_frame_indices,
+    window_spans,
+)
+from .video_decoding import DecodedVideo, VideoDecodingError, decode_video
 from .video_processing_v2xum import V2XumVideoMetadata, V2XumVideoProcessor, pad_videos
 
 
@@ -29,7 +36,7 @@ __all__ = [
     "VideoDecodingError",
     "decode_video",
     "uniform_frame_indices",
-    "FrameTimeline",
+    "SampledFrames",
     "Keyframe",
     "SummarySentence",
     "VideoSummary",
@@ -40,6 +47,9 @@ __all__ = [
     "grid_to_seconds",
     "seconds_to_grid",
     "duration_from_timestamps",
+    "sample_frame_indices",
+    "window_spans",
+    "VideoTimeline",
     "pad_videos",
     "SUMMARY_TASKS",
     "GRID_SIZE",

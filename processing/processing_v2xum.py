@@ -10,7 +10,7 @@ from transformers.processing_utils import ProcessingKwargs, Unpack
 from .summary import (
     SUMMARY_TASKS,
     TWO_DIGIT_FRAMES,
-    FrameTimeline,
+    SampledFrames,
     VideoSummary,
     annotate_keyframe_times,
     frame_token,
@@ -282,7 +282,7 @@ class V2XumProcessor(ProcessorMixin):
                 if valid and self.tokenizer.eos_token_id not in valid:  # generation ends at EOS or at its limit
                     notes.append("stopped at max_new_tokens: the answer may be cut off")
                 answer = self.decode_answer(valid)
-            summary = parse_summary(answer, FrameTimeline.from_metadata(meta), task)
+            summary = parse_summary(answer, SampledFrames.from_metadata(meta), task)
             decoding = meta.get("warnings") if isinstance(meta, dict) else getattr(meta, "warnings", None)
             summary.warnings = [*(decoding or []), *notes, *summary.warnings]
             summaries.append(summary)
@@ -301,7 +301,7 @@ class V2XumProcessor(ProcessorMixin):
         summaries = self.post_process(list(generated), list(video_metadata), task=task)
         summaries = summaries if isinstance(summaries, list) else [summaries]
         spans = [
-            (start, end, len(FrameTimeline.from_metadata(meta))) for (start, end), meta in zip(windows, video_metadata)
+            (start, end, len(SampledFrames.from_metadata(meta))) for (start, end), meta in zip(windows, video_metadata)
         ]
         return merge_window_summaries(summaries, spans, max_keyframes)
 
@@ -349,14 +349,14 @@ class V2XumProcessor(ProcessorMixin):
     def text_streamer(self, video_metadata, on_text=None, skip_prompt: bool = True) -> "KeyframeTextStreamer":
         """A `generate(streamer=...)` for one answer: prints (or passes to `on_text(text, stream_end)`) the text
         as it is generated, each keyframe reference followed by its time in the video."""
-        return KeyframeTextStreamer(self, FrameTimeline.from_metadata(video_metadata), on_text, skip_prompt)
+        return KeyframeTextStreamer(self, SampledFrames.from_metadata(video_metadata), on_text, skip_prompt)
 
 
 class KeyframeTextStreamer(TextStreamer):
     """`TextStreamer` that decodes with the processor (keyframe tokens kept) and writes each keyframe reference with
     its seconds, e.g. `[f03 @ 12.4 s]`. Batch size 1, as `TextStreamer`."""
 
-    def __init__(self, processor: "V2XumProcessor", timeline: FrameTimeline, on_text=None, skip_prompt: bool = True):
+    def __init__(self, processor: "V2XumProcessor", timeline: SampledFrames, on_text=None, skip_prompt: bool = True):
         super().__init__(processor, skip_prompt=skip_prompt, skip_special_tokens=True)
         self.timeline, self.on_text = timeline, on_text
 

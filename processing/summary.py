@@ -6,14 +6,12 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-import numpy as np
+from .timeline import SampledFrames, uniform_frame_indices
 
 
 SummaryTask = Literal["video", "text", "both"]
 SUMMARY_TASKS = ("video", "text", "both")
 TemporalPromptStyle = Literal["special", "text"]
-# VTimeLLM/V2Xum annotations place events on a 0-99 grid: k = min(round(t / duration * 100), 99).
-GRID_SIZE = 100
 # Temporal prompts have two digits up to this many frame tokens, three above it.
 TWO_DIGIT_FRAMES = 100
 
@@ -39,96 +37,6 @@ def keyframe_reference(
     if style == "special":
         return "".join(frame_token(k, style, num_frame_tokens) for k in indices)
     return "[" + ", ".join(f"{k:02d}" for k in indices) + "]"
-
-
-def grid_to_seconds(grid_index: int, duration: float) -> float:
-    """Seconds of a 0-99 annotation grid index: `k / 100 * duration`."""
-    if not 0 <= grid_index < GRID_SIZE:
-        raise ValueError(f"grid index must be in [0, {GRID_SIZE}), got {grid_index}")
-    return grid_index / GRID_SIZE * duration
-
-
-def seconds_to_grid(seconds: float, duration: float) -> int:
-    """The 0-99 annotation grid index of a time: `min(round(t / duration * 100), 99)`."""
-    return min(round(seconds / duration * GRID_SIZE), GRID_SIZE - 1)
-
-
-def uniform_frame_indices(total_num_frames: int, num_frames: int) -> list[int]:
-    """`num_frames` indices spread uniformly over `[0, total_num_frames)`, first and last frame included, by the
-    released V2Xum code's rule (`np.linspace(0, n - 1, N)` truncated to integers, so a converted released checkpoint
-    sees the frames it was trained on); every frame, once, when the video has fewer than `num_frames`."""
-    if total_num_frames <= 0:
-        return []
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    if total_num_frames <= num_frames:
-        return list(range(total_num_frames))
-    return np.linspace(0, total_num_frames - 1, num_frames).astype(int).tolist()
-
-
-def duration_from_timestamps(timestamps) -> float:
-    """A video's length when no container says it: from the first frame to the end of the last, which lasts as long
-    as the median frame step (one frame for a constant rate; 0 for a single frame)."""
-    step = float(np.median(np.diff(timestamps))) if len(timestamps) > 1 else 0.0
-    return float(timestamps[-1]) - float(timestamps[0]) + step
-
-
-@dataclass(frozen=True)
-class FrameTimeline:
-    """Where each sampled frame of one video sits in time: the one mapping between sampled frame indices
-    (what the model sees and names), source frame indices and seconds.
-
-    Attributes:
-        timestamps: seconds of each sampled frame (from its presentation timestamp), increasing.
-        frame_indices: index of each sampled frame in the source video.
-        duration: length of the video in seconds.
-    """
-
-    timestamps: tuple[float, ...]
-    frame_indices: tuple[int, ...]
-    duration: float
-
-    def __post_init__(self):
-        if len(self.timestamps) != len(self.frame_indices):
-            raise ValueError(
-                f"timestamps ({len(self.timestamps)}) and frame_indices ({len(self.frame_indices)}) differ in length"
-            )
-        if len(self.timestamps) == 0:
-            raise ValueError("a FrameTimeline needs at least one sampled frame")
-        if any(b <= a for a, b in zip(self.timestamps, self.timestamps[1:])):
-            raise ValueError("timestamps must be strictly increasing")
-
-    @classmethod
-    def from_metadata(cls, metadata) -> "FrameTimeline":
-        """From a `DecodedVideo`, a `VideoMetadata`/`V2XumVideoMetadata` or a dict with the same fields."""
-        get = metadata.get if isinstance(metadata, dict) else lambda key, default=None: getattr(metadata, key, default)
-        frame_indices = list(get("frame_indices") or get("frames_indices") or [])
-        timestamps = get("frame_timestamps") or get("timestamps")
-        if timestamps is None:
-            fps = get("fps")
-            if not fps:
-                raise ValueError("video metadata has neither frame timestamps nor fps; seconds cannot be computed")
-            timestamps = [i / fps for i in frame_indices]
-        duration = get("duration")
-        if duration is None:
-            duration = duration_from_timestamps(timestamps) if len(timestamps) else 0.0
-        return cls(tuple(float(t) for t in timestamps), tuple(int(i) for i in frame_indices), float(duration))
-
-    def __len__(self) -> int:
-        return len(self.timestamps)
-
-    def to_seconds(self, sampled_index: int) -> float:
-        return self.timestamps[sampled_index]
-
-    def nearest(self, seconds: float) -> int:
-        """The sampled frame nearest to `seconds` (ties go to the earlier frame)."""
-        position = int(np.searchsorted(self.timestamps, seconds))
-        if position == 0:
-            return 0
-        if position == len(self.timestamps):
-            return len(self.timestamps) - 1
-        before, after = self.timestamps[position - 1], self.timestamps[position]
-        return position - 1 if seconds - before <= after - seconds else position
 
 
 @dataclass
@@ -209,7 +117,7 @@ def _references(text: str) -> list[tuple[int, int, list[int]]]:
     return sorted(found)
 
 
-def annotate_keyframe_times(text: str, timeline: FrameTimeline) -> str:
+def annotate_keyframe_times(text: str, timeline: SampledFrames) -> str:
     """`text` with each keyframe reference given its time in the video: `[f03]` -> `[f03 @ 12.4 s]`,
     `[03, 07]` -> `[03, 07 @ 1.2 s, 2.8 s]`; references outside `timeline` stay as they are (for streaming)."""
 
@@ -222,7 +130,7 @@ def annotate_keyframe_times(text: str, timeline: FrameTimeline) -> str:
     return _TEXT_REF.sub(lambda m: with_times(m, [_index(x) for x in m.group(1).split(",")]), text)
 
 
-def parse_summary(text: str, timeline: FrameTimeline, task: str = "both") -> VideoSummary:
+def parse_summary(text: str, timeline: SampledFrames, task: str = "both") -> VideoSummary:
     """Parses a generated answer (either temporal prompt style) into a `VideoSummary`.
 
     Keyframe references outside the sampled frames or repeated are dropped with a warning; an answer without
@@ -348,18 +256,12 @@ def _even_shares(counts: list[int], budget: int | None) -> list[int]:
 __all__ = [
     "merge_window_summaries",
     "annotate_keyframe_times",
-    "uniform_frame_indices",
     "frame_token",
     "keyframe_reference",
-    "grid_to_seconds",
-    "seconds_to_grid",
-    "duration_from_timestamps",
-    "FrameTimeline",
     "Keyframe",
     "SummarySentence",
     "VideoSummary",
     "parse_summary",
     "render_answer",
     "SUMMARY_TASKS",
-    "GRID_SIZE",
 ]

@@ -21,7 +21,7 @@ from typing import Literal
 import av
 import numpy as np
 
-from .summary import duration_from_timestamps, uniform_frame_indices
+from .timeline import VideoTimeline, duration_from_timestamps, sample_frame_indices, uniform_frame_indices
 
 
 DecodeMode = Literal["exact", "keyframes"]
@@ -142,24 +142,6 @@ class DecodedVideo:
             timestamps=[self.timestamps[i] for i in keep],
             frame_indices=[self.frame_indices[i] for i in keep],
         )
-
-
-def sample_frame_indices(timestamps, num_frames: int | None = None, fps: float | None = None) -> list[int]:
-    """Which frames to keep, given every frame's time: `num_frames` uniformly (`uniform_frame_indices`), or with
-    `fps` the frame showing at each `k / fps` seconds, capped at `num_frames` (then uniform over those)."""
-    if fps is None:
-        if num_frames is None:
-            raise ValueError("Give num_frames or fps")
-        return uniform_frame_indices(len(timestamps), num_frames)
-    if not fps > 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
-    times = np.asarray(timestamps, dtype=np.float64)
-    span = duration_from_timestamps(times) if len(times) else 0.0
-    wanted = times[0] + np.arange(max(1, int(np.ceil(span * fps - 1e-9)))) / fps
-    picked = sorted(set(np.maximum(np.searchsorted(times, wanted + 1e-9, side="right") - 1, 0).tolist()))
-    if num_frames is not None and len(picked) > num_frames:
-        picked = [picked[i] for i in uniform_frame_indices(len(picked), num_frames)]
-    return picked
 
 
 # -- opening ----------------------------------------------------------------------------------------------------------
@@ -422,20 +404,6 @@ def monotonic_timeline(pts: list[int | None], step: int) -> tuple[list[int], boo
     for i in range(1, len(timeline)):  # duplicates left by missing pts
         timeline[i] = max(timeline[i], timeline[i - 1] + 1)
     return timeline, timeline != pts
-
-
-@dataclass
-class VideoTimeline:
-    """When every frame of a video shows: `timestamps[i]` is frame `i`'s seconds from the first frame (the numbering
-    and times `decode_video` reports), `duration` the video's length."""
-
-    timestamps: list[float]
-    duration: float
-    warnings: list[str] = field(default_factory=list)
-
-    def end_of(self, index: int) -> float:
-        """When frame `index` stops showing: the next frame's time, or the end of the video."""
-        return self.timestamps[index + 1] if index + 1 < len(self.timestamps) else self.duration
 
 
 class VideoReader:

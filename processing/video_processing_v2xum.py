@@ -1,7 +1,6 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
 """Video processor for V2Xum: PyAV decoding with real timestamps, uniform sampling, CLIP preprocessing."""
 
-import math
 import os
 from dataclasses import dataclass
 
@@ -13,14 +12,8 @@ from transformers.processing_utils import Unpack, VideosKwargs
 from transformers.video_processing_utils import BaseVideoProcessor
 from transformers.video_utils import VideoMetadata, make_batched_videos
 
-from .video_decoding import (
-    DecodedVideo,
-    EmptyWindowError,
-    VideoReader,
-    decode_video,
-    sample_frame_indices,
-    uniform_frame_indices,
-)
+from .timeline import sample_frame_indices, uniform_frame_indices, window_spans
+from .video_decoding import DecodedVideo, EmptyWindowError, VideoReader, decode_video
 
 
 class V2XumVideosKwargs(VideosKwargs, total=False):
@@ -66,15 +59,6 @@ def pad_videos(videos: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     for i, video in enumerate(videos):
         padded[i, : len(video)] = video
     return padded, torch.arange(padded.shape[1])[None, :] < lengths[:, None]
-
-
-def window_spans(duration: float, window_seconds: float) -> list[tuple[float, float]]:
-    """Consecutive `[k * window_seconds, (k + 1) * window_seconds)` windows covering `[0, duration)`, the last one
-    cut at the end (at least one window)."""
-    if not window_seconds > 0:
-        raise ValueError(f"window_seconds must be > 0, got {window_seconds!r}")
-    count = max(1, math.ceil(duration / window_seconds - 1e-9))
-    return [(k * window_seconds, min((k + 1) * window_seconds, duration)) for k in range(count)]
 
 
 def _is_video_source(item) -> bool:
@@ -227,5 +211,4 @@ __all__ = [
     "V2XumVideosKwargs",
     "pad_videos",
     "flatten_videos",
-    "window_spans",
 ]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from processing import FrameTimeline, Keyframe, SummarySentence, VideoSummary, decode_video, parse_summary
+from processing import Keyframe, SampledFrames, SummarySentence, VideoSummary, decode_video, parse_summary
 from v2xum.export import (
     GAP,
     KEYFRAME_COLOUR,
@@ -27,7 +27,7 @@ from v2xum.testing import read_frame_number, write_numbered_video
 
 
 # 8 sampled frames every 0.5 s of a 4-second video.
-TIMELINE = FrameTimeline(tuple(i * 0.5 for i in range(8)), tuple(range(0, 80, 10)), 4.0)
+TIMELINE = SampledFrames(tuple(i * 0.5 for i in range(8)), tuple(range(0, 80, 10)), 4.0)
 
 
 def summary_of(answer: str, task: str = "both") -> VideoSummary:
@@ -67,7 +67,7 @@ def test_video_task_cues_name_keyframes():
 
 
 def test_long_times_and_control_characters():
-    long = FrameTimeline((0.0, 3725.5), (0, 1), 3730.0)
+    long = SampledFrames((0.0, 3725.5), (0, 1), 3730.0)
     cues = subtitle_cues(parse_summary("Late\x08 event [f01].", long), duration=3730.0)
     assert to_srt(cues) == "1\n01:02:05,500 --> 01:02:07,500\nLate event.\n"
     assert time_label(3725.5) == "62:05.5" and time_label(3.04) == "0:03.0"
@@ -131,7 +131,7 @@ def test_highlight_reel_has_the_window_frames_and_audio(tmp_path, audio):
 def test_export_summary_writes_every_file_and_keeps_user_files(tmp_path):
     source = write_numbered_video(tmp_path / "clip.mp4", 40, fps=10, audio=True)
     video = decode_video(source, num_frames=8)
-    timeline = FrameTimeline.from_metadata(video)
+    timeline = SampledFrames.from_metadata(video)
     summary = parse_summary("Start [f00]. End [f06].", timeline)
     out = tmp_path / "out"
     out.mkdir()

@@ -71,6 +71,7 @@ def test_each_package_owns_its_part():
         "composition",
         "convert_v2xum_original",
         "remote_code",
+        "projector_weights",
     }
     assert {p.stem for p in (ROOT / "processing").glob("*.py")} == {
         "__init__",
@@ -78,4 +79,5 @@ def test_each_package_owns_its_part():
         "video_processing_v2xum",
         "video_decoding",
         "summary",
+        "timeline",
     }

@@ -7,15 +7,16 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, pipeline
 
 from processing import (
-    FrameTimeline,
     Keyframe,
+    SampledFrames,
     SummarySentence,
     VideoSummary,
     decode_video,
     parse_summary,
     render_answer,
 )
-from processing.summary import merge_window_summaries, uniform_frame_indices
+from processing.summary import merge_window_summaries
+from processing.timeline import uniform_frame_indices
 from v2xum.cli import main as v2xum
 from v2xum.testing import write_numbered_video, write_tiny_checkpoint
 
@@ -74,7 +75,7 @@ def test_three_digit_frame_tokens_round_trip(model_200):
     sentences = [SummarySentence("A dog runs.", [150, 153]), SummarySentence("It sits.", [199])]
     answer = render_answer(sentences, task="both", num_frame_tokens=200)
     assert answer == "A dog runs[f150][f153]. It sits[f199]."
-    timeline = FrameTimeline(tuple(i / 10 for i in range(200)), tuple(range(200)), 20.0)
+    timeline = SampledFrames(tuple(i / 10 for i in range(200)), tuple(range(200)), 20.0)
     parsed = parse_summary(answer, timeline)
     assert [s.keyframes for s in parsed.sentences] == [[150, 153], [199]]
     token_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]

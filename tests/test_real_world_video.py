@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from processing import VideoDecodingError, decode_video
-from processing.video_decoding import monotonic_timeline, output_size, sample_frame_indices
+from processing.timeline import sample_frame_indices
+from processing.video_decoding import monotonic_timeline, output_size
 from v2xum.testing import (
     concatenate_files,
     read_frame_number,

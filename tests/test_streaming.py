@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoProcessor, TextStreamer, pipeline
 
-from processing import FrameTimeline
+from processing import SampledFrames
 from processing.summary import annotate_keyframe_times
 from v2xum.cli import main as v2xum
 
@@ -60,7 +60,7 @@ def test_text_streamer_shows_keyframes(processor, capsys):
     ],
 )
 def test_annotate_keyframe_times(text, expected):
-    timeline = FrameTimeline(tuple(0.5 * i for i in range(8)), tuple(range(0, 16, 2)), 4.0)
+    timeline = SampledFrames(tuple(0.5 * i for i in range(8)), tuple(range(0, 16, 2)), 4.0)
     assert annotate_keyframe_times(text, timeline) == expected
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from processing import (
-    FrameTimeline,
+    SampledFrames,
     SummarySentence,
     VideoSummary,
     decode_video,
@@ -17,7 +17,7 @@ from processing import (
 
 @pytest.fixture
 def timeline():
-    return FrameTimeline(
+    return SampledFrames(
         timestamps=tuple(i * 0.5 for i in range(10)), frame_indices=tuple(range(0, 100, 10)), duration=5.0
     )
 
@@ -87,7 +87,7 @@ def test_timeline_contract(timeline):
     with pytest.raises(ValueError, match="grid index"):
         grid_to_seconds(100, timeline.duration)
     with pytest.raises(ValueError, match="strictly increasing"):
-        FrameTimeline((0.0, 0.0), (0, 1), 1.0)
+        SampledFrames((0.0, 0.0), (0, 1), 1.0)
 
 
 def test_seconds_equal_decoded_timestamps(videos, tiny_processor):

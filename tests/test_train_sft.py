@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import train_sft
-from processing import FrameTimeline, decode_video
+from processing import SampledFrames, decode_video
 from v2xum.cli import main as v2xum
 from v2xum.collator import V2XumDataCollator
 from v2xum.testing import write_numbered_video
@@ -76,7 +76,7 @@ def generate_answer(model, processor, example) -> str:
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=24, summary_task=example["task"], do_sample=False)
     return processor.decode_answer(out[0, inputs["input_ids"].shape[1] :]), render_target(
-        example, FrameTimeline.from_metadata(video)
+        example, SampledFrames.from_metadata(video)
     )
 
 

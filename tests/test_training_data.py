@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from processing import FrameTimeline, decode_video
+from processing import SampledFrames, decode_video
 from v2xum.collator import V2XumDataCollator
 from v2xum.feature_cache import VideoFeatureCache, build_feature_cache, cache_settings
 from v2xum.testing import write_numbered_video
@@ -18,7 +18,7 @@ from v2xum.training_data import (
 )
 
 
-TIMELINE = FrameTimeline(tuple(i * 0.5 for i in range(8)), tuple(range(0, 80, 10)), 4.0)
+TIMELINE = SampledFrames(tuple(i * 0.5 for i in range(8)), tuple(range(0, 80, 10)), 4.0)
 
 
 def example(task="both", **extra):
@@ -163,7 +163,7 @@ def test_training_labels_mask_everything_but_answer(tiny_processor, videos):
     batch = V2XumDataCollator(tiny_processor)(examples)
     answers = ["A man talks[f01][f02]. He pours water[f05].", "[f00][f03]"]
     assert [
-        render_target(e, FrameTimeline.from_metadata(decode_video(e["video"], num_frames=8))) for e in examples
+        render_target(e, SampledFrames.from_metadata(decode_video(e["video"], num_frames=8))) for e in examples
     ] == answers
     tokenizer = tiny_processor.tokenizer
     for row, labels, answer in zip(batch["input_ids"], batch["labels"], answers):
@@ -209,7 +209,7 @@ def test_cached_features_give_the_same_loss_and_stale_caches_are_refused(data_di
 
 def test_decoded_timeline_drives_the_target(data_dir):
     video = decode_video(data_dir / "b.mp4", num_frames=8)  # 40 frames at 10 fps: samples 0, 6, 11, ..., 39
-    timeline = FrameTimeline.from_metadata(video)
+    timeline = SampledFrames.from_metadata(video)
     row = {"task": "video", "duration": None, "sentences": [{"text": "", "seconds": [1.0, 3.9], "grid": []}]}
     assert render_target(row, timeline) == f"[f{timeline.nearest(1.0):02d}][f{timeline.nearest(3.9):02d}]"
     assert render_target(row, timeline) == "[f02][f07]"

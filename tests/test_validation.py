@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from processing import FrameTimeline, VideoSummary
+from processing import SampledFrames, VideoSummary
 from v2xum.cli import main as v2xum
 from v2xum.evaluation import baseline_summaries, score_summaries
 from v2xum.testing import write_numbered_video
@@ -198,7 +198,7 @@ def test_conflicting_duplicate_predictions_are_refused(clip_dir, tmp_path, tiny_
 
 
 def _timeline(n=10):
-    return FrameTimeline(tuple(float(i) for i in range(n)), tuple(range(n)), float(n))
+    return SampledFrames(tuple(float(i) for i in range(n)), tuple(range(n)), float(n))
 
 
 def test_random_baseline_never_says_the_videos_own_references():

@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterable
 
 from processing import DecodedVideo
-from processing.summary import GRID_SIZE, grid_to_seconds
+from processing.timeline import GRID_SIZE, grid_to_seconds
 from processing.video_decoding import VideoReader
 
 from .training_data import KEYFRAME_TOLERANCE, load_rows, prepare_rows

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 from transformers import BatchFeature
 
-from processing import DecodedVideo, FrameTimeline, V2XumProcessor
+from processing import DecodedVideo, SampledFrames, V2XumProcessor
 from processing.video_processing_v2xum import pad_videos
 
 from .alignment_data import decode_alignment_clip
@@ -51,7 +51,7 @@ class V2XumDataCollator:
         """What the processor decodes for each example: its video path."""
         return [e["video"] for e in examples]
 
-    def answers(self, examples: list[dict], timelines: list[FrameTimeline]) -> list[str]:
+    def answers(self, examples: list[dict], timelines: list[SampledFrames]) -> list[str]:
         """The target of each example, rendered from the frames the model sees."""
         style, tokens = self.processor.temporal_prompt_style, self.processor.num_frame_tokens
         return [render_target(e, timeline, style, tokens) for e, timeline in zip(examples, timelines)]
@@ -63,7 +63,7 @@ class V2XumDataCollator:
         inputs = self.processor(
             text=prompts, videos=self.videos(examples), padding=False, return_metadata=True, **videos_kwargs
         )
-        timelines = [FrameTimeline.from_metadata(metadata) for metadata in inputs["video_metadata"]]
+        timelines = [SampledFrames.from_metadata(metadata) for metadata in inputs["video_metadata"]]
         video_inputs = {key: inputs[key] for key in ("pixel_values_videos", "video_frame_mask")}
         return inputs["input_ids"], video_inputs, timelines
 
@@ -134,7 +134,7 @@ class V2XumAlignmentCollator(V2XumDataCollator):
             decode_alignment_clip(e, num_frames, self.decode_mode, video_processor.resize_edge()) for e in examples
         ]
 
-    def answers(self, examples: list[dict], timelines: list[FrameTimeline]) -> list[str]:
+    def answers(self, examples: list[dict], timelines: list[SampledFrames]) -> list[str]:
         return [e["caption"] for e in examples]
 
 

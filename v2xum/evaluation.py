@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from processing import FrameTimeline, V2XumVideoProcessor, VideoSummary, decode_video
+from processing import SampledFrames, V2XumVideoProcessor, VideoSummary, decode_video
 from processing.summary import SUMMARY_TASKS, Keyframe, SummarySentence
 
 from .training_data import KEYFRAME_TOLERANCE, keyframe_seconds
@@ -44,13 +44,13 @@ TEXT_METRICS = ("bleu4", "meteor", "rouge_l", "cider")
 BOTH_METRICS = ("cross_fclip", "vt_clipscore")
 
 
-def reference_frames(example: dict, timeline: FrameTimeline) -> list[int]:
+def reference_frames(example: dict, timeline: SampledFrames) -> list[int]:
     """The sampled frames nearest to the example's reference keyframes, as training targets map them."""
     seconds = [t for s in example["sentences"] for t in keyframe_seconds(s, example["duration"])]
     return sorted({timeline.nearest(t) for t in seconds})
 
 
-def _summary_from(keyframe_indices: list[int], sentences: list[str], timeline: FrameTimeline, task: str):
+def _summary_from(keyframe_indices: list[int], sentences: list[str], timeline: SampledFrames, task: str):
     keyframes = [Keyframe(i, timeline.frame_indices[i], timeline.to_seconds(i)) for i in sorted(set(keyframe_indices))]
     sentence_objects = [SummarySentence(text) for text in sentences]
     text = " ".join(sentences)
@@ -133,7 +133,7 @@ def score_summaries(examples, summaries, timelines, frame_embeddings, embed_text
     return results
 
 
-def _keyframe_scores(example: dict, summary: VideoSummary, timeline: FrameTimeline, embeddings) -> dict[str, float]:
+def _keyframe_scores(example: dict, summary: VideoSummary, timeline: SampledFrames, embeddings) -> dict[str, float]:
     """One example's keyframe metrics: VideoXum F1/tau/rho at 1 fps, event F1 (when it has scenes), FCLIP. An
     answer without keyframes scores 0 on each (its frame scores are all equal: no ranking, no selection)."""
     from evaluate_metrics.scoring import event_keyframe_f1, fclip_score, keyframe_frame_scores, videoxum_scores
@@ -167,7 +167,7 @@ def _keyframe_scores(example: dict, summary: VideoSummary, timeline: FrameTimeli
 
 
 def _cross_modal_scores(
-    example: dict, summary: VideoSummary, timeline: FrameTimeline, embeddings, embed_texts
+    example: dict, summary: VideoSummary, timeline: SampledFrames, embeddings, embed_texts
 ) -> dict[str, float]:
     """One BOTH example's Cross-FCLIP and VT-CLIPScore (they need text embeddings)."""
     from evaluate_metrics.scoring import cross_fclip_score, keyframe_frame_scores, vt_clipscore
@@ -303,7 +303,7 @@ def load_predictions(path: str | os.PathLike, examples: list[dict]) -> list[Pred
     return [found[(os.path.abspath(e["video"]), e["task"])][1] for e in examples]
 
 
-def check_prediction_frames(prediction: Prediction, timeline: FrameTimeline) -> None:
+def check_prediction_frames(prediction: Prediction, timeline: SampledFrames) -> None:
     """A prediction against the frames decoded for re-scoring: the same frames the model saw (when recorded), its
     keyframes among them and inside the video."""
     where, summary = prediction.where, prediction.summary
@@ -369,7 +369,7 @@ def run_evaluation(
         for p in predictions or [None] * len(examples)
     ]
     decoded = [decode_video(e["video"], num_frames=n, mode=m) for e, (n, m) in zip(examples, sampling)]
-    timelines = [FrameTimeline.from_metadata(d) for d in decoded]
+    timelines = [SampledFrames.from_metadata(d) for d in decoded]
     if predictions is not None:
         for prediction, timeline in zip(predictions, timelines):
             check_prediction_frames(prediction, timeline)

@@ -16,7 +16,8 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from processing.summary import Keyframe, VideoSummary, uniform_frame_indices
+from processing.summary import Keyframe, VideoSummary
+from processing.timeline import uniform_frame_indices
 from processing.video_decoding import DecodedVideo, iter_frames, video_timeline
 
 

@@ -13,7 +13,7 @@ import os
 import torch
 from safetensors.torch import load_file, save_file
 
-from processing import FrameTimeline
+from processing import SampledFrames
 
 
 CACHE_INFO = "cache_info.json"
@@ -50,7 +50,7 @@ def cache_settings(model, processor, num_frames: int | None, decode_mode: str) -
 
 
 class VideoFeatureCache:
-    """Read access to a cache folder: `get(video_path) -> (features, FrameTimeline)`."""
+    """Read access to a cache folder: `get(video_path) -> (features, SampledFrames)`."""
 
     def __init__(self, cache_dir: str | os.PathLike, expected_settings: dict | None = None):
         self.cache_dir = os.fspath(cache_dir)
@@ -78,13 +78,13 @@ class VideoFeatureCache:
     def __contains__(self, video: str) -> bool:
         return os.path.abspath(video) in self.info["videos"]
 
-    def get(self, video: str) -> tuple[torch.Tensor, FrameTimeline]:
+    def get(self, video: str) -> tuple[torch.Tensor, SampledFrames]:
         entry = self.info["videos"].get(os.path.abspath(video))
         if entry is None:
             raise KeyError(f"Video {video} is not in the feature cache {self.cache_dir}; rebuild the cache")
         if entry["shard"] not in self._shards:
             self._shards[entry["shard"]] = load_file(os.path.join(self.cache_dir, entry["shard"]))
-        timeline = FrameTimeline(tuple(entry["timestamps"]), tuple(entry["frame_indices"]), entry["duration"])
+        timeline = SampledFrames(tuple(entry["timestamps"]), tuple(entry["frame_indices"]), entry["duration"])
         return self._shards[entry["shard"]][entry["key"]], timeline
 
 

@@ -19,8 +19,8 @@ from transformers import BitsAndBytesConfig, Pipeline, pipeline
 
 from processing import DecodedVideo, VideoDecodingError, VideoSummary
 from processing.summary import merge_window_summaries
+from processing.timeline import window_spans
 from processing.video_decoding import VideoReader
-from processing.video_processing_v2xum import window_spans
 
 from .collection import Job, OutputFolder, append_index, collect_jobs, is_complete, read_index, settings_hash
 from .export import EXPORT_SHORTEST_EDGE, NO_REEL, export_summary

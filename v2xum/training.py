@@ -22,7 +22,7 @@ from peft import LoraConfig, PeftModel
 from transformers import AutoModelForImageTextToText, AutoProcessor, TrainerCallback
 
 from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
-from modeling_v2xum.projector_weights import load_projector_into
+from modeling_v2xum.projector_weights import load_projector_into, save_released_projector
 
 from .model_card import render_model_card, source_name, write_folder_card
 from .outputs import check_output_dir
@@ -114,6 +114,12 @@ def alignment_optimizer(optimizer, model):
     """The stage-1 optimizer (before its first step) with the input embedding in a group without weight decay:
     decay would shrink the frozen rows, whose gradient is zero."""
     return regroup_parameters(optimizer, [model.get_input_embeddings().weight], weight_decay=0.0)
+
+
+def save_aligned_projector(model, out_dir: str | os.PathLike) -> list[str]:
+    """Stage 1's projector alone, in the released layout (`mm_projector.bin` and `.safetensors`), beside the
+    checkpoint: what `--projector_from` and the released-weights converter read."""
+    return save_released_projector(model.model.multi_modal_projector, out_dir)
 
 
 def freeze_projector(model):
@@ -384,6 +390,7 @@ __all__ = [
     "freeze_for_alignment",
     "alignment_optimizer",
     "freeze_projector",
+    "save_aligned_projector",
     "regroup_parameters",
     "training_datasets",
     "resume_checkpoint",

@@ -14,7 +14,7 @@ An example (one JSON object per line, or a `datasets.Dataset` row):
 ```
 
 The target the model learns is rendered per video from the frames it actually sees: each keyframe time goes to the
-nearest sampled frame (`FrameTimeline.nearest`; grid index k means `grid_to_seconds(k, duration)`), duplicates are
+nearest sampled frame (`SampledFrames.nearest`; grid index k means `grid_to_seconds(k, duration)`), duplicates are
 dropped, and keyframes are kept strictly increasing over the whole answer, as constrained decoding generates them.
 """
 
@@ -26,17 +26,14 @@ from collections.abc import Iterable
 
 from processing import TASK_INSTRUCTIONS, VideoDecodingError
 from processing.summary import (
-    GRID_SIZE,
     SUMMARY_TASKS,
     TWO_DIGIT_FRAMES,
-    FrameTimeline,
     SummarySentence,
     frame_token,
-    grid_to_seconds,
     parse_summary,
     render_answer,
-    seconds_to_grid,
 )
+from processing.timeline import GRID_SIZE, SampledFrames, grid_to_seconds, seconds_to_grid
 from processing.video_decoding import announced_duration
 
 from .collection import VIDEO_SUFFIXES
@@ -219,7 +216,7 @@ def keyframe_seconds(sentence: dict, duration: float | None) -> list[float]:
 
 
 def render_target(
-    example: dict, timeline: FrameTimeline, style: str = "special", num_frame_tokens: int = TWO_DIGIT_FRAMES
+    example: dict, timeline: SampledFrames, style: str = "special", num_frame_tokens: int = TWO_DIGIT_FRAMES
 ) -> str:
     """The answer the model must generate for `example` when it sees the frames of `timeline`."""
     sentences, last = [], -1
@@ -316,7 +313,7 @@ def convert_v2xum_conversations(
         with open(conversations, encoding="utf-8") as f:
             conversations = json.load(f)
     task_of = {instruction: task for task, instruction in TASK_INSTRUCTIONS.items()}
-    grid = FrameTimeline(tuple(float(k) for k in range(GRID_SIZE)), tuple(range(GRID_SIZE)), float(GRID_SIZE))
+    grid = SampledFrames(tuple(float(k) for k in range(GRID_SIZE)), tuple(range(GRID_SIZE)), float(GRID_SIZE))
     examples = []
     for entry in conversations:
         meta = entry.get("meta") or {}
