@@ -167,6 +167,12 @@ class V2XumProcessor(ProcessorMixin):
         processed = self.video_processor(videos, **kwargs)
         return processed, [self.replace_video_token(processed, i) for i in range(len(processed["video_frame_mask"]))]
 
+    @staticmethod
+    def task_of_instruction(instruction: str) -> str | None:
+        """The task a released instruction asks for (`"Please generate a TEXT summarization ..."` -> `"text"`),
+        or None for any other text."""
+        return {text: task for task, text in TASK_INSTRUCTIONS.items()}.get(instruction.strip())
+
     def build_prompt(self, task: str = "both", instruction: str | None = None, query: str | None = None) -> str:
         """The generation prompt for one video: the released model's instruction for `task` (or `instruction`),
         optionally focused on a user `query`, rendered with the chat template and ending with `ASSISTANT:`."""

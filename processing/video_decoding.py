@@ -59,6 +59,8 @@ class DecodedVideo:
         width, height: size of the returned (upright) frames.
         rotation: rotation in degrees that was applied (0, 90, 180 or 270).
         warnings: what the caller should know (a truncated file, timestamps that had to be repaired, ...).
+        source_width, source_height: the video's own (upright) size, before frames were scaled down for the
+            caller (None: the frames' size).
     """
 
     frames: np.ndarray
@@ -72,6 +74,13 @@ class DecodedVideo:
     rotation: int = 0
     path: str | None = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list)
+    source_width: int | None = None
+    source_height: int | None = None
+
+    @property
+    def source_size(self) -> tuple[int, int]:
+        """The video's own upright `(width, height)`."""
+        return self.source_width or self.width, self.source_height or self.height
 
     @classmethod
     def from_frames(
@@ -251,6 +260,7 @@ class _Converter:
     def __init__(self, shortest_edge: int | None = None):
         self.shortest_edge = shortest_edge
         self.size: tuple[int, int] | None = None  # stored (not upright) width, height
+        self.upright: tuple[int, int] | None = None  # the source's upright width, height
         self.rotation = 0
         self.damaged = 0  # frames the decoder flagged as corrupt
 
@@ -259,6 +269,7 @@ class _Converter:
         if self.size is None:
             self.rotation = int(round(frame.rotation or 0)) % 360
             upright = (frame.height, frame.width) if self.rotation in (90, 270) else (frame.width, frame.height)
+            self.upright = upright
             width, height = output_size(*upright, self.shortest_edge)
             self.size = (height, width) if self.rotation in (90, 270) else (width, height)
         width, height = self.size
@@ -570,6 +581,8 @@ class VideoReader:
             rotation=convert.rotation,
             path=self.source,
             warnings=warnings,
+            source_width=convert.upright[0] if convert.upright else None,
+            source_height=convert.upright[1] if convert.upright else None,
         )
 
     def frames(self, indices: list[int], shortest_edge: int | None = None):

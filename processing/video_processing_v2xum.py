@@ -120,18 +120,39 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         timestamps = np.arange(metadata.total_num_frames) / metadata.fps
         return np.array(sample_frame_indices(timestamps, num_frames=num_frames, fps=fps))
 
-    def fetch_videos(self, video_url_or_urls, sample_indices_fn=None):
+    def preprocess(self, videos, **kwargs):
+        """Paths, URLs, `DecodedVideo`s and frame dicts are fetched here (`fetch_videos`, with this call's sampling
+        and size options), then preprocessed as decoded frames; plain arrays take the base class's way."""
+        items = flatten_videos(videos)
+        if items and all(_is_video_source(item) for item in items):
+            options = {key: kwargs.get(key) for key in ("num_frames", "fps", "decode_mode", "size", "do_resize")}
+            videos, metadata = self.fetch_videos(items, **options)
+            kwargs |= {"do_sample_frames": False, "video_metadata": metadata}
+        return super().preprocess(videos, **kwargs)
+
+    def fetch_videos(
+        self,
+        video_url_or_urls,
+        sample_indices_fn=None,
+        *,
+        num_frames: int | None = None,
+        fps: float | None = None,
+        decode_mode: str | None = None,
+        size=None,
+        do_resize=None,
+    ):
         """Paths and URLs are decoded with PyAV (the base class needs torchcodec and system FFmpeg), straight to the
-        resize target; `DecodedVideo`s and frame dicts are sampled. Returns frames and `V2XumVideoMetadata` (real
-        timestamps), one or a list of each."""
-        options = dict(getattr(sample_indices_fn, "keywords", None) or {})
-        num_frames = options.get("num_frames") or self.num_frames
-        decode_mode = options.get("decode_mode") or self.decode_mode
+        resize target (`size`, `do_resize`); `DecodedVideo`s and frame dicts are sampled. `num_frames` and
+        `decode_mode` default to this processor's. Returns frames and `V2XumVideoMetadata` (real timestamps), one or
+        a list of each. (`sample_indices_fn`, transformers' sampling callback, is not used: sampling follows the
+        released rule, `sample_frame_indices`.)"""
+        num_frames = num_frames or self.num_frames
+        decode_mode = decode_mode or self.decode_mode
         if decode_mode not in ("exact", "keyframes"):
             raise ValueError(f"decode_mode must be 'exact' or 'keyframes', got {decode_mode!r}")
-        shortest_edge = self.resize_edge(options.get("size"), options.get("do_resize"))
+        shortest_edge = self.resize_edge(size, do_resize)
         sources = flatten_videos(video_url_or_urls)
-        decoded = [self.load_video(s, num_frames, decode_mode, options.get("fps"), shortest_edge) for s in sources]
+        decoded = [self.load_video(s, num_frames, decode_mode, fps, shortest_edge) for s in sources]
         frames = [video.frames for video in decoded]
         metadata = [V2XumVideoMetadata.from_decoded(video) for video in decoded]
         if isinstance(video_url_or_urls, (list, tuple)):
@@ -165,12 +186,13 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         num_frames: int | None = None,
         fps: float | None = None,
         decode_mode: str | None = None,
+        progress: bool = False,
     ):
         """Yields `(start, end, DecodedVideo)` for the `window_spans` of a path, URL, `VideoReader`, `DecodedVideo`
         or frame dict, each window sampled on its own (`num_frames` or `fps`, as a whole video is), at this
         processor's resize target. One window's frames are in memory at a time: the file is indexed once (pass a
         `VideoReader` to reuse one) and each window decoded when it is asked for. Windows without a frame are
-        skipped."""
+        skipped. `progress`: a progress bar (on stderr) over the windows."""
         num_frames = num_frames or self.num_frames
         if isinstance(source, dict):
             source = DecodedVideo.from_dict(source)
@@ -180,7 +202,13 @@ class V2XumVideoProcessor(BaseVideoProcessor):
             reader = source if isinstance(source, VideoReader) else VideoReader(source)
         duration = source.duration if reader is None else reader.timeline.duration
         shortest_edge = self.resize_edge()
-        for start, end in window_spans(duration, window_seconds):
+        spans = window_spans(duration, window_seconds)
+        if progress:
+            from tqdm.auto import tqdm
+
+            name = os.path.basename(getattr(source, "source", "") or "video")
+            spans = tqdm(spans, desc=f"windows of {name}", unit="window", leave=False)
+        for start, end in spans:
             try:
                 if reader is None:
                     window = source.window(start, end).sample(num_frames, fps)
@@ -191,9 +219,6 @@ class V2XumVideoProcessor(BaseVideoProcessor):
             yield start, end, window
 
     def _decode_and_sample_videos(self, videos, video_metadata, do_sample_frames=None, sample_indices_fn=None):
-        items = flatten_videos(videos)
-        if items and all(_is_video_source(item) for item in items):
-            return self.fetch_videos(items, sample_indices_fn=sample_indices_fn)
         videos = make_batched_videos(videos)
         if any(len(video) == 0 for video in videos):
             raise ValueError("Received a video with no frames")

@@ -6,10 +6,11 @@ from transformers import pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 import modeling_v2xum
+from modeling_v2xum.pipeline_v2xum import _chat_request
 from processing import VideoDecodingError, decode_video, uniform_frame_indices
 
 
-SCHEMA = {"task", "text", "raw_text", "sentences", "keyframes", "warnings", "windows"}
+SCHEMA = {"task", "text", "raw_text", "sentences", "keyframes", "warnings", "windows", "generated_text"}
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,7 @@ def test_each_task_gives_its_modality(summarize, videos):
     for task in ("video", "both"):
         result = summarize(videos["long"], task=task, max_new_tokens=12, max_keyframes=3)
         assert set(result) == SCHEMA and result["task"] == task
+        assert result["generated_text"] == result["raw_text"]  # the answer, keyframe tokens kept
         # The biased tiny model always names frames; the constraint caps them at 3, in order.
         assert [k["index"] for k in result["keyframes"]] == [0, 1, 2]
         for keyframe in result["keyframes"]:
@@ -113,3 +115,58 @@ def test_fps_sampling(summarize, videos):
     assert all(k["seconds"] == pytest.approx(k["frame_index"] / 30) for k in result["keyframes"])
     with pytest.raises(ValueError, match="fps must be a positive number"):
         summarize(videos["long"], fps=0)
+
+
+def test_datasets_and_generators_with_any_batch_size(summarize, videos):
+    """transformers' conventions: a `KeyDataset` over a `datasets.Dataset`, or a generator, streams results."""
+    from datasets import Dataset
+    from transformers.pipelines.pt_utils import KeyDataset
+
+    paths = [videos["long"], videos["short"], videos["medium"]]
+    one_by_one = [summarize(v, task="both", max_new_tokens=12) for v in paths]
+    dataset = Dataset.from_dict({"video": paths})
+    for batch_size in (1, 2, 3):
+        assert (
+            list(summarize(KeyDataset(dataset, "video"), task="both", max_new_tokens=12, batch_size=batch_size))
+            == one_by_one
+        )
+        assert list(summarize((p for p in paths), task="both", max_new_tokens=12, batch_size=batch_size)) == one_by_one
+
+
+def test_generation_options_at_call_time(summarize, videos):
+    greedy = summarize(videos["long"], task="both", max_new_tokens=12)
+    assert summarize(videos["long"], task="both", generate_kwargs={"max_new_tokens": 12}) == greedy
+    assert summarize(videos["long"], task="both", max_new_tokens=12, num_beams=1, do_sample=False) == greedy
+    beams = summarize(videos["long"], task="both", max_new_tokens=12, num_beams=3)
+    assert beams["keyframes"] and beams["task"] == "both"  # beam search under the keyframe rule
+    shorter = summarize(videos["long"], task="both", max_new_tokens=3)
+    assert len(shorter["raw_text"]) < len(greedy["raw_text"])
+
+
+def test_chat_messages_with_a_video_part(summarize, videos):
+    from processing import TASK_INSTRUCTIONS
+
+    def chat(video, text):
+        return [{"role": "user", "content": [{"type": "video", "video": video}, {"type": "text", "text": text}]}]
+
+    for task in ("video", "text", "both"):  # a released instruction sets the task
+        conversation = chat(videos["long"], TASK_INSTRUCTIONS[task])
+        result = summarize(conversation, max_new_tokens=12)
+        plain = summarize(videos["long"], task=task, max_new_tokens=12)
+        assert {k: v for k, v in result.items() if k != "generated_text"} == {
+            k: v for k, v in plain.items() if k != "generated_text"
+        }
+        assert result["generated_text"] == [*conversation, {"role": "assistant", "content": plain["raw_text"]}]
+    # Any other text is the instruction itself (in the prompt), under the task given (default both).
+    (inputs,) = summarize.preprocess(_chat_request(chat(videos["long"], "Describe the squares.")), task="both")
+    assert "Describe the squares." in summarize.tokenizer.decode(inputs["input_ids"][0])
+    batch = summarize(
+        [chat(videos["long"], TASK_INSTRUCTIONS["text"]), chat(videos["short"], TASK_INSTRUCTIONS["text"])],
+        max_new_tokens=12,
+        batch_size=2,
+    )
+    assert [b["task"] for b in batch] == ["text", "text"]
+    with pytest.raises(ValueError, match="must ask for one task"):
+        summarize([chat(videos["long"], TASK_INSTRUCTIONS["text"]), chat(videos["short"], TASK_INSTRUCTIONS["video"])])
+    with pytest.raises(ValueError, match="exactly one video part"):
+        summarize([{"role": "user", "content": [{"type": "text", "text": "hello"}]}])

@@ -8,13 +8,14 @@ all went well. Anything else is a bug and keeps its traceback.
 
 import argparse
 import json
-import os
 import sys
 import time
 from functools import partial
 from pathlib import Path
 
 import psutil
+
+from . import __version__
 
 
 DTYPE_CHOICES = ["auto", "bf16", "fp16", "fp32"]
@@ -44,7 +45,7 @@ def _overwrite_flag(parser: argparse.ArgumentParser) -> None:
 def _init_tiny(args: argparse.Namespace) -> int:
     from .model_card import write_folder_card
     from .outputs import check_output_dir
-    from .testing import write_tiny_checkpoint
+    from .tiny_models import write_tiny_checkpoint
 
     out = check_output_dir(args.out_dir, args.overwrite)
     start = time.perf_counter()
@@ -76,23 +77,26 @@ def _add_init_tiny(commands) -> None:
 # -- summarize ------------------------------------------------------------------------------------------------------
 
 
+# What only the local runner does: refused by --engine ray (never silently dropped).
+LOCAL_ONLY = {"stream": "--stream", "prefetch": "--prefetch", "retry_failed": "--retry-failed"}
+
+
 def _summarize(args: argparse.Namespace) -> int:
     started = args.started  # outputs completed after this by a concurrent run are not this run's to redo
     from .collection import collect_jobs
-    from .summarize import ExportOptions, SummarizeSettings, load_pipeline, summarize_videos
+    from .summarize import ExportOptions, SummarizeSettings
 
     if not args.videos and not args.manifest:
         raise ValueError("give videos, folders of videos, or --manifest")
     if args.highlights and args.task == "text":
         raise ValueError("--highlights needs keyframes, and a TEXT summary has none: use --task both or video")
-    jobs = collect_jobs(args.videos, args.manifest, args.glob)
     if args.engine == "ray":
-        if args.stream:
-            raise ValueError("--stream prints answers in this process; it does not apply to --engine ray")
-        return _summarize_on_ray(args, jobs)
-    jobs, device = _this_process_share(jobs, args.device)
-    quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
-    pipe = load_pipeline(args.model, device=device, dtype=args.dtype, quantization=quantization)
+        refused = [flag for name, flag in LOCAL_ONLY.items() if getattr(args, name) not in (None, False)]
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)}: not for --engine ray (Ray pipelines decoding itself, and always resumes)"
+            )
+    jobs = collect_jobs(args.videos, args.manifest, args.glob)
     settings = SummarizeSettings(
         task=args.task,
         num_frames=args.num_frames,
@@ -103,23 +107,13 @@ def _summarize(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size,
         window_seconds=args.window_seconds,
-        prefetch=args.prefetch,
+        prefetch=2 if args.prefetch is None else args.prefetch,
         stream=args.stream,
     )
     exports = ExportOptions(args.highlights, args.highlight_before, args.highlight_after)
-    run = {"device": str(pipe.device), "dtype": str(pipe.dtype).removeprefix("torch."), "quantization": quantization}
-    report = summarize_videos(
-        pipe,
-        jobs,
-        args.out,
-        settings,
-        exports,
-        overwrite=args.overwrite,
-        extra={"model": args.model, "settings": run},
-        resume=args.resume,
-        retry_failed=args.retry_failed,
-        started=started,
-    )
+    quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
+    run = _summarize_on_ray if args.engine == "ray" else _summarize_here
+    report = run(args, jobs, settings, exports, quantization, started)
     if args.json:
         print(json.dumps(report.records, indent=2, ensure_ascii=False))
     for video, reason in report.failures.items():
@@ -134,29 +128,36 @@ def _summarize(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
-def _summarize_on_ray(args: argparse.Namespace, jobs: list) -> int:
+def _summarize_here(args, jobs, settings, exports, quantization, started):
+    """This process (its share, under `accelerate launch` or torchrun)."""
+    from .summarize import load_pipeline, summarize_videos, this_process_share
+
+    jobs, device = this_process_share(jobs, args.device)
+    pipe = load_pipeline(args.model, device=device, dtype=args.dtype, quantization=quantization)
+    run = {"device": str(pipe.device), "dtype": str(pipe.dtype).removeprefix("torch."), "quantization": quantization}
+    return summarize_videos(
+        pipe,
+        jobs,
+        args.out,
+        settings,
+        exports,
+        overwrite=args.overwrite,
+        extra={"model": args.model, "settings": run},
+        resume=args.resume,
+        retry_failed=args.retry_failed,
+        started=started,
+    )
+
+
+def _summarize_on_ray(args, jobs, settings, exports, quantization, started):
     import ray
 
     from .ray_summarize import summarize_dataset
-    from .summarize import ExportOptions, SummarizeSettings
 
-    for job in [job for job in jobs if job.error]:
-        print(f"error: {job.video}: {job.error}", file=sys.stderr)
     ray.init(address=args.ray_address, ignore_reinit_error=True)
     rows = [
         {"video": job.video, "id": job.name, "task": job.task, "query": job.query} for job in jobs if not job.error
     ]
-    settings = SummarizeSettings(
-        task=args.task,
-        num_frames=args.num_frames,
-        fps=args.fps,
-        query=args.query,
-        max_keyframes=args.max_keyframes,
-        decode_mode=args.decode_mode,
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-    )
-    exports = ExportOptions(args.highlights, args.highlight_before, args.highlight_after)
     report = summarize_dataset(
         ray.data.from_items(rows),
         args.model,
@@ -166,26 +167,12 @@ def _summarize_on_ray(args: argparse.Namespace, jobs: list) -> int:
         concurrency=args.actors,
         num_gpus=args.gpus_per_actor,
         device=args.device,
+        dtype=args.dtype,
+        quantization=quantization,
+        overwrite=args.overwrite,
     )
-    for video, reason in report.failures.items():
-        print(f"error: {video}: {reason}", file=sys.stderr)
-    failed = len(report.failures) + sum(1 for job in jobs if job.error)
-    print(f"{len(report.records)} summaries written to {args.out} by Ray; {failed} failed", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def _this_process_share(jobs: list, device: str) -> tuple[list, str]:
-    """Under `accelerate launch` (or torchrun), this process's share of the jobs and its device; else all of them.
-    The claims keep processes from doing a video twice either way; the split spreads the work evenly."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return jobs, device
-    import torch
-    from accelerate import PartialState
-
-    state = PartialState(cpu=not torch.cuda.is_available())  # on CPUs the processes join a gloo group
-    own_device = "cpu" if state.device.type == "cpu" else str(state.device)
-    with state.split_between_processes(jobs) as share:
-        return list(share), (own_device if device == "auto" else device)
+    report.failures |= {job.video: job.error for job in jobs if job.error}
+    return report
 
 
 def _add_summarize(commands) -> None:
@@ -208,8 +195,7 @@ def _add_summarize(commands) -> None:
         "--engine",
         choices=["local", "ray"],
         default="local",
-        help="ray: a Ray Data pipeline (CPU decoding stage, model actors; always resumes, replaces "
-        "incomplete outputs); needs v2xum[ray]",
+        help="ray: a Ray Data pipeline (CPU decoding stage, model actors; always resumes); needs v2xum[ray]",
     )
     parser.add_argument("--ray-address", help="Ray cluster to join (default: a local one, or RAY_ADDRESS)")
     parser.add_argument("--actors", type=_positive_int, default=1, help="with --engine ray: model actors")
@@ -239,8 +225,7 @@ def _add_summarize(commands) -> None:
     parser.add_argument(
         "--prefetch",
         type=int,
-        default=2,
-        help="batches decoded ahead of generation, in a thread (0: decode and generate in turn)",
+        help="batches decoded ahead of generation, in a thread (default 2; 0: decode and generate in turn)",
     )
     parser.add_argument(
         "--window-seconds",
@@ -383,7 +368,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from .evaluation import markdown_table, run_evaluation, text_corpus
     from .outputs import check_output_dir
-    from .summarize import resolve_device, resolve_dtype
+    from .summarize import resolve_device
     from .training_data import load_training_examples, training_overlap
 
     out = check_output_dir(args.out, args.overwrite)
@@ -426,7 +411,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         dataset_name=args.dataset_name or data_file.resolve().parent.name,
         split=args.split,
         device=device,
-        dtype=resolve_dtype(args.dtype, device),
+        dtype=args.dtype,
         extra={"videos_seen_in_training": None if overlap is None else len(overlap)},
     )
     print(markdown_table(record["results"]))
@@ -657,6 +642,7 @@ COMMANDS = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="v2xum", description="Cross-modal video summarization with V2Xum.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     for register in COMMANDS:
         register(commands)

@@ -35,6 +35,7 @@ import numpy as np
 from processing import SampledFrames, V2XumVideoProcessor, VideoSummary, decode_video
 from processing.summary import SUMMARY_TASKS, Keyframe, SummarySentence
 
+from .summarize import SummarizeSettings, VideoSummarizer, load_pipeline
 from .training_data import KEYFRAME_TOLERANCE, keyframe_seconds
 from .validation import RowError, check_list, check_number, check_object, check_text, read_rows
 
@@ -277,6 +278,8 @@ def validate_prediction(row, where: str) -> tuple[str, Prediction]:
             check_list(frames, "frame_indices", where, required=True, field="frames.frame_indices")
         ):
             check_number(index, where, f"frames.frame_indices[{k}]", minimum=0, integer=True)
+        if frames.get("shortest_edge") is not None:
+            check_number(frames["shortest_edge"], where, "frames.shortest_edge", minimum=1, integer=True)
     summary = VideoSummary.from_dict({"text": "", "raw_text": "", "sentences": [], "keyframes": [], **row})
     return video, Prediction(summary, where, frames)
 
@@ -345,37 +348,36 @@ def run_evaluation(
     dataset_name: str = "custom",
     split: str = "test",
     device: str = "cpu",
-    dtype=None,
+    dtype: str = "auto",
     seed: int = 0,
     extra: dict | None = None,
 ) -> dict:
     """Summaries (from `model` or `predictions_file`), decoded timelines and CLIP frame embeddings, scores per task
     and system; writes results.json (with `extra`), results.md, model_index.json and predictions.jsonl into
     `out_dir`. A predictions file is validated entirely before anything is written; its recorded frames are the ones
+    scored. Each video is decoded once: the frames the model sees (the summarization engine's) are the frames
     scored."""
-    from transformers import pipeline
-
     if (model is None) == (predictions_file is None):
         raise ValueError("Give exactly one of a model or a predictions file")
     predictions = load_predictions(predictions_file, examples) if predictions_file else None
-    pipe = pipeline("video-summarization", model=model, device=device, dtype=dtype) if model else None
-    # Without a model, frames are sampled as recorded, else by `num_frames` or the video processor's default.
-    default = V2XumVideoProcessor.num_frames if pipe is None else pipe.processor.video_processor.num_frames
-    mode = pipe.processor.video_processor.decode_mode if pipe is not None else "exact"
-    sampling = [
-        (p.frames["num_frames"], p.frames["decode_mode"])
-        if p is not None and p.frames
-        else (num_frames or default, mode)
-        for p in predictions or [None] * len(examples)
+    summarizer = None
+    if model:
+        settings = SummarizeSettings(num_frames=num_frames, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        summarizer = VideoSummarizer(load_pipeline(model, device=device, dtype=dtype), settings)
+    sampling = [_sampling(p, summarizer, num_frames) for p in predictions or [None] * len(examples)]
+    decoded = [
+        summarizer.decode(e["video"])
+        if summarizer
+        else decode_video(e["video"], num_frames=n, mode=m, shortest_edge=edge)
+        for e, (n, m, edge) in zip(examples, sampling)
     ]
-    decoded = [decode_video(e["video"], num_frames=n, mode=m) for e, (n, m) in zip(examples, sampling)]
     timelines = [SampledFrames.from_metadata(d) for d in decoded]
     if predictions is not None:
         for prediction, timeline in zip(predictions, timelines):
             check_prediction_frames(prediction, timeline)
         summaries = [p.summary for p in predictions]
     else:
-        summaries = _generate(pipe, examples, num_frames or default, batch_size, max_new_tokens)
+        summaries = _generate(summarizer, examples, decoded)
     os.makedirs(out_dir, exist_ok=True)
     _write_predictions(os.path.join(out_dir, "predictions.jsonl"), examples, summaries, timelines, sampling)
 
@@ -394,7 +396,7 @@ def run_evaluation(
         "dataset": dataset_name,
         "split": split,
         "num_examples": len(examples),
-        "num_frames": sorted({n for n, _ in sampling}),
+        "num_frames": sorted({n for n, _, _ in sampling}),
         "clip_model": clip_embedder.name,
         "baseline_corpus_sentences": None if corpus is None else len(corpus),
         **(extra or {}),
@@ -404,31 +406,36 @@ def run_evaluation(
     return record
 
 
-def _generate(pipe, examples, num_frames: int, batch_size: int, max_new_tokens: int) -> list[VideoSummary]:
-    """The model's summaries, one pipeline run per task (batches share a prompt), back in example order. The
-    pipeline gets the files, as a user's call would: decoded and sampled the way the model is used."""
+def _sampling(prediction, summarizer, num_frames: int | None) -> tuple[int, str, int | None]:
+    """How a video is decoded: as a predictions row recorded it, else as the model sees it (its frame count, decode
+    mode and input size), else (no model, nothing recorded) `num_frames` exact frames at full size."""
+    if prediction is not None and prediction.frames:
+        frames = prediction.frames
+        return frames["num_frames"], frames["decode_mode"], frames.get("shortest_edge")
+    if summarizer is not None:
+        return summarizer.settings.num_frames, summarizer.settings.decode_mode, summarizer.shortest_edge
+    return num_frames or V2XumVideoProcessor.num_frames, "exact", None
+
+
+def _generate(summarizer, examples: list[dict], decoded: list) -> list[VideoSummary]:
+    """The model's summaries of the decoded videos, one engine run per task (batches share a prompt), back in
+    example order."""
     summaries = []
     for task in ("video", "text", "both"):
         rows = [i for i, e in enumerate(examples) if e["task"] == task]
         if rows:
-            outputs = pipe(
-                [examples[i]["video"] for i in rows],
-                task=task,
-                num_frames=num_frames,
-                batch_size=batch_size,
-                max_new_tokens=max_new_tokens,
-            )
-            summaries += list(zip(rows, outputs))
-    return [VideoSummary.from_dict(s) for _, s in sorted(summaries, key=lambda pair: pair[0])]
+            summaries += zip(rows, summarizer.summarize([decoded[i] for i in rows], task=task))
+    return [summary for _, summary in sorted(summaries, key=lambda pair: pair[0])]
 
 
 def _write_predictions(path: str, examples: list[dict], summaries: list[VideoSummary], timelines, sampling) -> None:
     """One row per example: the summary, the video, and what the model saw (for re-scoring)."""
     with open(path, "w", encoding="utf-8") as f:
-        for example, summary, timeline, (count, mode) in zip(examples, summaries, timelines, sampling):
+        for example, summary, timeline, (count, mode, edge) in zip(examples, summaries, timelines, sampling):
             frames = {
                 "num_frames": count,
                 "decode_mode": mode,
+                "shortest_edge": edge,
                 "frame_indices": list(timeline.frame_indices),
                 "timestamps": list(timeline.timestamps),
             }

@@ -8,7 +8,6 @@ first frame, the same origin `decode_video` uses.
 import json
 import math
 import os
-import re
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -19,6 +18,8 @@ from PIL import Image, ImageDraw, ImageFont
 from processing.summary import Keyframe, VideoSummary
 from processing.timeline import uniform_frame_indices
 from processing.video_decoding import DecodedVideo, iter_frames, video_timeline
+
+from .outputs import is_output_file
 
 
 # A sentence stays on screen this long after its last keyframe (and a VIDEO-task keyframe cue this long).
@@ -35,8 +36,6 @@ GAP = 4
 KEYFRAME_COLOUR = (230, 40, 40)
 SHEET_BACKGROUND = (24, 24, 24)
 NO_REEL = "no highlight reel: the summary names no keyframes"
-# Everything `export_summary` may write into a video's output folder.
-OUTPUT_FILES = ("summary.json", "summary.srt", "summary.vtt", "contact_sheet.png", "timeline.png", "highlights.mp4")
 
 
 @dataclass
@@ -176,9 +175,11 @@ def contact_sheets(frames, summary: VideoSummary, per_page: int = SHEET_PAGE) ->
 
 
 def keyframe_images(summary: VideoSummary, video: DecodedVideo) -> dict[int, np.ndarray]:
-    """`{keyframe index: image}`: from the decoded frames when the summary's indices point into them, else (a
-    summary merged from time windows) decoded one by one from the file by source frame, at thumbnail size."""
-    if summary.windows is None:
+    """`{keyframe index: image}`, decoded from the file by source frame at thumbnail size (the frames the model saw
+    are at its input size, often smaller; a summary merged from time windows has no frames in memory at all)."""
+    if not summary.keyframes:
+        return {}
+    if video.path is None:  # frames handed in without a file: the frames the model saw are all there is
         return {k.index: video.frames[k.index] for k in summary.keyframes}
     by_source = {k.frame_index: k.index for k in summary.keyframes}
     return {by_source[i]: image for i, image in iter_frames(video.path, sorted(by_source), EXPORT_SHORTEST_EDGE)}
@@ -192,12 +193,17 @@ def _keyframe_strip(images: dict[int, np.ndarray], summary: VideoSummary) -> Ima
 
 
 def timeline_strip(
-    frames: np.ndarray, summary: VideoSummary, thumb_height: int = TIMELINE_THUMB_HEIGHT
+    frames: np.ndarray,
+    summary: VideoSummary,
+    thumb_height: int = TIMELINE_THUMB_HEIGHT,
+    aspect: float | None = None,
 ) -> Image.Image:
     """All sampled frames side by side, keyframes framed and underlined in red. The strip is
-    `n * w + (n + 1) * GAP` by `thumb_height + 3 * GAP`, `w` the thumbnail width at `thumb_height`."""
-    thumbs = [_thumbnail(frame, height=thumb_height) for frame in frames]
-    width = thumbs[0].width
+    `n * w + (n + 1) * GAP` by `thumb_height + 3 * GAP`, `w` the thumbnail width at `thumb_height` for the video's
+    `aspect` (width / height; default: the frames'), whatever size the frames were decoded at."""
+    aspect = aspect or frames[0].shape[1] / frames[0].shape[0]
+    width = max(1, round(aspect * thumb_height))
+    thumbs = [Image.fromarray(frame).resize((width, thumb_height), Image.Resampling.BICUBIC) for frame in frames]
     size = (len(thumbs) * width + (len(thumbs) + 1) * GAP, thumb_height + 3 * GAP)
     strip = Image.new("RGB", size, SHEET_BACKGROUND)
     draw = ImageDraw.Draw(strip)
@@ -381,11 +387,6 @@ def _video_origin(container) -> float:
     return float(lowest * stream.time_base)
 
 
-def is_output_file(name: str) -> bool:
-    """Whether a file name is one `export_summary` writes (other files in an output folder are the user's)."""
-    return name in OUTPUT_FILES or re.fullmatch(r"contact_sheet-\d+\.png", name) is not None
-
-
 def export_summary(
     summary: VideoSummary,
     video: DecodedVideo,
@@ -419,7 +420,8 @@ def export_summary(
         f.write(to_vtt(cues))
     images = keyframe_images(summary, video)
     if summary.windows is None:
-        timeline_strip(video.frames, summary).save(os.path.join(out_dir, "timeline.png"))
+        width, height = video.source_size
+        timeline_strip(video.frames, summary, aspect=width / height).save(os.path.join(out_dir, "timeline.png"))
     elif images:
         _keyframe_strip(images, summary).save(os.path.join(out_dir, "timeline.png"))
     else:
@@ -445,8 +447,8 @@ def export_summary(
             "path": video.path,
             "duration": video.duration,
             "fps": video.fps,
-            "width": video.width,
-            "height": video.height,
+            "width": video.source_size[0],
+            "height": video.source_size[1],
             "total_num_frames": video.total_num_frames,
             "num_sampled_frames": sum(w["frames"] for w in summary.windows) if summary.windows else len(video.frames),
         },
@@ -460,8 +462,6 @@ def export_summary(
 
 __all__ = [
     "export_summary",
-    "is_output_file",
-    "OUTPUT_FILES",
     "NO_REEL",
     "srt_text",
     "vtt_text",

@@ -1,12 +1,14 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
-"""Summarize a collection on a Ray cluster with Ray Data (`pip install "v2xum[ray]"`).
+"""Summarize a collection on a Ray cluster with Ray Data (`pip install "v2xum[ray]"`): a runner of the one engine
+(`v2xum.summarize.VideoSummarizer`), so a video gets the summary `v2xum summarize` gives it.
 
-A CPU stage decodes and samples each video; an actor-pool stage holds the model (`num_gpus` per actor: one actor
-per GPU) and writes each video's outputs with the same rules as `v2xum summarize`: claimed, written aside, moved into
-place with `summary.json` last, skipped when already complete with the same settings. Actors that die are
-restarted and their batches retried (a video finished before the crash is found complete, not redone). The driver
-writes `index.jsonl`. A Ray run always resumes: outputs complete with the same settings are skipped, anything else
-in their folders is replaced (the local engine's `--overwrite` / `--resume` choices do not apply).
+A CPU stage decodes and samples each video as the pipeline would (`decode_for_model`; with `window_seconds` the
+model stage reads each video's windows itself, one at a time); an actor-pool stage holds the model (`num_gpus` per
+actor: one actor per GPU, in `dtype`, optionally quantized) and writes each video's outputs with the same rules as
+`v2xum summarize`: claimed, written aside, moved into place with `summary.json` last, skipped when already complete
+with the same settings. Actors that die are restarted and their batches retried (a video finished before the crash
+is found complete, not redone). The driver writes `index.jsonl`. A Ray run always resumes: outputs complete with the
+same settings are skipped; an output folder holding anything else is refused unless `overwrite`.
 """
 
 import json
@@ -16,11 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from processing import DecodedVideo, VideoDecodingError, VideoSummary
+from processing import DecodedVideo, VideoDecodingError
 
-from .collection import Job, OutputFolder, append_index, collect_jobs, is_complete
-from .export import EXPORT_SHORTEST_EDGE, export_summary
-from .summarize import ExportOptions, SummarizeReport, SummarizeSettings, load_pipeline, outputs_digest
+from .collection import Job, collect_jobs
+from .outputs import OutputFolder, append_index, is_complete, is_occupied
+from .summarize import (
+    ExportOptions,
+    SummarizeReport,
+    SummarizeSettings,
+    VideoSummarizer,
+    check_quantization,
+    decode_for_model,
+    load_pipeline,
+    outputs_digest,
+)
 
 
 def summarize_dataset(
@@ -32,6 +43,9 @@ def summarize_dataset(
     concurrency: int = 1,
     num_gpus: float = 0.0,
     device: str = "auto",
+    dtype: str = "auto",
+    quantization: str | None = None,
+    overwrite: bool = False,
     actor_class: type | None = None,
 ) -> SummarizeReport:
     """`dataset`: a `ray.data.Dataset` with a `video` column (paths or URLs; optional `id`, `task`, `query`).
@@ -39,23 +53,35 @@ def summarize_dataset(
     from transformers import AutoProcessor
 
     settings, exports = settings or SummarizeSettings(), exports or ExportOptions()
-    processor = AutoProcessor.from_pretrained(model)  # the model's frame count and size, as `summarize_videos` uses
+    if settings.stream:
+        raise ValueError("--stream prints answers in this process; it does not apply to --engine ray")
+    check_quantization(quantization)  # here, not as a dying actor
+    processor = AutoProcessor.from_pretrained(model)  # the model's frame count and size, as the engine uses
     settings = replace(settings, num_frames=settings.num_frames or processor.video_processor.num_frames)
     processor.check_frame_count(settings.num_frames)
-    decode_edge = max(EXPORT_SHORTEST_EDGE, processor.video_processor.resize_edge() or 0)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = dataset.take_all()  # paths and names only: what the driver needs to name every output
-    jobs = _jobs(rows)
+    jobs = _jobs(dataset.take_all())  # paths and names only: what the driver needs to name every output
     digest = outputs_digest(model, settings, exports)
     report = SummarizeReport()
-    for job in [job for job in jobs if job.error]:
-        report.failures[job.video] = job.error
-        append_index(out, _record(job, "failed", job.error, digest))
+    for job in jobs:
+        if (
+            job.error is None
+            and not overwrite
+            and not is_complete(out / job.name, digest)
+            and is_occupied(out / job.name)
+        ):
+            job.error = f"output folder {out / job.name} already exists and is not empty (pass --overwrite)"
+        if job.error:
+            report.failures[job.video] = job.error
+            append_index(out, _record(job, "failed", job.error, digest))
     import ray.data
 
     todo = ray.data.from_items([asdict(job) for job in jobs if not job.error])
-    decoded = todo.map(_decode_row, fn_kwargs={"settings": asdict(settings), "shortest_edge": decode_edge})
+    decoded = todo.map(
+        _decode_row,
+        fn_kwargs={"settings": asdict(settings), "shortest_edge": processor.video_processor.resize_edge()},
+    )
     results = decoded.map_batches(
         actor_class or SummarizerActor,
         fn_constructor_kwargs={
@@ -65,6 +91,8 @@ def summarize_dataset(
             "exports": asdict(exports),
             "digest": digest,
             "device": device,
+            "dtype": dtype,
+            "quantization": quantization,
         },
         batch_size=settings.batch_size,
         batch_format="pandas",
@@ -104,16 +132,18 @@ def _record(job: Job, status: str, error: str | None, digest: str) -> dict:
     }
 
 
-def _decode_row(row: dict, settings: dict, shortest_edge: int | None) -> dict:
-    """The CPU stage: one video decoded and sampled (frames plus their timing), or why it could not be."""
-    from processing import V2XumVideoProcessor
+_NO_FRAMES = np.zeros((0, 1, 1, 3), np.uint8)
 
+
+def _decode_row(row: dict, settings: dict, shortest_edge: int | None) -> dict:
+    """The CPU stage: one video decoded and sampled as the pipeline decodes it (frames plus their timing), or why
+    it could not be; with windows, nothing (the model stage reads each window when its turn comes)."""
+    if settings["window_seconds"]:
+        return {**row, "frames": _NO_FRAMES, "timing": "{}", "error": None}
     try:
-        video = V2XumVideoProcessor.load_video(
-            row["video"], settings["num_frames"], settings["decode_mode"], settings["fps"], shortest_edge
-        )
+        video = decode_for_model(row["video"], SummarizeSettings(**settings), shortest_edge)
     except VideoDecodingError as error:
-        return {**row, "frames": np.zeros((0, 1, 1, 3), np.uint8), "timing": "{}", "error": error.reason}
+        return {**row, "frames": _NO_FRAMES, "timing": "{}", "error": error.reason}
     timing = {k: v for k, v in asdict(video).items() if k != "frames"}
     return {**row, "frames": video.frames, "timing": json.dumps(timing), "error": None}
 
@@ -125,51 +155,73 @@ def _frames(value) -> np.ndarray:
 
 
 class SummarizerActor:
-    """The model stage: summarizes a batch of decoded videos and writes their outputs."""
+    """The model stage: the engine on a batch of decoded videos (or of long videos, by windows), outputs written."""
 
-    def __init__(self, model: str, out_dir: str, settings: dict, exports: dict, digest: str, device: str = "auto"):
-        self.pipe = load_pipeline(model, device=device)
-        self.out, self.settings, self.exports, self.digest = Path(out_dir), settings, exports, digest
-        self.extra = {"model": model, "settings": settings, "settings_hash": digest}
+    def __init__(
+        self,
+        model: str,
+        out_dir: str,
+        settings: dict,
+        exports: dict,
+        digest: str,
+        device: str = "auto",
+        dtype: str = "auto",
+        quantization: str | None = None,
+    ):
+        pipe = load_pipeline(model, device=device, dtype=dtype, quantization=quantization)
+        self.summarizer = VideoSummarizer(pipe, SummarizeSettings(**settings))
+        self.out, self.exports, self.digest = Path(out_dir), ExportOptions(**exports), digest
+        self.extra = {
+            "model": model,
+            "settings": {
+                **settings,
+                "device": str(pipe.device),
+                "dtype": str(pipe.dtype).removeprefix("torch."),
+                "quantization": quantization,
+            },
+            "settings_hash": digest,
+        }
 
     def __call__(self, batch):
         rows = batch.to_dict("records")
-        results = {row["name"]: (row["error"], None) for row in rows if row["error"]}
-        todo = [row for row in rows if not row["error"]]
-        for row in [row for row in todo if is_complete(self.out / row["name"], self.digest)]:
-            results[row["name"]] = (None, "done before")  # a retried batch: finished before a crash
-        todo = [row for row in todo if row["name"] not in results]
+        results = {row["name"]: row["error"] for row in rows if row["error"]}
+        for row in [
+            row for row in rows if row["name"] not in results and is_complete(self.out / row["name"], self.digest)
+        ]:
+            results[row["name"]] = None  # a retried batch: finished before a crash
+        todo = [row for row in rows if row["name"] not in results]
         for task, query in dict.fromkeys((row["task"], row["query"]) for row in todo):  # one prompt per call
             group = [row for row in todo if (row["task"], row["query"]) == (task, query)]
-            videos = [DecodedVideo(frames=_frames(row["frames"]), **json.loads(row["timing"])) for row in group]
-            s = self.settings
-            outputs = self.pipe(
-                videos,
-                batch_size=len(videos),
-                task=task or s["task"],
-                query=query or s["query"],
-                num_frames=s["num_frames"],
-                fps=s["fps"],
-                max_keyframes=s["max_keyframes"],
-                max_new_tokens=s["max_new_tokens"],
-            )
-            for row, video, output in zip(group, videos, outputs):
-                results[row["name"]] = (self._write(row, video, VideoSummary.from_dict(output)), None)
+            results |= self._summarize(group, task, query)
         return {
             "name": [row["name"] for row in rows],
             "video": [row["video"] for row in rows],
-            "status": ["failed" if results[row["name"]][0] else "ok" for row in rows],
-            "error": [results[row["name"]][0] or "" for row in rows],
+            "status": ["failed" if results[row["name"]] else "ok" for row in rows],
+            "error": [results[row["name"]] or "" for row in rows],
         }
 
-    def _write(self, row: dict, video: DecodedVideo, summary: VideoSummary) -> str | None:
+    def _summarize(self, group: list[dict], task, query) -> dict[str, str | None]:
+        """`{name: error or None}` for rows that share a task and query."""
+        if self.summarizer.settings.window_seconds:
+            done = {}
+            for row in group:
+                try:
+                    summary, first = self.summarizer.summarize_windows(row["video"], task, query, progress=False)
+                except VideoDecodingError as error:
+                    done[row["name"]] = error.reason
+                else:
+                    done[row["name"]] = self._write(row, first, summary)
+            return done
+        videos = [DecodedVideo(frames=_frames(row["frames"]), **json.loads(row["timing"])) for row in group]
+        summaries = self.summarizer.summarize(videos, task, query)
+        return {row["name"]: self._write(row, video, summary) for row, video, summary in zip(group, videos, summaries)}
+
+    def _write(self, row: dict, video: DecodedVideo, summary) -> str | None:
         folder = OutputFolder(self.out, row["name"])
         if not folder.claim():
             return None  # another worker has it
         try:
-            export_summary(summary, video, folder.work, extra=self.extra, **self.exports)
-            folder.commit()
-            return None
+            return self.summarizer.write(summary, video, folder, self.exports, self.extra)[1]
         except (OSError, ValueError) as error:
             return f"writing outputs to {folder.final} failed: {error}"
         finally:

@@ -1,7 +1,13 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
-"""Summarize video files: decode each one, run the `video-summarization` pipeline, write the exports. A video that
-fails (missing, not a video, an occupied output folder, generation running out of memory) is reported and the others
-still run."""
+"""The one summarization engine: settings, loading the `video-summarization` pipeline, and turning videos into
+summaries and their output folders. Every way in calls it: `v2xum summarize` (this module's local runner, one or
+several processes; `v2xum.ray_summarize` on Ray), the app, `v2xum demo` and `v2xum evaluate`.
+
+A video reaches the model exactly as a plain `pipe(path)` call gives it: decoded by the pipeline's own video
+processor rule, at the model's input size (`VideoSummarizer.decode`), or, with `window_seconds`, through the
+pipeline's own windows. A video that fails (missing, not a video, an occupied output folder, generation running out
+of memory) is reported and the others still run.
+"""
 
 import importlib.util
 import os
@@ -17,18 +23,17 @@ import torch
 from safetensors import SafetensorError
 from transformers import BitsAndBytesConfig, Pipeline, pipeline
 
-from processing import DecodedVideo, VideoDecodingError, VideoSummary
-from processing.summary import merge_window_summaries
-from processing.timeline import window_spans
+from processing import DecodedVideo, V2XumVideoProcessor, VideoDecodingError, VideoSummary
 from processing.video_decoding import VideoReader
 
-from .collection import Job, OutputFolder, append_index, collect_jobs, is_complete, read_index, settings_hash
-from .export import EXPORT_SHORTEST_EDGE, NO_REEL, export_summary
+from .collection import Job, collect_jobs
+from .export import NO_REEL, export_summary
 from .model_card import is_hub_id
-from .outputs import is_occupied
+from .outputs import OutputFolder, append_index, is_complete, is_occupied, read_index, settings_hash
 
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+QUANTIZATIONS = ("4bit", "8bit")
 
 
 @dataclass
@@ -94,8 +99,7 @@ def load_pipeline(model: str, device: str = "auto", dtype: str = "auto", quantiz
     torch_dtype = resolve_dtype(dtype, device)
     kwargs: dict = {"dtype": torch_dtype}
     if quantization:
-        if importlib.util.find_spec("bitsandbytes") is None:
-            raise ValueError(f"--load-in-{quantization} needs the bitsandbytes package: pip install bitsandbytes")
+        check_quantization(quantization)
         config = BitsAndBytesConfig(
             load_in_4bit=quantization == "4bit",
             load_in_8bit=quantization == "8bit",
@@ -112,6 +116,106 @@ def load_pipeline(model: str, device: str = "auto", dtype: str = "auto", quantiz
     except (OSError, ValueError, RuntimeError, TypeError, KeyError, SafetensorError) as error:
         # A damaged or inconsistent checkpoint is the user's file to fix, not a bug here: say what and where.
         raise ValueError(f"cannot load model '{model}': {type(error).__name__}: {error}") from error
+
+
+def check_quantization(quantization: str | None) -> None:
+    """A quantization that can load here (before any model loads, on any engine), or a `ValueError` saying why."""
+    if quantization is None:
+        return
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ValueError(f"--load-in-{quantization} needs the bitsandbytes package: pip install bitsandbytes")
+
+
+def decode_for_model(video: str, settings: SummarizeSettings, shortest_edge: int | None) -> DecodedVideo:
+    """What the pipeline's video processor decodes for `pipe(video)`: `settings.num_frames` frames (or `fps`)
+    straight at the model's input size (`shortest_edge`, `V2XumVideoProcessor.resize_edge()`). The Ray runner's CPU
+    stage calls it without a model."""
+    return V2XumVideoProcessor.load_video(
+        video, settings.num_frames, settings.decode_mode, settings.fps, shortest_edge
+    )
+
+
+class VideoSummarizer:
+    """The engine: a loaded pipeline and the settings every video gets (`num_frames` resolved to the processor's).
+
+    `decode` and `summarize` split what `pipe(paths)` does, so decoding can run ahead of generation, with the same
+    result; `summarize_windows` is the pipeline's `window_seconds`; `write` exports a summary into its claimed
+    output folder."""
+
+    def __init__(self, pipe: Pipeline, settings: SummarizeSettings | None = None):
+        settings = settings or SummarizeSettings()
+        self.pipe = pipe
+        self.settings = replace(settings, num_frames=settings.num_frames or pipe.processor.video_processor.num_frames)
+        pipe.processor.check_frame_count(self.settings.num_frames)
+        if self.settings.stream and self.settings.batch_size != 1:
+            raise ValueError(f"--stream prints one answer at a time: use --batch-size 1 (got {settings.batch_size})")
+
+    @property
+    def shortest_edge(self) -> int | None:
+        return self.pipe.processor.video_processor.resize_edge()
+
+    def decode(self, video: str) -> DecodedVideo:
+        return decode_for_model(video, self.settings, self.shortest_edge)
+
+    def call_options(self, task: str | None = None, query: str | None = None) -> dict:
+        """The pipeline call parameters for a video of `task`/`query` (a manifest row's own, else the settings')."""
+        s = self.settings
+        return {
+            "task": task or s.task,
+            "query": query or s.query,
+            "max_keyframes": s.max_keyframes,
+            "max_new_tokens": s.max_new_tokens,
+            "stream": s.stream or None,
+        }
+
+    def summarize(
+        self, videos: list[DecodedVideo], task: str | None = None, query: str | None = None
+    ) -> list[VideoSummary]:
+        """Summaries of `decode`d videos, in batches of `batch_size`. The pipeline samples a decoded video again by
+        `num_frames`: all of its frames, as they were sampled already (the frames of `pipe(path)`)."""
+        outputs = self.pipe(
+            videos,
+            batch_size=self.settings.batch_size,
+            num_frames=self.settings.num_frames,
+            **self.call_options(task, query),
+        )
+        return [VideoSummary.from_dict(output) for output in outputs]
+
+    def summarize_windows(
+        self, video: str, task: str | None = None, query: str | None = None, progress: bool = True
+    ) -> tuple[VideoSummary, DecodedVideo]:
+        """One long video by time windows through the pipeline's `window_seconds` (each window decoded when its
+        turn comes, `batch_size` windows at a time), with a progress bar over the windows. The file is indexed
+        once; returns the summary and its first frame (what the exports need: size, rate, length)."""
+        s = self.settings
+        reader = VideoReader(video)
+        first = reader.sample(num_frames=1, shortest_edge=self.shortest_edge)
+        output = self.pipe(
+            reader,
+            window_seconds=s.window_seconds,
+            batch_size=s.batch_size,
+            num_frames=s.num_frames,
+            fps=s.fps,
+            decode_mode=s.decode_mode,
+            progress=progress or None,
+            **self.call_options(task, query),
+        )
+        return VideoSummary.from_dict(output), first
+
+    @staticmethod
+    def write(
+        summary: VideoSummary, video: DecodedVideo, folder: OutputFolder, exports: ExportOptions, extra: dict
+    ) -> tuple[dict, str | None]:
+        """Exports `summary` into the claimed `folder` (written aside, moved into place, `summary.json` last).
+        Returns its record, and what went wrong though the outputs are in place (a highlight reel asked for that no
+        keyframe allows), or None."""
+        record = export_summary(summary, video, folder.work, extra=extra, **asdict(exports))
+        folder.commit()
+        if exports.highlights and "highlights" not in record["files"]:
+            return record, f"{NO_REEL} (the other outputs are in {folder.final})"
+        return record, None
 
 
 def summarize_videos(
@@ -138,16 +242,13 @@ def summarize_videos(
     reported."""
     from tqdm.auto import tqdm
 
-    settings, exports = settings or SummarizeSettings(), exports or ExportOptions()
+    summarizer = VideoSummarizer(pipe, settings)
+    settings, exports = summarizer.settings, exports or ExportOptions()
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise NotADirectoryError(f"cannot use output directory '{out}': {error}") from error
-    settings = replace(settings, num_frames=settings.num_frames or pipe.processor.video_processor.num_frames)
-    pipe.processor.check_frame_count(settings.num_frames)
-    if settings.stream and settings.batch_size != 1:
-        raise ValueError(f"--stream prints one answer at a time: use --batch-size 1 (got {settings.batch_size})")
     jobs = videos if videos and isinstance(videos[0], Job) else collect_jobs(list(videos))
     digest = outputs_digest((extra or {}).get("model"), settings, exports)
     extra = {
@@ -156,7 +257,7 @@ def summarize_videos(
         "settings_hash": digest,
     }
     bar = tqdm(total=len(jobs), desc="summarizing", unit="video", disable=None if progress else True, file=sys.stderr)
-    run = _Run(pipe, out, settings, exports, extra, digest, bar)
+    run = _Run(summarizer, out, exports, extra, digest, bar)
     run.index = read_index(out) if resume else {}
     run.started = started if started is not None else time.time()
     try:
@@ -165,11 +266,8 @@ def summarize_videos(
             for job in todo:
                 run.windows(job)
         else:
-            _prefetched(
-                run,
-                list(_batches(todo, settings.batch_size, key=lambda job: (job.task, job.query))),
-                settings.prefetch,
-            )
+            batches = list(_batches(todo, settings.batch_size, key=lambda job: (job.task, job.query)))
+            _prefetched(run, batches, settings.prefetch)
     finally:
         run.release_all()  # after an interruption too: no claim or half-written folder stays behind
         bar.close()
@@ -180,6 +278,19 @@ def outputs_digest(model: str | None, settings: SummarizeSettings, exports: Expo
     """What makes two runs' outputs the same: the model, the settings but how work is batched, the exports."""
     same_outputs = {k: v for k, v in asdict(settings).items() if k not in ("batch_size", "prefetch", "stream")}
     return settings_hash({"model": model, "exports": asdict(exports), "settings": same_outputs})
+
+
+def this_process_share(jobs: list, device: str) -> tuple[list, str]:
+    """Under `accelerate launch` (or torchrun), this process's share of the jobs and its device; else all of them.
+    The claims keep processes from doing a video twice either way; the split spreads the work evenly."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return jobs, device
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())  # on CPUs the processes join a gloo group
+    own_device = "cpu" if state.device.type == "cpu" else str(state.device)
+    with state.split_between_processes(jobs) as share:
+        return list(share), (own_device if device == "auto" else device)
 
 
 def _prefetched(run: "_Run", batches: list[list[Job]], ahead: int) -> None:
@@ -199,12 +310,6 @@ def _prefetched(run: "_Run", batches: list[list[Job]], ahead: int) -> None:
             run.generate(pending.popleft().result())
 
 
-def _decode_edge(pipe: Pipeline) -> int | None:
-    """The shortest edge to decode at: what the exports' thumbnails need, or the model's input if larger; never the
-    full size of a 4K source."""
-    return max(EXPORT_SHORTEST_EDGE, pipe.processor.video_processor.resize_edge() or 0)
-
-
 def _batches(items, size: int, key=None):
     """Consecutive batches of at most `size` items, a new batch whenever `key` changes."""
     batch = []
@@ -220,13 +325,10 @@ def _batches(items, size: int, key=None):
 class _Run:
     """One `summarize_videos` call: its claims, its report and its index lines."""
 
-    def __init__(
-        self, pipe, out: Path, settings: SummarizeSettings, exports: ExportOptions, extra: dict, digest: str, bar
-    ):
-        self.pipe, self.out, self.settings, self.exports, self.extra, self.digest, self.bar = (
-            pipe,
+    def __init__(self, summarizer: VideoSummarizer, out: Path, exports: ExportOptions, extra: dict, digest: str, bar):
+        self.summarizer, self.out, self.exports, self.extra, self.digest, self.bar = (
+            summarizer,
             out,
-            settings,
             exports,
             extra,
             digest,
@@ -270,35 +372,12 @@ class _Run:
         self.bar.update()
         return False
 
-    def _kwargs(self, job: Job) -> dict:
-        s = self.settings
-        return {
-            "task": job.task or s.task,
-            "num_frames": s.num_frames,
-            "fps": s.fps,
-            "query": job.query or s.query,
-            "max_keyframes": s.max_keyframes,
-            "max_new_tokens": s.max_new_tokens,
-            "stream": s.stream or None,
-        }
-
     def decode(self, jobs: list[Job]) -> list[tuple[Job, DecodedVideo | str]]:
         """Each job's decoded video, or why it could not be decoded (run ahead of generation, in a thread)."""
         results = []
         for job in jobs:
             try:
-                results.append(
-                    (
-                        job,
-                        self.pipe.processor.video_processor.load_video(
-                            job.video,
-                            self.settings.num_frames,
-                            self.settings.decode_mode,
-                            self.settings.fps,
-                            _decode_edge(self.pipe),
-                        ),
-                    )
-                )
+                results.append((job, self.summarizer.decode(job.video)))
             except VideoDecodingError as error:
                 results.append((job, error.reason))
         return results
@@ -309,51 +388,24 @@ class _Run:
         decoded = [(job, video) for job, video in loaded if not isinstance(video, str)]
         if not decoded:
             return
-        if self.settings.stream:  # batch size 1: one video's answer follows
+        if self.summarizer.settings.stream:  # batch size 1: one video's answer follows
             print(f"{decoded[0][0].video}:", flush=True)
+        first = decoded[0][0]
         try:
-            results = self.pipe(
-                [d for _, d in decoded], batch_size=self.settings.batch_size, **self._kwargs(decoded[0][0])
-            )
+            summaries = self.summarizer.summarize([video for _, video in decoded], first.task, first.query)
         except (RuntimeError, ValueError) as error:  # e.g. out of memory: the other batches still run
             for job, _ in decoded:
                 self.fail(job, f"summarizing failed: {error}")
             return
-        for (job, video), result in zip(decoded, results):
-            self.finish(job, VideoSummary.from_dict(result), video)
+        for (job, video), summary in zip(decoded, summaries):
+            self.finish(job, summary, video)
 
     def windows(self, job: Job) -> None:
-        """One long video by time windows, `batch_size` windows at a time (only those in memory), with a progress
-        bar per window; the same building blocks as the pipeline's `window_seconds` (`iter_windows`, then
-        `merge_window_summaries`)."""
-        from tqdm.auto import tqdm
-
-        s = self.settings
+        """One long video by time windows (the pipeline's `window_seconds`); the file is indexed once."""
         try:
-            reader = VideoReader(job.video)
-            first = reader.sample(num_frames=1, shortest_edge=_decode_edge(self.pipe))  # size, rate, duration
-            count = len(window_spans(reader.timeline.duration, s.window_seconds))
-            windows = self.pipe.processor.video_processor.iter_windows(
-                reader, s.window_seconds, s.num_frames, s.fps, s.decode_mode
-            )
-            summaries, spans = [], []
-            if s.stream:
+            if self.summarizer.settings.stream:
                 print(f"{job.video}:", flush=True)
-            with tqdm(
-                total=count,
-                desc=f"windows of {Path(job.video).name}",
-                unit="window",
-                disable=None,
-                leave=False,
-                file=sys.stderr,
-            ) as progress:
-                for batch in _batches(windows, s.batch_size):
-                    # Each window is capped at the summary's keyframe budget too: none needs more than the whole.
-                    results = self.pipe([w for _, _, w in batch], batch_size=s.batch_size, **self._kwargs(job))
-                    summaries += [VideoSummary.from_dict(result) for result in results]
-                    spans += [(start, end, len(w.frames)) for start, end, w in batch]
-                    progress.update(len(batch))
-            summary = merge_window_summaries(summaries, spans, s.max_keyframes)
+            summary, first = self.summarizer.summarize_windows(job.video, job.task, job.query)
         except VideoDecodingError as error:
             self.fail(job, error.reason)
         except (RuntimeError, ValueError) as error:
@@ -364,17 +416,16 @@ class _Run:
     def finish(self, job: Job, summary: VideoSummary, decoded: DecodedVideo) -> None:
         folder = self.folders[job.name]
         try:
-            record = export_summary(summary, decoded, folder.work, extra=self.extra, **asdict(self.exports))
-            folder.commit()
+            record, problem = self.summarizer.write(summary, decoded, folder, self.exports, self.extra)
         except (OSError, ValueError) as error:
             self.fail(job, f"writing outputs to {folder.final} failed: {error}")
             return
         self.report.records.append(record)
         self.bar.write(f"{job.video} -> {folder.final}", file=sys.stderr)
-        if self.exports.highlights and "highlights" not in record["files"]:
-            self.fail(job, f"{NO_REEL} (the other outputs are in {folder.final})")
-            return
-        self._close(job, "ok", None)
+        if problem:
+            self.fail(job, problem)
+        else:
+            self._close(job, "ok", None)
 
     def fail(self, job: Job, reason: str) -> bool:
         self.report.failures[job.video] = reason
@@ -411,8 +462,12 @@ __all__ = [
     "SummarizeSettings",
     "ExportOptions",
     "SummarizeReport",
+    "VideoSummarizer",
     "summarize_videos",
+    "decode_for_model",
     "load_pipeline",
     "resolve_device",
     "resolve_dtype",
+    "this_process_share",
+    "outputs_digest",
 ]
