@@ -10,7 +10,8 @@ import time
 import pytest
 
 from v2xum.cli import main as v2xum
-from v2xum.collection import collect_jobs, output_names, read_index
+from v2xum.collection import collect_jobs
+from v2xum.outputs import output_names, read_index
 from v2xum.testing import write_numbered_video
 
 
