@@ -10,6 +10,7 @@ marks the classes so that saved checkpoints carry `auto_map` for `trust_remote_c
 from transformers import (
     AutoConfig,
     AutoModel,
+    AutoModelForCausalLM,
     AutoModelForImageTextToText,
     AutoProcessor,
     AutoVideoProcessor,
@@ -28,6 +29,8 @@ from .pipeline_v2xum import VideoSummarizationPipeline
 AutoConfig.register("v2xum", V2XumConfig, exist_ok=True)
 AutoModel.register(V2XumConfig, V2XumModel, exist_ok=True)
 AutoModelForImageTextToText.register(V2XumConfig, V2XumForConditionalGeneration, exist_ok=True)
+# PEFT's AutoPeftModelForCausalLM loads adapters through AutoModelForCausalLM.
+AutoModelForCausalLM.register(V2XumConfig, V2XumForConditionalGeneration, exist_ok=True)
 AutoVideoProcessor.register(V2XumConfig, V2XumVideoProcessor, exist_ok=True)
 AutoProcessor.register(V2XumConfig, V2XumProcessor, exist_ok=True)
 

@@ -2,6 +2,8 @@
 """V2Xum model configuration."""
 
 import copy
+import os
+import re
 from typing import Literal
 
 from huggingface_hub.dataclasses import strict
@@ -16,6 +18,8 @@ logger = logging.get_logger(__name__)
 # the released `text` style writes two digits ([00]..[99]) and stays at 100.
 MAX_FRAME_TOKENS = 1000
 MAX_TEXT_FRAME_TOKENS = 100
+# `org/name` or `name`: a Hub id, as opposed to a local folder (which means nothing on another machine).
+_HUB_ID = re.compile(r"\w[\w.-]*(/\w[\w.-]*)?")
 # The pipeline a V2Xum folder declares (`config.custom_pipelines`): the task and its class in `pipeline_v2xum.py`,
 # for `pipeline(model=folder, trust_remote_code=True)` without this package.
 PIPELINE_TASK = "video-summarization"
@@ -26,6 +30,13 @@ CUSTOM_PIPELINES = {
         "type": "multimodal",
     }
 }
+# The classes a V2Xum folder declares for `trust_remote_code=True` users (files shipped by `remote_code.py`).
+AUTO_MAP = {
+    "AutoConfig": "configuration_v2xum.V2XumConfig",
+    "AutoModel": "modeling_v2xum.V2XumModel",
+    "AutoModelForCausalLM": "modeling_v2xum.V2XumForConditionalGeneration",
+    "AutoModelForImageTextToText": "modeling_v2xum.V2XumForConditionalGeneration",
+}
 
 
 def check_vision_feature_mode(vision_feature_mode: str, vision_config: PreTrainedConfig) -> None:
@@ -35,6 +46,11 @@ def check_vision_feature_mode(vision_feature_mode: str, vision_config: PreTraine
             "vision_feature_mode='image_embeds' needs a CLIP vision tower (its projected image embedding); "
             f"got a '{vision_config.model_type}' config. Use vision_feature_mode='patch_pooled'."
         )
+
+
+def is_hub_id(name: str | os.PathLike | None) -> bool:
+    """Whether `name` reads as a Hub repository id (`org/name` or `name`) and is not a local path."""
+    return bool(name) and _HUB_ID.fullmatch(os.fspath(name)) is not None and not os.path.exists(name)
 
 
 def _pipeline_registered() -> bool:
@@ -122,12 +138,26 @@ class V2XumConfig(PreTrainedConfig):
         if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
             self.tie_word_embeddings = True
         # With the package imported the task is registered, and a declared custom pipeline would make
-        # `pipeline("video-summarization", model=folder)` demand trust_remote_code; without it (remote code), every
-        # folder declares its pipeline, whatever its config.json says.
+        # `pipeline("video-summarization", model=folder)` demand trust_remote_code: the loaded config leaves it
+        # out. Without the package (remote code), every folder declares its pipeline. What is saved is the same
+        # either way (`to_diff_dict`).
         if _pipeline_registered():
             self.__dict__.pop("custom_pipelines", None)
         else:
             self.custom_pipelines = copy.deepcopy(CUSTOM_PIPELINES)  # transformers edits it in place
+        self.auto_map = dict(AUTO_MAP)
+
+    def to_diff_dict(self) -> dict:
+        """What `config.json` holds: the settings, and always the remote code that loads them (`AUTO_MAP`, the
+        `video-summarization` pipeline), whether or not this package is imported. A sub-config keeps the name it was
+        loaded from only when that is a Hub id: local and temporary paths mean nothing elsewhere."""
+        data = super().to_diff_dict()
+        data["auto_map"] = dict(AUTO_MAP)
+        data["custom_pipelines"] = copy.deepcopy(CUSTOM_PIPELINES)
+        for key in ("vision_config", "text_config"):
+            if isinstance(data.get(key), dict) and not is_hub_id(data[key].get("_name_or_path")):
+                data[key].pop("_name_or_path", None)
+        return data
 
     @property
     def num_video_tokens_per_frame(self) -> int:
@@ -218,4 +248,11 @@ class V2XumConfig(PreTrainedConfig):
         return cls(**(defaults | kwargs))
 
 
-__all__ = ["V2XumConfig", "MAX_FRAME_TOKENS", "MAX_TEXT_FRAME_TOKENS", "check_vision_feature_mode"]
+__all__ = [
+    "AUTO_MAP",
+    "is_hub_id",
+    "V2XumConfig",
+    "MAX_FRAME_TOKENS",
+    "MAX_TEXT_FRAME_TOKENS",
+    "check_vision_feature_mode",
+]

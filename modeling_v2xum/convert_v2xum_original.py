@@ -34,6 +34,7 @@ from transformers import (
 from .composition import _load_vision_tower, add_v2xum_token_rows, assemble_v2xum, v2xum_processor_for
 from .configuration_v2xum import MAX_TEXT_FRAME_TOKENS, V2XumConfig
 from .projector_weights import ProjectorWeightsError, load_released_projector
+from .remote_code import save_v2xum_folder
 
 
 class ConversionError(ValueError):
@@ -318,8 +319,7 @@ def convert(base: str, projector: str, lora: str, clip: str, out: str, overwrite
     # code did (tokenizer_image_token + per-prompt tokenization), so the ids match the released inputs.
     processor = v2xum_processor_for(config, tokenizer, num_frames=MAX_TEXT_FRAME_TOKENS)  # the released 100 frames
     model.to(dtype)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
+    save_v2xum_folder(out, model, processor)
     return model, processor
 
 

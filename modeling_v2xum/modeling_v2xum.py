@@ -1,10 +1,7 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
 """PyTorch V2Xum model: a vision tower, a projector and a Llama-family decoder in transformers' LLaVA layout."""
 
-import shutil
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -24,6 +21,7 @@ from transformers.utils import TransformersKwargs, can_return_tuple, logging
 
 from .configuration_v2xum import V2XumConfig, check_vision_feature_mode
 from .generation_v2xum import KeyframeLogitsProcessor
+from .remote_code import save_remote_code
 
 
 logger = logging.get_logger(__name__)
@@ -62,20 +60,17 @@ class V2XumMultiModalProjector(nn.Module):
     def __init__(self, config: V2XumConfig):
         super().__init__()
         text_hidden = config.text_config.hidden_size
-        if config.projector_feature_norm:
-            self.feature_norm = nn.BatchNorm1d(config.vision_feature_dim, affine=False)
+        # Parts a configuration leaves out are identities (no weights: the state dict names only what exists).
+        norm = config.projector_feature_norm
+        self.feature_norm = nn.BatchNorm1d(config.vision_feature_dim, affine=False) if norm else nn.Identity()
         self.linear_1 = nn.Linear(config.vision_feature_dim, text_hidden, bias=config.projector_bias)
-        if config.projector_type == "mlp2x_gelu":
-            self.act = nn.GELU()
-            self.linear_2 = nn.Linear(text_hidden, text_hidden, bias=config.projector_bias)
+        mlp = config.projector_type == "mlp2x_gelu"
+        self.act = nn.GELU() if mlp else nn.Identity()
+        self.linear_2 = nn.Linear(text_hidden, text_hidden, bias=config.projector_bias) if mlp else nn.Identity()
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if hasattr(self, "feature_norm"):
-            features = self.feature_norm(features.flatten(0, -2)).view_as(features)
-        hidden_states = self.linear_1(features)
-        if hasattr(self, "linear_2"):
-            hidden_states = self.linear_2(self.act(hidden_states))
-        return hidden_states
+        features = self.feature_norm(features.flatten(0, -2)).view_as(features)
+        return self.linear_2(self.act(self.linear_1(features)))
 
 
 class V2XumPreTrainedModel(PreTrainedModel):
@@ -93,16 +88,11 @@ class V2XumPreTrainedModel(PreTrainedModel):
     _can_compile_fullgraph = True
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """Also makes the folder load without this package: `AutoModel` in `auto_map` (transformers records only
-        the saved class's own Auto class) and the pipeline's file beside the model's."""
-        if self._auto_class is not None:
-            module = type(self).__module__.rsplit(".", 1)[-1]
-            auto_map = getattr(self.config, "auto_map", None) or {}
-            self.config.auto_map = {**auto_map, "AutoModel": f"{module}.V2XumModel"}
+        """Also ships the remote code (`save_remote_code`: every file, the pipeline's included), so the folder loads
+        without this package; `config.json` declares it."""
         super().save_pretrained(save_directory, *args, **kwargs)
-        pipeline_file = Path(sys.modules[type(self).__module__].__file__).with_name("pipeline_v2xum.py")
-        if self._auto_class is not None and kwargs.get("is_main_process", True) and pipeline_file.is_file():
-            shutil.copyfile(pipeline_file, Path(save_directory) / pipeline_file.name)
+        if kwargs.get("is_main_process", True):
+            save_remote_code(save_directory)
 
 
 def vision_tower_class(vision_feature_mode: str, vision_config: PreTrainedConfig) -> type[PreTrainedModel]:

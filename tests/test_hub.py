@@ -71,6 +71,8 @@ def test_push_model_uploads_checkpoint_code_pipeline_and_card(hub, tiny_dir, res
         "video_processing_v2xum.py",
         "video_decoding.py",
         "summary.py",
+        "timeline.py",
+        "remote_code.py",
     }
     config = json.loads(commit["files"]["config.json"])
     assert config["custom_pipelines"]["video-summarization"]["impl"] == "pipeline_v2xum.VideoSummarizationPipeline"

@@ -45,6 +45,39 @@ def test_dependencies_point_one_way(owner):
     assert {f: names for f, names in offending.items() if names} == {}
 
 
+def test_product_code_never_imports_test_helpers():
+    """Test helpers (`v2xum.testing`, `tests`) serve tests; nothing the package runs depends on them."""
+    product = [p for package in PACKAGES for p in (ROOT / package).rglob("*.py") if p.name != "testing.py"]
+    offending = {}
+    for path in [*product, ROOT / "train_sft.py"]:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([f"{'.' * node.level}{node.module or ''}"] if isinstance(node, ast.ImportFrom) else [])
+            )
+            bad = [n for n in names if n.split(".")[0] == "tests" or n in ("v2xum.testing", ".testing")]
+            if bad:
+                offending[str(path.relative_to(ROOT))] = bad
+    assert offending == {}
+
+
+def test_shipped_folders_hold_current_copies():
+    """The demo model's remote code and each metric folder's shared files are real files, equal to their sources
+    (`save_remote_code`, `python -m evaluate_metrics` refresh them)."""
+    from evaluate_metrics import SHARED_FILES, shared_copy
+    from modeling_v2xum.remote_code import remote_code_files
+    from v2xum.resources import demo_model_dir
+
+    demo = demo_model_dir()
+    for name, source in remote_code_files().items():
+        assert not (demo / name).is_symlink() and (demo / name).read_bytes() == source.read_bytes(), name
+    for module, names in SHARED_FILES.items():
+        for name in names:
+            copy = ROOT / "evaluate_metrics" / module / name
+            assert not copy.is_symlink() and copy.read_text() == shared_copy(name), copy
+
+
 def test_the_rule_catches_an_upward_import(tmp_path):
     module = tmp_path / "bad.py"
     module.write_text("def f():\n    from v2xum.cli import main\n    import evaluate_metrics.scoring\n")

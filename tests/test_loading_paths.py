@@ -16,7 +16,8 @@ import train_sft
 from modeling_v2xum.convert_v2xum_original import main as convert_main
 from v2xum.cli import main as v2xum
 from v2xum.resources import demo_model_dir
-from v2xum.testing import write_numbered_video, write_tiny_parts
+from v2xum.testing import write_numbered_video
+from v2xum.tiny_models import write_tiny_parts
 
 
 BLOCK_PACKAGE = 'import sys; sys.modules.update({m: None for m in ("modeling_v2xum", "processing", "v2xum")})\n'
@@ -145,11 +146,31 @@ def written(tmp_path_factory):
         )
     finally:
         os.chdir(cwd)
-    shutil.copytree(demo_model_dir(), root / "storyboard-demo")  # the committed demo, under its card's name
+    # The committed demo under its card's name, copied as a user copies a folder (links would stay links).
+    subprocess.run(["cp", "-r", str(demo_model_dir()), str(root / "storyboard-demo")], check=True)
+    align = [{"video": f"v{i}.mp4", "start": 0.0, "end": 2.0, "caption": "A square appears."} for i in range(4)]
+    (root / "align.jsonl").write_text("\n".join(json.dumps(r) for r in align) + "\n")
+    os.chdir(root)
+    try:  # a stage-1 (alignment) output
+        train_sft.run(
+            [
+                "--stage",
+                "align",
+                "--model_name_or_path",
+                "tiny",
+                "--output_dir",
+                "aligned",
+                *train[2:],
+                "--train_file",
+                str(root / "align.jsonl"),
+            ]
+        )
+    finally:
+        os.chdir(cwd)
     return root
 
 
-FOLDERS = ["tiny", "full", "lora", "merged", "pipe", "converted", "storyboard-demo"]
+FOLDERS = ["tiny", "full", "lora", "merged", "pipe", "converted", "aligned", "storyboard-demo"]
 
 
 def test_every_folder_loads_with_and_without_the_package(written):
@@ -166,6 +187,49 @@ def test_every_folder_loads_with_and_without_the_package(written):
         ), folder
         assert not with_package["remote_code"] and without["remote_code"], folder
         assert with_package["summary"] == without["summary"], folder  # the same model either way
+
+
+def test_copied_folders_load_anywhere(written, tmp_path):
+    """`cp -r` of every kind of folder to another place: real files only (no link to the repository), and each
+    loads there without the package."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for folder in FOLDERS:
+        subprocess.run(["cp", "-r", str(written / folder), str(elsewhere / folder)], check=True)
+    links = [str(p) for p in elsewhere.rglob("*") if p.is_symlink()]
+    assert links == []
+    shutil.copyfile(written / "v0.mp4", elsewhere / "v0.mp4")
+    out = _run(LOAD_SCRIPT, [json.dumps(FOLDERS), "v0.mp4", "without"], elsewhere)
+    copied = json.loads(out.split("RESULTS")[-1])
+    assert all(copied[f]["remote_code"] for f in FOLDERS)
+    assert all(copied[f]["classes"][0] == "V2XumConfig" for f in FOLDERS)
+
+
+CONFIG_SCRIPT = r"""
+import sys
+from transformers import AutoConfig
+AutoConfig.from_pretrained(sys.argv[1], trust_remote_code=True).save_pretrained(sys.argv[2])
+"""
+
+
+def test_saved_config_is_the_same_whatever_is_imported(written, tmp_path):
+    """config.json is plain data: saved with the package imported or through remote code, it is the same file,
+    declaring its remote code and pipeline and naming no local path."""
+    _run("import modeling_v2xum\n" + CONFIG_SCRIPT, [str(written / "tiny"), str(tmp_path / "with")], written)
+    _run(BLOCK_PACKAGE + CONFIG_SCRIPT, [str(written / "tiny"), str(tmp_path / "without")], written)
+    saved = (tmp_path / "with" / "config.json").read_text()
+    assert saved == (tmp_path / "without" / "config.json").read_text()
+    config = json.loads(saved)
+    assert config["custom_pipelines"]["video-summarization"]["impl"] == "pipeline_v2xum.VideoSummarizationPipeline"
+    assert config["auto_map"]["AutoModelForCausalLM"] == "modeling_v2xum.V2XumForConditionalGeneration"
+    assert "/" not in json.dumps({k: v for k, v in config.items() if k not in ("auto_map", "custom_pipelines")})
+
+
+def test_peft_auto_class_loads_an_adapter(written):
+    from peft import AutoPeftModelForCausalLM
+
+    model = AutoPeftModelForCausalLM.from_pretrained(str(written / "lora"))
+    assert type(model.get_base_model()).__name__ == "V2XumForConditionalGeneration"
 
 
 def _python_blocks(card: str) -> list[str]:

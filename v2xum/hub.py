@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx2
 from huggingface_hub import EvalResult, HfApi, ModelCard
 
-from modeling_v2xum.remote_code import CUSTOM_PIPELINES, remote_code_files
+from modeling_v2xum.remote_code import save_remote_code
 
 from . import PACKAGE_REQUIREMENT
 from .model_card import is_hub_id, render_model_card
@@ -48,12 +48,9 @@ def stage_model(
     for path in checkpoint_dir.iterdir():
         if path.is_file() and not path.name.startswith(_SKIP):
             shutil.copy2(path, staging / path.name)
-    for name, source in remote_code_files().items():
-        shutil.copy2(source, staging / name)
+    save_remote_code(staging)
     if (staging / "config.json").is_file():
-        config_json = json.loads((staging / "config.json").read_text())
-        config_json["custom_pipelines"] = CUSTOM_PIPELINES
-        (staging / "config.json").write_text(json.dumps(config_json, indent=2, sort_keys=True) + "\n")
+        config.save_pretrained(staging)  # declares the remote code and the pipeline, local paths left out
     if card is None:
         card = _render_card(
             checkpoint_dir, config, repo_id, results_dir, datasets, base_model, license, training_summary

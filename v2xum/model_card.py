@@ -2,24 +2,15 @@
 """Model cards rendered from the repository's `model_card.md` template (huggingface_hub `ModelCard`)."""
 
 import os
-import re
 from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
 
+from modeling_v2xum.configuration_v2xum import is_hub_id
 from processing import frame_token
 
 from . import PACKAGE_REQUIREMENT
 from .resources import model_card_template
-
-
-# `org/name` or `name`: a Hub id, as opposed to a local folder (which means nothing to the card's readers).
-_HUB_ID = re.compile(r"\w[\w.-]*(/\w[\w.-]*)?")
-
-
-def is_hub_id(name: str | os.PathLike | None) -> bool:
-    """Whether `name` reads as a Hub repository id and is not a local path."""
-    return bool(name) and _HUB_ID.fullmatch(os.fspath(name)) is not None and not os.path.exists(name)
 
 
 def hub_base_models(sources) -> list[str] | None:
