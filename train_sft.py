@@ -196,6 +196,7 @@ def main(
     trainer.save_model(training_args.output_dir)
     if trainer.is_world_process_zero():
         _finish(trainer, processor, script_args, args, training_args, model_args, push_to_hub)
+    trainer.end()  # trackers finished, the process group (several processes) released
     return trainer
 
 

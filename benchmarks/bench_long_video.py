@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from v2xum.testing import write_natural_video, write_tiny_checkpoint
+from v2xum.testing import write_natural_video
+from v2xum.tiny_models import write_tiny_checkpoint
 
 
 CHILD = r"""

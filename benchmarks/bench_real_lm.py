@@ -114,6 +114,7 @@ def storyboard_data(cache: Path, n_videos: int) -> Path:
 def compose_base(tower: Path, lm: Path, out: Path, recipe: dict) -> Path:
     """The composed V2Xum (the demo's architecture around SmolLM2) and its processor, saved."""
     from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
+    from modeling_v2xum.remote_code import save_v2xum_folder
 
     model, tokenizer = compose_v2xum(
         str(tower),
@@ -130,8 +131,7 @@ def compose_base(tower: Path, lm: Path, out: Path, recipe: dict) -> Path:
     processor = v2xum_processor_for(
         model.config, tokenizer, num_frames=recipe["num_frames"], chat_template=recipe["chat_template"]
     )
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
+    save_v2xum_folder(out, model, processor)
     return out
 
 
@@ -199,7 +199,7 @@ def _common(recipe: dict, out: Path) -> list[str]:
         "true",
         "--use_cpu",
         str(not torch.cuda.is_available()),
-        "--gradient_checkpointing",
+        "--activation_checkpointing",
         "false",
         "--report_to",
         "none",

@@ -81,7 +81,7 @@ def main() -> None:
             str(args.steps),
             "--bf16",
             "false",
-            "--gradient_checkpointing",
+            "--activation_checkpointing",
             "false",
             "--report_to",
             "none",

@@ -8,6 +8,7 @@ annotation grid, time windows of long videos, and the two timelines:
 """
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,11 +54,31 @@ def sample_frame_indices(timestamps, num_frames: int | None = None, fps: float |
         raise ValueError(f"fps must be > 0, got {fps}")
     times = np.asarray(timestamps, dtype=np.float64)
     span = duration_from_timestamps(times) if len(times) else 0.0
-    wanted = times[0] + np.arange(max(1, int(np.ceil(span * fps - 1e-9)))) / fps
-    picked = sorted(set(np.maximum(np.searchsorted(times, wanted + 1e-9, side="right") - 1, 0).tolist()))
+    count = max(1, math.ceil(span * fps - 1e-9))  # sample times k / fps, k < count
+    if count <= 4 * len(times) + 16:
+        wanted = times[0] + np.arange(count) / fps
+        picked = np.unique(np.maximum(np.searchsorted(times, wanted + 1e-9, side="right") - 1, 0)).tolist()
+    else:  # far more sample times than frames (a huge fps): never list them, ask each frame instead
+        picked = frames_showing_at_sample_times(times, fps, count)
     if num_frames is not None and len(picked) > num_frames:
         picked = [picked[i] for i in uniform_frame_indices(len(picked), num_frames)]
     return picked
+
+
+def frames_showing_at_sample_times(times: np.ndarray, fps: float, count: int) -> list[int]:
+    """The frames on screen at some sample time `times[0] + k / fps`, `0 <= k < count` (frame `i` shows from
+    `times[i]` to the next frame's time): what listing every sample time gives, in memory that grows with the
+    frames, not with `count`."""
+    start = times[0]
+    shows_until = np.append(times[1:], np.inf)
+    first = np.ceil((times - 1e-9 - start) * fps)  # the first sample time at or after each frame's start
+
+    def sampled(k: np.ndarray) -> np.ndarray:
+        at = start + k / fps
+        return (k >= 0) & (k < count) & (times <= at + 1e-9) & (at + 1e-9 < shows_until)
+
+    # `first` may be off by one where the product rounds: its neighbours are checked with the exact comparison.
+    return np.nonzero(sampled(first - 1) | sampled(first) | sampled(first + 1))[0].tolist()
 
 
 def duration_from_timestamps(timestamps) -> float:
@@ -67,13 +88,32 @@ def duration_from_timestamps(timestamps) -> float:
     return float(timestamps[-1]) - float(timestamps[0]) + step
 
 
-def window_spans(duration: float, window_seconds: float) -> list[tuple[float, float]]:
-    """Consecutive `[k * window_seconds, (k + 1) * window_seconds)` windows covering `[0, duration)`, the last one
-    cut at the end (at least one window)."""
-    if not window_seconds > 0:
-        raise ValueError(f"window_seconds must be > 0, got {window_seconds!r}")
-    count = max(1, math.ceil(duration / window_seconds - 1e-9))
-    return [(k * window_seconds, min((k + 1) * window_seconds, duration)) for k in range(count)]
+class WindowSpans(Sequence):
+    """Consecutive `(start, end)` windows `[k * window_seconds, (k + 1) * window_seconds)` covering `[0, duration)`,
+    the last one cut at the end (at least one window). A sequence computed on demand: its length is known at once
+    and no list of them is ever built, however short the windows."""
+
+    def __init__(self, duration: float, window_seconds: float):
+        if isinstance(window_seconds, bool) or not isinstance(window_seconds, (int, float)) or not window_seconds > 0:
+            raise ValueError(f"window_seconds must be a positive number, got {window_seconds!r}")
+        self.duration, self.window_seconds = duration, window_seconds
+        self.count = max(1, math.ceil(duration / window_seconds - 1e-9))
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(self.count))]
+        if not -self.count <= k < self.count:
+            raise IndexError(f"window {k} of {self.count}")
+        k %= self.count
+        return k * self.window_seconds, min((k + 1) * self.window_seconds, self.duration)
+
+
+def window_spans(duration: float, window_seconds: float) -> WindowSpans:
+    """The time windows of a video (`WindowSpans`)."""
+    return WindowSpans(duration, window_seconds)
 
 
 @dataclass
@@ -156,6 +196,8 @@ __all__ = [
     "sample_frame_indices",
     "duration_from_timestamps",
     "window_spans",
+    "WindowSpans",
+    "frames_showing_at_sample_times",
     "VideoTimeline",
     "SampledFrames",
 ]

@@ -15,7 +15,8 @@ import torch  # noqa: E402
 from huggingface_hub.utils import set_client_factory  # noqa: E402
 
 import modeling_v2xum  # noqa: E402,F401  (registers the Auto classes)
-from v2xum.testing import write_numbered_video, write_tiny_checkpoint  # noqa: E402
+from v2xum.testing import write_numbered_video  # noqa: E402
+from v2xum.tiny_models import write_tiny_checkpoint  # noqa: E402
 
 
 class MockHub:
@@ -101,7 +102,7 @@ def tiny_clip_dir(tmp_path_factory):
     """A tiny random CLIPModel (image + text towers) with an image processor and tokenizer, saved like a Hub one."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
-    from v2xum.testing import tiny_tokenizer
+    from v2xum.tiny_models import tiny_tokenizer
 
     path = tmp_path_factory.mktemp("clip") / "tiny-clip"
     tokenizer = tiny_tokenizer()

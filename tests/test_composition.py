@@ -8,7 +8,7 @@ from transformers import (
 )
 
 from modeling_v2xum import compose_v2xum
-from v2xum.testing import tiny_tokenizer
+from v2xum.tiny_models import tiny_tokenizer
 
 
 def test_compose_adds_contiguous_tokens_and_mean_rows(tmp_path):

@@ -8,7 +8,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, CLIPVisionM
 from modeling_v2xum.convert_v2xum_original import ConversionError, convert
 from modeling_v2xum.convert_v2xum_original import main as convert_main
 from processing import decode_video
-from v2xum.testing import write_tiny_parts
+from v2xum.tiny_models import write_tiny_parts
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ from processing import (
 from processing.summary import merge_window_summaries
 from processing.timeline import uniform_frame_indices
 from v2xum.cli import main as v2xum
-from v2xum.testing import write_numbered_video, write_tiny_checkpoint
+from v2xum.testing import write_numbered_video
+from v2xum.tiny_models import write_tiny_checkpoint
 
 
 GUARD = r"150 frames asked for, but this model has 100 frame tokens: sample at most 100 frames .* time windows"

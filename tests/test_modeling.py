@@ -129,7 +129,7 @@ def test_auto_classes_round_trip(tiny_dir):
 
 @pytest.mark.parametrize("mode, projector", [("patch_pooled", "mlp2x_gelu")])
 def test_patch_pooled_mlp_variant(tmp_path, videos, mode, projector):
-    from v2xum.testing import write_tiny_checkpoint
+    from v2xum.tiny_models import write_tiny_checkpoint
 
     path = write_tiny_checkpoint(tmp_path / "variant", vision_feature_mode=mode, projector_type=projector)
     model = AutoModelForImageTextToText.from_pretrained(path)

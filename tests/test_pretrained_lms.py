@@ -14,7 +14,8 @@ from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
 from processing.summary import SummarySentence, render_answer
 from v2xum.cli import main as v2xum
 from v2xum.collator import V2XumDataCollator
-from v2xum.testing import write_numbered_video, write_tiny_parts
+from v2xum.testing import write_numbered_video
+from v2xum.tiny_models import write_tiny_parts
 from v2xum.training import load_adapter
 from v2xum.training_data import load_training_examples
 
@@ -40,7 +41,7 @@ COMMON = [
     "no",
     "--lr_scheduler_type",
     "constant",
-    "--gradient_checkpointing",
+    "--activation_checkpointing",
     "false",
     "--logging_steps",
     "1",

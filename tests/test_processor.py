@@ -4,7 +4,8 @@ import torch
 from transformers import AutoProcessor
 
 from processing import SYSTEM_PROMPT, TASK_INSTRUCTIONS, V2XumProcessor, V2XumVideoProcessor, decode_video
-from v2xum.testing import read_frame_number, tiny_tokenizer
+from v2xum.testing import read_frame_number
+from v2xum.tiny_models import tiny_tokenizer
 
 
 @pytest.mark.parametrize("task", ["video", "text", "both"])

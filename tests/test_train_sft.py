@@ -30,7 +30,7 @@ COMMON = [
     "4",
     "--bf16",
     "false",
-    "--gradient_checkpointing",
+    "--activation_checkpointing",
     "false",
     "--report_to",
     "none",
@@ -259,7 +259,7 @@ def test_bad_data_gives_clear_errors(tiny_dir, train_file, tmp_path):
 
 
 def test_composed_model_is_saved_as_the_adapter_base(train_file, tmp_path):
-    from v2xum.testing import write_tiny_parts
+    from v2xum.tiny_models import write_tiny_parts
 
     vision_dir, text_dir = write_tiny_parts(tmp_path / "parts")
     out = tmp_path / "composed"
@@ -318,7 +318,7 @@ def test_paper_config_is_the_released_recipe():
     assert config["learning_rate"] == 1e-4 and config["lr_scheduler_type"] == "cosine"
     assert config["warmup_steps"] == 0.03 and config["num_train_epochs"] == 2
     assert config["per_device_train_batch_size"] * config["gradient_accumulation_steps"] == 128
-    assert config["bf16"] and config["gradient_checkpointing"] and config["max_length"] == 2048
+    assert config["bf16"] and config["activation_checkpointing"] and config["max_length"] == 2048
     assert config["num_frames"] == 100 and config["language_model"] == "lmsys/vicuna-7b-v1.5"
 
 

@@ -25,7 +25,8 @@ from v2xum.alignment_data import (
 from v2xum.cli import main as v2xum
 from v2xum.collator import V2XumAlignmentCollator
 from v2xum.storyboard import ALIGNMENT_FILE, FILLER_CAPTION, make_storyboard
-from v2xum.testing import read_frame_number, write_numbered_video, write_tiny_checkpoint
+from v2xum.testing import read_frame_number, write_numbered_video
+from v2xum.tiny_models import write_tiny_checkpoint
 from v2xum.training import load_model_and_processor
 from v2xum.validation import RowError
 
@@ -41,7 +42,7 @@ COMMON = [
     "1",
     "--bf16",
     "false",
-    "--gradient_checkpointing",
+    "--activation_checkpointing",
     "false",
     "--report_to",
     "none",

@@ -28,9 +28,10 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
+from modeling_v2xum.remote_code import save_v2xum_folder
 from processing import SYSTEM_PROMPT, TASK_INSTRUCTIONS
 
-from .testing import write_tiny_parts
+from .tiny_models import write_tiny_parts
 
 
 SHAPES = ("circle", "square", "triangle")
@@ -335,8 +336,7 @@ def write_storyboard_base(out_dir: str | os.PathLike, seed: int = 0) -> Path:
         )
     model.generation_config.max_new_tokens = 64
     processor = v2xum_processor_for(model.config, tokenizer, num_frames=DEMO_NUM_FRAMES)
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
+    save_v2xum_folder(out_dir, model, processor)
     return out_dir
 
 

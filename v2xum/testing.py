@@ -1,135 +1,20 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
-"""Test fixtures for this package's tests, benchmarks and users' CI, built offline in seconds: tiny random-weight
-V2Xum checkpoints (composed through `compose_v2xum`, the path real checkpoints take) and videos whose frames carry
-their own index, so that exact frames can be checked by their pixels.
+"""Test videos for this package's tests, benchmarks and users' CI, made offline in seconds: videos whose frames carry
+their own index, so that exact frames can be checked by their pixels, natural-like footage for benchmarks, and
+damaged variants (concatenated, truncated). Tiny random checkpoints are in `v2xum.tiny_models`.
 
 Each numbered frame shows its index in binary as `NUM_BITS` vertical bands (white = 1), bold enough to survive lossy
 coding.
 """
 
 import os
-import tempfile
 from fractions import Fraction
-from pathlib import Path
 
 import av
 import numpy as np
-import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import (
-    CLIPVisionConfig,
-    CLIPVisionModelWithProjection,
-    LlamaConfig,
-    LlamaForCausalLM,
-    PreTrainedTokenizerFast,
-)
-
-from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
-from processing import SYSTEM_PROMPT, TASK_INSTRUCTIONS
-from v2xum.ray_summarize import SummarizerActor
 
 
 NUM_BITS = 14
-TINY_IMAGE_SIZE = 32
-_CORPUS = [
-    SYSTEM_PROMPT,
-    *TASK_INSTRUCTIONS.values(),
-    "USER: ASSISTANT: A man talks to the camera. He pours water into a pot and stirs it with a spoon.",
-    "A red circle moves left. A blue square appears in the middle. The screen is dark. Then a green star grows.",
-    "Focus on what the video shows about: people, objects, colours, motion, shapes, scenes, cooking, sports.",
-    "0 1 2 3 4 5 6 7 8 9 [00] [01] [99], ; : ! ? ' \" ( ) - the a an of in on at to and with from is are was",
-]
-
-
-def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """A byte-level BPE (any text round-trips) trained on a small fixed corpus: deterministic, a few hundred ids."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=384,
-        special_tokens=["<unk>", "<s>", "</s>", "<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(_CORPUS * 4, trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>"
-    )
-
-
-def write_tiny_parts(
-    parts_dir: str | os.PathLike,
-    tokenizer: PreTrainedTokenizerFast | None = None,
-    vision: dict | None = None,
-    text: dict | None = None,
-) -> tuple[Path, Path]:
-    """Writes a small random CLIP vision tower (`parts_dir/clip`) and a small random Llama with its tokenizer
-    (`parts_dir/llama`): the two pretrained parts `compose_v2xum` (and `train_sft.py --vision_model
-    --language_model`) start from. `vision` / `text` override the (tiny) config sizes."""
-    vision_dir, text_dir = Path(parts_dir, "clip"), Path(parts_dir, "llama")
-    vision_config = {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "image_size": TINY_IMAGE_SIZE,
-        "patch_size": 8,
-        "projection_dim": 24,
-    } | (vision or {})
-    CLIPVisionModelWithProjection(CLIPVisionConfig(**vision_config)).save_pretrained(vision_dir)
-    tokenizer = tokenizer or tiny_tokenizer()
-    text_config = {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "max_position_embeddings": 4096,
-    } | (text or {})
-    text = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=len(tokenizer),
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            **text_config,
-        )
-    )
-    text.save_pretrained(text_dir)
-    tokenizer.save_pretrained(text_dir)
-    return vision_dir, text_dir
-
-
-def write_tiny_checkpoint(
-    out_dir: str | os.PathLike,
-    vision_feature_mode: str = "image_embeds",
-    projector_type: str = "linear",
-    num_frames: int = 8,
-    seed: int = 0,
-    num_frame_tokens: int = 100,
-) -> Path:
-    """Writes a tiny V2Xum checkpoint (model, generation config, processor, tokenizer) to `out_dir`.
-
-    It is composed from a tiny CLIP vision tower and a tiny Llama through `compose_v2xum`, the same path a real
-    checkpoint takes; weights are random (seeded). The video processor samples `num_frames` frames of 32x32.
-    """
-    torch.manual_seed(seed)
-    out_dir = Path(out_dir)
-    with tempfile.TemporaryDirectory() as parts:
-        vision_dir, text_dir = write_tiny_parts(parts)
-        model, tokenizer = compose_v2xum(
-            str(vision_dir),
-            str(text_dir),
-            vision_feature_mode=vision_feature_mode,
-            projector_type=projector_type,
-            num_frame_tokens=num_frame_tokens,
-        )
-    model.generation_config.max_new_tokens = 32
-    processor = v2xum_processor_for(model.config, tokenizer, num_frames=num_frames)
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
-    return out_dir
 
 
 def numbered_frame(index: int, width: int, height: int, noise: np.random.Generator | None = None) -> np.ndarray:
@@ -239,10 +124,13 @@ def write_natural_video(
     container_format: str | None = None,
     preset: str = "veryfast",
     seed: int = 0,
+    encoder_threads: int = 1,
 ) -> str:
     """A video with natural-like content for benchmarks: a camera panning over a smooth random texture with fine
     grain, and discs moving across it, so every frame differs and codecs spend real bits (unlike flat colour).
-    x264 with GOP `gop` and `bframes` B-frames (250 and 3 are x264's defaults); `preset` only trades encoding speed."""
+    x264 with GOP `gop` and `bframes` B-frames (250 and 3 are x264's defaults); `preset` only trades encoding speed.
+    One encoder thread gives one slice per frame, as camera footage has (x264's sliced threads would cut each frame
+    into slices that a decoder's slice threading could share out)."""
     from PIL import Image as PILImage
 
     rng = np.random.default_rng(seed)
@@ -265,7 +153,7 @@ def write_natural_video(
     with av.open(os.fspath(path), mode="w", format=container_format) as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt, stream.gop_size = width, height, "yuv420p", gop
-        stream.options = {"preset": preset, "bf": str(bframes), "crf": "23"}
+        stream.options = {"preset": preset, "bf": str(bframes), "crf": "23", "threads": str(encoder_threads)}
         for n in range(int(seconds * fps)):
             x = int((width / 2) * (1 + np.sin(n / (fps * 7.0))))
             y = int((height / 2) * (1 + np.sin(n / (fps * 11.0))))
@@ -307,9 +195,6 @@ def reference_frames(path: str | os.PathLike) -> list[tuple[int | None, np.ndarr
 
 
 __all__ = [
-    "write_tiny_checkpoint",
-    "write_tiny_parts",
-    "tiny_tokenizer",
     "numbered_frame",
     "read_frame_number",
     "write_numbered_video",
@@ -317,19 +202,6 @@ __all__ = [
     "concatenate_files",
     "truncate_file",
     "reference_frames",
-    "CrashOnceSummarizer",
     "tone_pitch",
     "NUM_BITS",
 ]
-
-
-class CrashOnceSummarizer(SummarizerActor):
-    """A Ray Data model stage whose process dies (as a killed worker does) on its first batch when the file named
-    by `V2XUM_CRASH_ONCE` does not exist yet, creating it: for tests of worker failure and retries."""
-
-    def __call__(self, batch):
-        marker = os.environ.get("V2XUM_CRASH_ONCE")
-        if marker and not os.path.exists(marker):
-            open(marker, "w").close()
-            os._exit(1)
-        return super().__call__(batch)

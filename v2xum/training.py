@@ -23,6 +23,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, TrainerCall
 
 from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
 from modeling_v2xum.projector_weights import load_projector_into, save_released_projector
+from modeling_v2xum.remote_code import save_v2xum_folder
 
 from .model_card import render_model_card, source_name, write_folder_card
 from .outputs import check_output_dir
@@ -79,8 +80,7 @@ def load_model_and_processor(
     if composed_base_dir is not None:
         # An absolute path: the adapter's `base_model_name_or_path`, which must resolve from any working directory.
         composed_base_dir = os.path.abspath(composed_base_dir)
-        model.save_pretrained(composed_base_dir)
-        processor.save_pretrained(composed_base_dir)
+        save_v2xum_folder(composed_base_dir, model, processor)
         model.config._name_or_path = model.name_or_path = composed_base_dir
     return model, processor
 
@@ -192,9 +192,8 @@ def merge_adapter(
     """Writes a full checkpoint (model, generation config, processor) with the adapter merged into its base."""
     out_dir = os.fspath(check_output_dir(out_dir, overwrite))
     model = load_adapter(adapter_dir, base_model).merge_and_unload()
-    model.save_pretrained(out_dir)
     processor_source = adapter_dir if _has_processor(adapter_dir) else model.config._name_or_path
-    AutoProcessor.from_pretrained(processor_source).save_pretrained(out_dir)
+    save_v2xum_folder(out_dir, model, AutoProcessor.from_pretrained(processor_source))
     adapter_card = Path(adapter_dir) / "README.md"
     write_folder_card(
         out_dir,
