@@ -95,24 +95,84 @@ def test_text_task_has_no_reel_and_no_error(client):
     assert all(s["text"] in summary_html for s in record["sentences"]) and record["sentences"]
 
 
+def _hostile_uploads(tmp_path: Path, secret: Path) -> dict[str, tuple[Path, str]]:
+    """Files a hostile user uploads: `(file, what the page must say)`. Each tries to make the server read `secret`
+    (a video outside the upload) or is not a video at all."""
+    from v2xum.testing import write_numbered_video
+
+    playlist = f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:4,\nfile://{secret}\n#EXT-X-ENDLIST\n"
+    files = {
+        "text": (b"this is not a video", "not a readable video container"),
+        "hls playlist": (playlist.encode(), "'hls' file is not a plain video"),
+        "hls playlist named mp4": (playlist.encode(), "not a readable video container"),
+        "concat list": (f"ffconcat version 1.0\nfile '{secret}'\n".encode(), "not a readable video container"),
+    }
+    made = {}
+    for name, (content, message) in files.items():
+        suffix = ".m3u8" if name == "hls playlist" else ".ffconcat" if name == "concat list" else ".mp4"
+        path = tmp_path / f"{name.replace(' ', '_')}{suffix}"
+        path.write_bytes(content)
+        made[name] = (path, message)
+    long = tmp_path / "long_clip.mp4"  # a real video longer than the app's limit (0.5 minutes)
+    write_numbered_video(str(long), num_frames=40 * 4, fps=4)
+    made["too long"] = (long, "0.7 minutes of video asked for; the limit is at most 0.5")
+    return made
+
+
+def test_hostile_uploads_are_refused_with_the_package_message(client, tmp_path):
+    from v2xum.testing import write_numbered_video
+
+    (tmp_path / "secret").mkdir()
+    secret = Path(write_numbered_video(str(tmp_path / "secret" / "private.mp4"), num_frames=20, fps=10))
+    for name, (path, message) in _hostile_uploads(tmp_path, secret).items():
+        with pytest.raises(AppError) as error:
+            client.predict(handle_file(str(path)), "Both (text and keyframes)", "", 8, 0, 0, api_name="/summarize")
+        shown = str(error.value)
+        assert message in shown and path.name in shown, (name, shown)
+        assert "Traceback" not in shown and "/tmp" not in shown and str(tmp_path) not in shown, (name, shown)
+
+
 @pytest.mark.parametrize(
-    "content, message",
+    "fps, window, message",
     [
-        (b"this is not a video", "not a readable video container"),
-        (None, "minutes long; this app takes videos up to 0.5 minutes"),
+        (1e8, 0, "Value 100000000.0 is greater than maximum value 10"),  # gradio checks the field itself
+        (0, 1e-8, "1e-08 window seconds asked for; the limit is at least 5"),
     ],
 )
-def test_bad_input_shows_the_package_message(client, tmp_path, content, message):
-    path = tmp_path / "clip.mp4"
-    if content is None:  # a real video longer than the app's limit
-        from v2xum.testing import write_numbered_video
+def test_requests_over_the_limits_are_refused_at_once(client, fps, window, message):
+    import psutil
 
-        write_numbered_video(str(path), num_frames=40 * 4, fps=4)
-    else:
-        path.write_bytes(content)
+    video, _ = _sample(client, 3)
+    before = psutil.Process().memory_info().rss
+    start = time.perf_counter()
     with pytest.raises(AppError) as error:
-        client.predict(handle_file(str(path)), "Text", "", 8, 0, 0, api_name="/summarize")
-    assert message in str(error.value) and "clip.mp4" in str(error.value) and "Traceback" not in str(error.value)
+        client.predict(handle_file(video), "Keyframes (video)", "", 8, fps, window, api_name="/summarize")
+    assert message in str(error.value)
+    assert time.perf_counter() - start < 10 and psutil.Process().memory_info().rss - before < 500 * 2**20
+
+
+def test_request_folders_are_removed_once_delivered(app_url, client):
+    from v2xum.app import SummaryApp
+
+    video, _ = _sample(client, 4)
+    import tempfile
+
+    from v2xum.app import RELEASE_AFTER_SECONDS
+
+    client.predict(handle_file(video), "Text", "", 8, 0, 0, api_name="/summarize")
+    requests = Path(tempfile.gettempdir()) / "v2xum-app" / f"requests-{os.getpid()}"
+    deadline = time.monotonic() + RELEASE_AFTER_SECONDS + 5
+    while any(requests.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert list(requests.iterdir()) == []
+    # Folders of an app process that is gone are removed when an app starts.
+    stale = Path(tempfile.gettempdir()) / "v2xum-app" / "requests-999999999" / "abc"
+    stale.mkdir(parents=True, exist_ok=True)
+    SummaryApp.__new__(SummaryApp)  # nothing started yet
+    from v2xum.app import _remove_stale_requests
+
+    _remove_stale_requests(stale.parents[1])
+    assert not stale.parent.exists()
 
 
 def test_page_in_a_real_browser(app_url, client, tmp_path):

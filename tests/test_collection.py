@@ -105,7 +105,8 @@ def test_manifest_rows_with_problems_are_reported_and_the_rest_run(keyframe_mode
     assert v2xum(run_args(keyframe_model_dir, out, extra=["--manifest", str(manifest)])) == 1
     err = capsys.readouterr().err
     assert f"{manifest} row 3: 'video' must be a path" in err and f"{manifest} row 4: 'video'" in err
-    assert f"{manifest} row 5: 'task' must be one of" in err and "missing.mp4: file not found" in err
+    assert f"{manifest} row 5: 'task' must be one of" in err
+    assert f"{manifest} row 2 ({manifest.parent / 'missing.mp4'}): file not found" in err  # row and video named
     written = summaries(out)
     assert set(written) == {"first", "x-2"} and written["first"]["task"] == "text"
     index = read_index(out)
@@ -189,7 +190,7 @@ def test_two_processes_share_the_collection(keyframe_model_dir, collection, tmp_
     }
 
 
-def test_failed_videos_are_retried_only_when_asked(keyframe_model_dir, collection, tmp_path):
+def test_failed_videos_are_retried_only_when_asked(keyframe_model_dir, collection, tmp_path, capsys):
     root, paths = collection
     late = tmp_path / "late.mp4"
     manifest = tmp_path / "list.csv"
@@ -198,8 +199,12 @@ def test_failed_videos_are_retried_only_when_asked(keyframe_model_dir, collectio
     assert v2xum(run_args(keyframe_model_dir, out, extra=["--manifest", str(manifest)])) == 1
     assert read_index(out)["late"]["status"] == "failed"
     write_numbered_video(late, 12, fps=10)  # the missing file appears
-    assert v2xum(run_args(keyframe_model_dir, out, extra=["--manifest", str(manifest), "--resume"])) == 0
-    assert set(summaries(out)) == {"first"}  # resumed: done skipped, failed skipped
+    capsys.readouterr()
+    # Resumed: the done one skipped; the failed one not retried, and still reported as failed (exit 1).
+    assert v2xum(run_args(keyframe_model_dir, out, extra=["--manifest", str(manifest), "--resume"])) == 1
+    err = capsys.readouterr().err
+    assert "failed in an earlier run: " in err and "(--retry-failed tries it again)" in err
+    assert set(summaries(out)) == {"first"}
     assert (
         v2xum(run_args(keyframe_model_dir, out, extra=["--manifest", str(manifest), "--resume", "--retry-failed"]))
         == 0

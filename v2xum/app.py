@@ -4,20 +4,26 @@ summary: sentences whose times seek the player, the keyframe gallery, the timeli
 `v2xum summarize` files to download. Everything runs through `summarize_videos`, as the CLI does."""
 
 import html
+import math
 import os
+import shutil
 import tempfile
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+import psutil
+from PIL import Image, ImageDraw
 
-from processing import VideoDecodingError
-from processing.video_decoding import announced_duration, iter_frames, video_timeline
+from modeling_v2xum.configuration_v2xum import is_hub_id
+from processing.video_decoding import check_plain_media, iter_frames
 
 from .collection import collect_jobs
 from .export import EXPORT_SHORTEST_EDGE, time_label
+from .limits import PUBLIC_LIMITS, Limits
 from .resources import demo_model_dir
 from .storyboard import make_video_example
 from .summarize import ExportOptions, SummarizeSettings, load_pipeline, summarize_videos
@@ -25,6 +31,8 @@ from .summarize import ExportOptions, SummarizeSettings, load_pipeline, summariz
 
 TASKS = {"Both (text and keyframes)": "both", "Text": "text", "Keyframes (video)": "video"}
 DEFAULT_MAX_MINUTES = 60.0
+# A request's folder outlives its response by this much at most (gradio copies the files it serves at once).
+RELEASE_AFTER_SECONDS = 10.0
 # Clicking an element with `data-seek` (a sentence's time) seeks the uploaded video's player.
 SEEK_SCRIPT = """<script>
 document.addEventListener("click", (event) => {
@@ -41,18 +49,22 @@ document.addEventListener("click", (event) => {
 @dataclass
 class AppResult:
     """What one summary shows: `summary_html` (sentences with seek links), `gallery` ((image, caption) pairs),
-    `timeline` and `reel` (paths, or None), `files` (downloads) and the `summary.json` record."""
+    `timeline` (an image: the keyframes on the video's time axis), `reel` (a path, or None), `files` (downloads),
+    the `summary.json` record, and the request's `folder` (removed once the response is delivered)."""
 
     summary_html: str
     gallery: list[tuple[np.ndarray, str]]
-    timeline: str | None
+    timeline: np.ndarray | None
     reel: str | None
     files: list[str]
     record: dict
+    folder: str | None = None
 
 
 class SummaryApp:
-    """The app's work, without gradio: one loaded pipeline, one folder of outputs per request."""
+    """The app's work, without gradio: one loaded pipeline, one folder of outputs per request (removed once the
+    response is delivered: `release`), strict limits on what a request may ask (`PUBLIC_LIMITS`), and uploads
+    accepted only as plain video files."""
 
     def __init__(
         self,
@@ -60,12 +72,20 @@ class SummaryApp:
         device: str = "auto",
         max_minutes: float = DEFAULT_MAX_MINUTES,
         work_dir: str | os.PathLike | None = None,
+        limits: Limits = PUBLIC_LIMITS,
     ):
         self.model = os.fspath(model or demo_model_dir())
         self.pipe = load_pipeline(self.model, device=device)
-        self.max_minutes = max_minutes
-        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="v2xum-app-"))
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.limits = limits.with_overrides(max_video_minutes=max_minutes)
+        self.work_dir = Path(work_dir or Path(tempfile.gettempdir()) / "v2xum-app")
+        self.requests = self.work_dir / f"requests-{os.getpid()}"
+        _remove_stale_requests(self.work_dir)
+        self.requests.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def model_name(self) -> str:
+        """The model as a reader knows it: its Hub id, or its folder's name (never this server's paths)."""
+        return self.model if is_hub_id(self.model) else Path(self.model).name
 
     @property
     def num_frames(self) -> int:
@@ -78,7 +98,7 @@ class SummaryApp:
     def storyboard_sample(self, seed: int) -> tuple[str, str]:
         """A generated StoryBoard video and its ground truth (Markdown)."""
         folder = self.work_dir / "samples"
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         name = f"storyboard_{int(seed)}"
         truth = make_video_example(str(folder / f"{name}.mp4"), np.random.default_rng(int(seed)), name)
         lines = [f"- {s['seconds'][0]:.1f} s: {s['text']}" for s in truth["sentences"]]
@@ -94,19 +114,10 @@ class SummaryApp:
         window_seconds: float | None = None,
         progress=None,
     ) -> AppResult:
-        """Summarizes `video` into a fresh folder under `work_dir`; bad input raises ValueError with the
-        package's message (not a video, too long, decoding failed)."""
+        """Summarizes `video` into a fresh folder under `work_dir`; bad input (not a plain video, over a limit,
+        decoding failed) raises ValueError with the package's message, naming no server path."""
         if not video:
             raise ValueError("upload a video or generate a StoryBoard sample first")
-        try:
-            duration = announced_duration(video) or video_timeline(video).duration
-        except VideoDecodingError as error:
-            raise ValueError(str(error)) from error
-        if duration > self.max_minutes * 60:
-            raise ValueError(
-                f"{Path(video).name} is {duration / 60:.1f} minutes long; this app takes videos up to "
-                f"{self.max_minutes:g} minutes (start it with a larger --max-minutes)"
-            )
         settings = SummarizeSettings(
             task=task,
             query=query.strip() or None,
@@ -114,22 +125,31 @@ class SummaryApp:
             fps=fps or None,
             window_seconds=window_seconds or None,
         )
-        out = self.work_dir / uuid.uuid4().hex
-        if progress is not None:
-            progress(0.1, desc="decoding and summarizing")
-        (job,) = collect_jobs([video])
-        # A TEXT summary names no keyframes: no reel to cut.
-        report = summarize_videos(
-            self.pipe,
-            [job],
-            out,
-            settings,
-            ExportOptions(highlights=task != "text"),
-            progress=False,
-            extra={"model": self.model},
-        )
-        if report.failures:
-            raise ValueError(next(iter(report.failures.values())))
+        out = self.requests / uuid.uuid4().hex
+        try:
+            check_plain_media(video)
+            self.limits.check_upload(os.path.getsize(video))
+            if progress is not None:
+                progress(0.1, desc="decoding and summarizing")
+            (job,) = collect_jobs([video])
+            # A TEXT summary names no keyframes: no reel to cut.
+            report = summarize_videos(
+                self.pipe,
+                [job],
+                out,
+                settings,
+                ExportOptions(highlights=task != "text"),
+                progress=False,
+                extra={"model": self.model_name},
+                limits=self.limits,
+            )
+            if report.failures:
+                raise ValueError(next(iter(report.failures.values())))
+        except (ValueError, OSError) as error:
+            shutil.rmtree(out, ignore_errors=True)
+            message = _without_paths(str(error), video, self.work_dir)
+            name = Path(video).name
+            raise ValueError(message if name in message else f"{name}: {message}") from error
         record = report.records[0]
         folder = out / job.name
         if progress is not None:
@@ -137,7 +157,7 @@ class SummaryApp:
         return AppResult(
             summary_html=summary_html(record),
             gallery=keyframe_gallery(record),
-            timeline=_file(folder, record, "timeline"),
+            timeline=timeline_chart(record),
             reel=_file(folder, record, "highlights"),
             files=[
                 str(folder / record["files"][key])
@@ -145,7 +165,34 @@ class SummaryApp:
                 if key in record["files"]
             ],
             record=record,
+            folder=str(out),
         )
+
+    def release(self, folder: str | None) -> None:
+        """Removes a request's folder once the response is delivered (gradio serves its own copies of the files):
+        right after it in the page, and `RELEASE_AFTER_SECONDS` after the summary in any case (API clients)."""
+        if folder and Path(folder).resolve().parent == self.requests.resolve():
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def release_later(self, folder: str) -> None:
+        timer = threading.Timer(RELEASE_AFTER_SECONDS, self.release, [folder])
+        timer.daemon = True
+        timer.start()
+
+
+def _remove_stale_requests(work_dir: Path) -> None:
+    """Request folders of app processes that are gone (a crash, a restart): nobody will deliver them."""
+    for folder in work_dir.glob("requests-*"):
+        pid = folder.name.removeprefix("requests-")
+        if not pid.isdigit() or not psutil.pid_exists(int(pid)) or int(pid) == os.getpid():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _without_paths(message: str, video: str, work_dir: Path) -> str:
+    """A message for the page: the upload named by its file name, no server folder."""
+    for folder in sorted({str(Path(video).parent), str(work_dir), tempfile.gettempdir()}, key=len, reverse=True):
+        message = message.replace(folder + os.sep, "")
+    return message
 
 
 def _file(folder: Path, record: dict, key: str) -> str | None:
@@ -182,12 +229,45 @@ def keyframe_gallery(record: dict) -> list[tuple[np.ndarray, str]]:
     return [(image, f"{time_label(by_source[index]['seconds'])} (frame {index})") for index, image in frames]
 
 
+TIMELINE_SIZE = (960, 120)  # the page's column width: readable without scaling
+_TICK_STEPS = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+
+
+def timeline_chart(record: dict, size: tuple[int, int] = TIMELINE_SIZE) -> np.ndarray:
+    """The summary on the video's time axis, drawn at the width the page shows it: ticks with times, time windows
+    as shaded bands, each keyframe a red marker with its time."""
+    width, height = size
+    duration = max(record["video"]["duration"] or 0.0, 1e-6)
+    image = Image.new("RGB", size, (250, 250, 250))
+    draw = ImageDraw.Draw(image)
+    left, right, axis = 40, width - 40, height - 34
+
+    def x_of(seconds: float) -> float:
+        return left + (right - left) * min(max(seconds / duration, 0.0), 1.0)
+
+    for k, window in enumerate(record.get("windows") or []):
+        if k % 2:
+            draw.rectangle((x_of(window["start"]), 8, x_of(window["end"]), axis), fill=(232, 236, 244))
+    step = next((s for s in _TICK_STEPS if duration / s <= 10), _TICK_STEPS[-1] * math.ceil(duration / 36000))
+    for n in range(int(duration / step) + 1):
+        x = x_of(n * step)
+        draw.line((x, axis, x, axis + 6), fill=(90, 90, 90))
+        draw.text((x, axis + 9), time_label(n * step), fill=(60, 60, 60), anchor="ma")
+    draw.line((left, axis, right, axis), fill=(90, 90, 90), width=2)
+    for keyframe in record["keyframes"]:
+        x = x_of(keyframe["seconds"])
+        draw.line((x, 18, x, axis), fill=(220, 40, 40), width=2)
+        draw.polygon([(x - 5, 10), (x + 5, 10), (x, 18)], fill=(220, 40, 40))
+    return np.asarray(image)
+
+
 def build_app(app: SummaryApp) -> gr.Blocks:
     """The page: inputs on the left, the summary on the right."""
-    with gr.Blocks(title="V2Xum video summarization") as demo:
+    # Gradio's copies of what was shown (the files it serves) are removed after an hour.
+    with gr.Blocks(title="V2Xum video summarization", delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# V2Xum: cross-modal video summarization\n"
-            f"Model: `{app.model}`. Upload a video, or generate a StoryBoard sample (a synthetic video whose "
+            f"Model: `{app.model_name}`. Upload a video, or generate a StoryBoard sample (a synthetic video whose "
             "ground truth is known), and summarize it as text, keyframes or both. Click a time to seek."
         )
         with gr.Row():
@@ -203,13 +283,25 @@ def build_app(app: SummaryApp) -> gr.Blocks:
                     frames = gr.Slider(
                         1, app.max_frames, value=app.num_frames, step=1, label="Frames per video (or per window)"
                     )
-                    fps = gr.Number(value=0, minimum=0, label="Frames per second (0: spread the frames evenly)")
-                    window = gr.Number(value=0, minimum=0, label="Window seconds for long videos (0: one pass)")
+                    fps = gr.Number(
+                        value=0,
+                        minimum=0,
+                        maximum=app.limits.max_fps,
+                        label="Frames per second (0: spread the frames evenly)",
+                    )
+                    window = gr.Number(
+                        value=0,
+                        minimum=0,
+                        label=f"Window seconds, long videos (0: one pass; at least {app.limits.min_window_seconds:g})",
+                    )
                 run = gr.Button("Summarize", variant="primary", elem_id="v2xum-run")
             with gr.Column():
                 summary = gr.HTML(elem_id="v2xum-summary")
                 gallery = gr.Gallery(label="Keyframes", columns=4, height=200, elem_id="v2xum-gallery")
-                timeline = gr.Image(label="Timeline (keyframes in red)", elem_id="v2xum-timeline")
+                timeline = gr.Image(
+                    label="Timeline (keyframes in red)", elem_id="v2xum-timeline", show_label=True, height=140
+                )
+                request = gr.State(None)
                 reel = gr.Video(label="Highlight reel", elem_id="v2xum-reel", interactive=False, height=240)
                 files = gr.File(label="Downloads", file_count="multiple", elem_id="v2xum-files")
 
@@ -237,15 +329,19 @@ def build_app(app: SummaryApp) -> gr.Blocks:
                 )
             except (ValueError, OSError) as error:  # the package's message in the page, not a traceback
                 raise gr.Error(str(error)) from error
-            return result.summary_html, result.gallery, result.timeline, result.reel, result.files
+            app.release_later(result.folder)
+            return result.summary_html, result.gallery, result.timeline, result.reel, result.files, result.folder
 
+        results = [summary, gallery, timeline, reel, files]
         sample.click(on_sample, inputs=seed, outputs=[video, truth], api_name="storyboard_sample")
+        # A new video clears the last one's summary: nothing on the page describes a video it does not show.
+        video.change(lambda: [None] * len(results), outputs=results, api_name=False)
         run.click(
             on_run,
             inputs=[video, task, query, frames, fps, window],
-            outputs=[summary, gallery, timeline, reel, files],
+            outputs=[*results, request],
             api_name="summarize",
-        )
+        ).then(app.release, inputs=request, api_name=False)
     return demo
 
 
@@ -268,12 +364,12 @@ def launch(
         server_port=port,
         share=share,
         prevent_thread_lock=True,
-        allowed_paths=[str(app.work_dir)],
+        allowed_paths=[str(app.work_dir)],  # samples and this request's outputs, until delivered
         head=SEEK_SCRIPT,
         quiet=True,
     )
     if block:
-        print(f"V2Xum app on {url} (model {app.model}); Ctrl+C to stop", flush=True)
+        print(f"V2Xum app on {url} (model {app.model_name}); Ctrl+C to stop", flush=True)
         demo.block_thread()
     return demo, url
 

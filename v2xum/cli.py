@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 
 from . import __version__
+from .limits import LOCAL_LIMITS
 
 
 DTYPE_CHOICES = ["auto", "bf16", "fp16", "fp32"]
@@ -112,12 +113,16 @@ def _summarize(args: argparse.Namespace) -> int:
     )
     exports = ExportOptions(args.highlights, args.highlight_before, args.highlight_after)
     quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
+    limits = LOCAL_LIMITS.with_overrides(
+        max_video_minutes=args.max_minutes, max_windows=args.max_windows, max_frames=args.max_frames
+    )
     run = _summarize_on_ray if args.engine == "ray" else _summarize_here
-    report = run(args, jobs, settings, exports, quantization, started)
+    report = run(args, jobs, settings, exports, quantization, started, limits)
     if args.json:
         print(json.dumps(report.records, indent=2, ensure_ascii=False))
-    for video, reason in report.failures.items():
-        print(f"error: {video}: {reason}", file=sys.stderr)
+    for label, reason in report.failures.items():  # a manifest row's own error names its row already
+        named = reason.startswith(label.split(" (", 1)[0])
+        print(f"error: {reason}" if named else f"error: {label}: {reason}", file=sys.stderr)
     if report.skipped:
         print(
             f"{len(report.skipped)} of {len(jobs)} videos skipped (done already, or another run has them)",
@@ -128,7 +133,7 @@ def _summarize(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
-def _summarize_here(args, jobs, settings, exports, quantization, started):
+def _summarize_here(args, jobs, settings, exports, quantization, started, limits):
     """This process (its share, under `accelerate launch` or torchrun)."""
     from .summarize import load_pipeline, summarize_videos, this_process_share
 
@@ -146,17 +151,20 @@ def _summarize_here(args, jobs, settings, exports, quantization, started):
         resume=args.resume,
         retry_failed=args.retry_failed,
         started=started,
+        limits=limits,
     )
 
 
-def _summarize_on_ray(args, jobs, settings, exports, quantization, started):
+def _summarize_on_ray(args, jobs, settings, exports, quantization, started, limits):
     import ray
 
     from .ray_summarize import summarize_dataset
 
     ray.init(address=args.ray_address, ignore_reinit_error=True)
     rows = [
-        {"video": job.video, "id": job.name, "task": job.task, "query": job.query} for job in jobs if not job.error
+        {"video": job.video, "id": job.name, "task": job.task, "query": job.query, "source": job.source}
+        for job in jobs
+        if not job.error
     ]
     report = summarize_dataset(
         ray.data.from_items(rows),
@@ -170,8 +178,9 @@ def _summarize_on_ray(args, jobs, settings, exports, quantization, started):
         dtype=args.dtype,
         quantization=quantization,
         overwrite=args.overwrite,
+        limits=limits,
     )
-    report.failures |= {job.video: job.error for job in jobs if job.error}
+    report.failures |= {job.label: job.error for job in jobs if job.error}
     return report
 
 
@@ -244,6 +253,12 @@ def _add_summarize(commands) -> None:
     parser.add_argument("--highlight-after", type=float, default=2.0, help="seconds kept after each keyframe")
     parser.add_argument("--overwrite", action="store_true", help="write into existing non-empty output folders")
     parser.add_argument("--json", action="store_true", help="print the summaries as a JSON list on stdout")
+    limit = parser.add_argument_group("limits per video (a video over one fails with the number and the limit)")
+    limit.add_argument("--max-minutes", type=_positive_float, help="longest video (default: any length)")
+    limit.add_argument("--max-windows", type=_positive_int, help=f"default {LOCAL_LIMITS.max_windows:,}")
+    limit.add_argument(
+        "--max-frames", type=_positive_int, help=f"decoded frames (default {LOCAL_LIMITS.max_frames:,})"
+    )
     parser.set_defaults(handler=_summarize)
 
 

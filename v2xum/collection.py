@@ -13,7 +13,7 @@ from pathlib import Path
 from processing.summary import SUMMARY_TASKS
 from processing.video_decoding import is_url
 
-from .outputs import output_names
+from .outputs import output_names, safe_relative_name, video_key
 
 
 VIDEO_SUFFIXES = (
@@ -43,6 +43,13 @@ class Job:
     task: str | None = None
     query: str | None = None
     error: str | None = None
+    source: str | None = None  # where it was listed (a manifest's file and row), when not on the command line
+
+    @property
+    def label(self) -> str:
+        """How reports name it: its video, and its manifest row when it has one (two rows of one video are two
+        jobs)."""
+        return f"{self.source} ({self.video})" if self.source else self.video
 
 
 def collect_jobs(inputs: list[str], manifest: str | None = None, pattern: str = "**/*") -> list[Job]:
@@ -59,7 +66,8 @@ def collect_jobs(inputs: list[str], manifest: str | None = None, pattern: str = 
             videos += [str(p) for p in found]
         else:
             videos.append(item)
-    videos = list(dict.fromkeys(videos))  # a video given twice is summarized once
+    # A video given twice, however spelled (another path to the file, a URL with another signature), is done once.
+    videos = list({video_key(video): video for video in reversed(videos)}.values())[::-1]
     jobs = [Job(video, name) for video, name in zip(videos, output_names(videos))]
     if manifest:
         jobs += read_manifest(manifest)
@@ -73,18 +81,23 @@ def collect_jobs(inputs: list[str], manifest: str | None = None, pattern: str = 
 def read_manifest(path: str) -> list[Job]:
     """The rows of a JSONL or CSV manifest as jobs; a bad row becomes a job with `error` naming file, row and field."""
     base = os.path.dirname(os.path.abspath(path))
-    with open(path, encoding="utf-8", newline="") as f:
+    # utf-8-sig: a spreadsheet's CSV starts with a byte-order mark, which must not become part of the first column.
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
         if path.lower().endswith(".csv"):
             rows = [(n, dict(row)) for n, row in enumerate(csv.DictReader(f), start=2)]
         else:
             rows = [(n, _json_row(line)) for n, line in enumerate(f, start=1) if line.strip()]
+    if not rows:
+        raise ValueError(f"{path} holds no rows: a manifest lists the videos to summarize (a 'video' column)")
     jobs = []
     for line, row in rows:
         where = f"{path} row {line}"
         video = row.get("video") if isinstance(row, dict) else None
         if not isinstance(video, str) or not video:
             shown = row if not isinstance(row, dict) else row.get("video")
-            jobs.append(Job(str(shown), f"row-{line}", error=f"{where}: 'video' must be a path, got {shown!r}"))
+            jobs.append(
+                Job(str(shown), f"row-{line}", error=f"{where}: 'video' must be a path, got {shown!r}", source=where)
+            )
             continue
         video = video if is_url(video) or os.path.isabs(video) else os.path.join(base, video)
         task, query, name = row.get("task") or None, row.get("query") or None, row.get("id") or None
@@ -93,9 +106,10 @@ def read_manifest(path: str) -> list[Job]:
             error = f"{where}: 'task' must be one of {SUMMARY_TASKS}, got {task!r}"
         elif query is not None and not isinstance(query, str):
             error = f"{where}: 'query' must be text, got {query!r}"
-        elif name is not None and (not isinstance(name, str) or name.startswith(("/", ".")) or ".." in name):
-            error = f"{where}: 'id' must be a relative name, got {name!r}"
-        jobs.append(Job(video, name or output_names([video])[0], task, query, error))
+        elif name is not None and (not isinstance(name, str) or safe_relative_name(name) is None):
+            error = f"{where}: 'id' must be a relative name inside the output folder, got {name!r}"
+        name = safe_relative_name(name) if name and not error else None
+        jobs.append(Job(video, name or output_names([video])[0], task, query, error, where))
     return jobs
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from processing import DecodedVideo, VideoDecodingError
 
 from .collection import Job, collect_jobs
+from .limits import LOCAL_LIMITS, LimitError, Limits
 from .outputs import OutputFolder, append_index, is_complete, is_occupied
 from .summarize import (
     ExportOptions,
@@ -47,6 +48,7 @@ def summarize_dataset(
     quantization: str | None = None,
     overwrite: bool = False,
     actor_class: type | None = None,
+    limits: Limits = LOCAL_LIMITS,
 ) -> SummarizeReport:
     """`dataset`: a `ray.data.Dataset` with a `video` column (paths or URLs; optional `id`, `task`, `query`).
     `concurrency` actors hold the model, each with `num_gpus` GPUs. Returns the run's report."""
@@ -56,6 +58,7 @@ def summarize_dataset(
     if settings.stream:
         raise ValueError("--stream prints answers in this process; it does not apply to --engine ray")
     check_quantization(quantization)  # here, not as a dying actor
+    limits.check_request(settings.fps, settings.window_seconds)
     processor = AutoProcessor.from_pretrained(model)  # the model's frame count and size, as the engine uses
     settings = replace(settings, num_frames=settings.num_frames or processor.video_processor.num_frames)
     processor.check_frame_count(settings.num_frames)
@@ -73,14 +76,18 @@ def summarize_dataset(
         ):
             job.error = f"output folder {out / job.name} already exists and is not empty (pass --overwrite)"
         if job.error:
-            report.failures[job.video] = job.error
+            report.failures[job.label] = job.error
             append_index(out, _record(job, "failed", job.error, digest))
     import ray.data
 
     todo = ray.data.from_items([asdict(job) for job in jobs if not job.error])
     decoded = todo.map(
         _decode_row,
-        fn_kwargs={"settings": asdict(settings), "shortest_edge": processor.video_processor.resize_edge()},
+        fn_kwargs={
+            "settings": asdict(settings),
+            "shortest_edge": processor.video_processor.resize_edge(),
+            "limits": asdict(limits),
+        },
     )
     results = decoded.map_batches(
         actor_class or SummarizerActor,
@@ -93,6 +100,7 @@ def summarize_dataset(
             "device": device,
             "dtype": dtype,
             "quantization": quantization,
+            "limits": asdict(limits),
         },
         batch_size=settings.batch_size,
         batch_format="pandas",
@@ -100,10 +108,10 @@ def summarize_dataset(
         num_gpus=num_gpus,
     )
     for row in results.take_all():
-        job = Job(row["video"], row["name"])
+        job = Job(row["video"], row["name"], source=row.get("source") or None)
         append_index(out, _record(job, row["status"], row["error"] or None, digest))
         if row["status"] != "ok":
-            report.failures[job.video] = row["error"]
+            report.failures[job.label] = row["error"]
         elif (out / job.name / "summary.json").is_file():  # else another worker's claim: it writes that one
             report.records.append(json.loads((out / job.name / "summary.json").read_text()))
     return report
@@ -116,7 +124,7 @@ def _jobs(rows: list[dict]) -> list[Job]:
     jobs = []
     for row in rows:
         job = Job(row["video"], row["id"]) if row.get("id") else next(named)
-        job.task, job.query = row.get("task") or None, row.get("query") or None
+        job.task, job.query, job.source = row.get("task") or None, row.get("query") or None, row.get("source") or None
         jobs.append(job)
     return jobs
 
@@ -135,15 +143,17 @@ def _record(job: Job, status: str, error: str | None, digest: str) -> dict:
 _NO_FRAMES = np.zeros((0, 1, 1, 3), np.uint8)
 
 
-def _decode_row(row: dict, settings: dict, shortest_edge: int | None) -> dict:
+def _decode_row(row: dict, settings: dict, shortest_edge: int | None, limits: dict) -> dict:
     """The CPU stage: one video decoded and sampled as the pipeline decodes it (frames plus their timing), or why
     it could not be; with windows, nothing (the model stage reads each window when its turn comes)."""
     if settings["window_seconds"]:
         return {**row, "frames": _NO_FRAMES, "timing": "{}", "error": None}
     try:
-        video = decode_for_model(row["video"], SummarizeSettings(**settings), shortest_edge)
+        video = decode_for_model(row["video"], SummarizeSettings(**settings), shortest_edge, Limits(**limits))
     except VideoDecodingError as error:
         return {**row, "frames": _NO_FRAMES, "timing": "{}", "error": error.reason}
+    except LimitError as error:
+        return {**row, "frames": _NO_FRAMES, "timing": "{}", "error": str(error)}
     timing = {k: v for k, v in asdict(video).items() if k != "frames"}
     return {**row, "frames": video.frames, "timing": json.dumps(timing), "error": None}
 
@@ -167,9 +177,10 @@ class SummarizerActor:
         device: str = "auto",
         dtype: str = "auto",
         quantization: str | None = None,
+        limits: dict | None = None,
     ):
         pipe = load_pipeline(model, device=device, dtype=dtype, quantization=quantization)
-        self.summarizer = VideoSummarizer(pipe, SummarizeSettings(**settings))
+        self.summarizer = VideoSummarizer(pipe, SummarizeSettings(**settings), Limits(**(limits or {})))
         self.out, self.exports, self.digest = Path(out_dir), ExportOptions(**exports), digest
         self.extra = {
             "model": model,
@@ -196,6 +207,7 @@ class SummarizerActor:
         return {
             "name": [row["name"] for row in rows],
             "video": [row["video"] for row in rows],
+            "source": [row.get("source") or "" for row in rows],
             "status": ["failed" if results[row["name"]] else "ok" for row in rows],
             "error": [results[row["name"]] or "" for row in rows],
         }
@@ -209,6 +221,8 @@ class SummarizerActor:
                     summary, first = self.summarizer.summarize_windows(row["video"], task, query, progress=False)
                 except VideoDecodingError as error:
                     done[row["name"]] = error.reason
+                except LimitError as error:
+                    done[row["name"]] = str(error)
                 else:
                     done[row["name"]] = self._write(row, first, summary)
             return done

@@ -13,6 +13,7 @@ import importlib.util
 import os
 import socket
 import sys
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -23,13 +24,22 @@ import torch
 from safetensors import SafetensorError
 from transformers import BitsAndBytesConfig, Pipeline, pipeline
 
-from processing import DecodedVideo, V2XumVideoProcessor, VideoDecodingError, VideoSummary
+from processing import DecodedVideo, VideoDecodingError, VideoSummary
 from processing.video_decoding import VideoReader
 
 from .collection import Job, collect_jobs
 from .export import NO_REEL, export_summary
+from .limits import LOCAL_LIMITS, LimitError, Limits
 from .model_card import is_hub_id
-from .outputs import OutputFolder, append_index, is_complete, is_occupied, read_index, settings_hash
+from .outputs import (
+    OutputFolder,
+    append_index,
+    is_complete,
+    is_occupied,
+    read_index,
+    settings_hash,
+    sweep_work_folders,
+)
 
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -128,13 +138,16 @@ def check_quantization(quantization: str | None) -> None:
         raise ValueError(f"--load-in-{quantization} needs the bitsandbytes package: pip install bitsandbytes")
 
 
-def decode_for_model(video: str, settings: SummarizeSettings, shortest_edge: int | None) -> DecodedVideo:
-    """What the pipeline's video processor decodes for `pipe(video)`: `settings.num_frames` frames (or `fps`)
-    straight at the model's input size (`shortest_edge`, `V2XumVideoProcessor.resize_edge()`). The Ray runner's CPU
+def decode_for_model(
+    video: str, settings: SummarizeSettings, shortest_edge: int | None, limits: Limits = LOCAL_LIMITS
+) -> DecodedVideo:
+    """What the pipeline's video processor decodes for `pipe(video)` (`V2XumVideoProcessor.load_video`):
+    `settings.num_frames` frames (or `fps`) straight at the model's input size (`shortest_edge`,
+    `V2XumVideoProcessor.resize_edge()`), once the file's real length is within `limits`. The Ray runner's CPU
     stage calls it without a model."""
-    return V2XumVideoProcessor.load_video(
-        video, settings.num_frames, settings.decode_mode, settings.fps, shortest_edge
-    )
+    reader = VideoReader(video)
+    limits.check_video(reader.timeline.duration, settings.num_frames)
+    return reader.sample(settings.num_frames, settings.decode_mode, settings.fps, shortest_edge)
 
 
 class VideoSummarizer:
@@ -142,13 +155,14 @@ class VideoSummarizer:
 
     `decode` and `summarize` split what `pipe(paths)` does, so decoding can run ahead of generation, with the same
     result; `summarize_windows` is the pipeline's `window_seconds`; `write` exports a summary into its claimed
-    output folder."""
+    output folder. Every request and video is held to `limits` before work starts (`v2xum.limits`)."""
 
-    def __init__(self, pipe: Pipeline, settings: SummarizeSettings | None = None):
+    def __init__(self, pipe: Pipeline, settings: SummarizeSettings | None = None, limits: Limits = LOCAL_LIMITS):
         settings = settings or SummarizeSettings()
-        self.pipe = pipe
+        self.pipe, self.limits = pipe, limits
         self.settings = replace(settings, num_frames=settings.num_frames or pipe.processor.video_processor.num_frames)
         pipe.processor.check_frame_count(self.settings.num_frames)
+        limits.check_request(self.settings.fps, self.settings.window_seconds)
         if self.settings.stream and self.settings.batch_size != 1:
             raise ValueError(f"--stream prints one answer at a time: use --batch-size 1 (got {settings.batch_size})")
 
@@ -157,7 +171,7 @@ class VideoSummarizer:
         return self.pipe.processor.video_processor.resize_edge()
 
     def decode(self, video: str) -> DecodedVideo:
-        return decode_for_model(video, self.settings, self.shortest_edge)
+        return decode_for_model(video, self.settings, self.shortest_edge, self.limits)
 
     def call_options(self, task: str | None = None, query: str | None = None) -> dict:
         """The pipeline call parameters for a video of `task`/`query` (a manifest row's own, else the settings')."""
@@ -191,6 +205,7 @@ class VideoSummarizer:
         once; returns the summary and its first frame (what the exports need: size, rate, length)."""
         s = self.settings
         reader = VideoReader(video)
+        self.limits.check_video(reader.timeline.duration, s.num_frames, s.window_seconds)
         first = reader.sample(num_frames=1, shortest_edge=self.shortest_edge)
         output = self.pipe(
             reader,
@@ -230,6 +245,7 @@ def summarize_videos(
     resume: bool = False,
     retry_failed: bool = False,
     started: float | None = None,
+    limits: Limits = LOCAL_LIMITS,
 ) -> SummarizeReport:
     """Writes `out_dir/<name>/` (see `v2xum.export.export_summary`; names from `v2xum.collection`) for each video
     path or `Job` (a manifest row may set its own task and query), and a line per video in `out_dir/index.jsonl`.
@@ -242,7 +258,7 @@ def summarize_videos(
     reported."""
     from tqdm.auto import tqdm
 
-    summarizer = VideoSummarizer(pipe, settings)
+    summarizer = VideoSummarizer(pipe, settings, limits)
     settings, exports = summarizer.settings, exports or ExportOptions()
     out = Path(out_dir)
     try:
@@ -257,14 +273,16 @@ def summarize_videos(
         "settings_hash": digest,
     }
     bar = tqdm(total=len(jobs), desc="summarizing", unit="video", disable=None if progress else True, file=sys.stderr)
-    run = _Run(summarizer, out, exports, extra, digest, bar)
+    run = _Run(summarizer, out, exports, extra, digest, bar, overwrite, resume, retry_failed)
     run.index = read_index(out) if resume else {}
     run.started = started if started is not None else time.time()
+    sweep_work_folders(out)  # what killed runs left half-written
     try:
-        todo = [job for job in jobs if run.admit(job, overwrite, resume, retry_failed)]
+        todo = [job for job in jobs if run.admit(job)]
         if settings.window_seconds:  # one video at a time, its windows batched
             for job in todo:
-                run.windows(job)
+                if run.start(job):
+                    run.windows(job)
         else:
             batches = list(_batches(todo, settings.batch_size, key=lambda job: (job.task, job.query)))
             _prefetched(run, batches, settings.prefetch)
@@ -323,9 +341,22 @@ def _batches(items, size: int, key=None):
 
 
 class _Run:
-    """One `summarize_videos` call: its claims, its report and its index lines."""
+    """One `summarize_videos` call: its claims, its report and its index lines. A job is judged at admission (done,
+    failed before, an occupied folder), then claimed when its work starts (so concurrent runs on one output folder
+    split the work) and judged again under the claim."""
 
-    def __init__(self, summarizer: VideoSummarizer, out: Path, exports: ExportOptions, extra: dict, digest: str, bar):
+    def __init__(
+        self,
+        summarizer: VideoSummarizer,
+        out: Path,
+        exports: ExportOptions,
+        extra: dict,
+        digest: str,
+        bar,
+        overwrite: bool = False,
+        resume: bool = False,
+        retry_failed: bool = False,
+    ):
         self.summarizer, self.out, self.exports, self.extra, self.digest, self.bar = (
             summarizer,
             out,
@@ -334,52 +365,78 @@ class _Run:
             digest,
             bar,
         )
+        self.overwrite, self.resume, self.retry_failed = overwrite, resume, retry_failed
         self.report = SummarizeReport()
         self.folders: dict[str, OutputFolder] = {}
+        self.lock = threading.Lock()  # claims are taken by the decoding thread too
         self.index = {}
 
-    def admit(self, job: Job, overwrite: bool, resume: bool, retry_failed: bool) -> bool:
-        """Whether this run works on `job` now; reports what it will not do and why. The job is claimed first and
-        its folder judged under the claim: no other run can be between "not done" and "done" meanwhile."""
+    def admit(self, job: Job) -> bool:
+        """Whether this run should work on `job`; reports what it will not do and why."""
         if job.error is not None:
             return self.fail(job, job.error)
         folder = OutputFolder(self.out, job.name)
-        if not folder.claim():
-            return self._skip(job)  # another run is on it
-        self.folders[job.name] = folder
+        try:
+            folder.check_not_linked()
+        except OSError as error:
+            return self.fail(job, str(error))
+        reason = self._done_or_refused(job, folder)
+        if reason == "done":
+            return self._skip(job)
+        return self.fail(job, reason) if reason else True
+
+    def _done_or_refused(self, job: Job, folder: OutputFolder) -> str | None:
+        """ "done" (skip it), why it must not be done (a failure), or None (do it)."""
+        final = folder.final
+        if final.exists() and not final.is_dir():
+            return f"output path {final} is a file, not a folder"
+        if is_complete(final, self.digest):
+            if self.resume or (final / "summary.json").stat().st_mtime >= self.started:
+                return "done"  # by an earlier run (resume) or by a concurrent one
+        elif (final / "summary.json").is_file() and not self.overwrite:
+            return f"output folder {final} holds a complete summary made with other settings (pass --overwrite)"
         previous = self.index.get(job.name, {})
-        if is_complete(folder.final, self.digest) and (
-            resume or (folder.final / "summary.json").stat().st_mtime >= self.started
-        ):
-            return self._skip(job, folder)  # done: by an earlier run (resume) or a concurrent one
-        if (
-            resume
-            and not retry_failed
-            and previous.get("status") == "failed"
-            and previous.get("settings_hash") == self.digest
-        ):
+        if self.resume and previous.get("status") == "failed" and previous.get("settings_hash") == self.digest:
+            if not self.retry_failed:
+                return f"failed in an earlier run: {previous.get('error')} (--retry-failed tries it again)"
+        if is_occupied(final) and not self.overwrite and not self.resume:
+            return f"output folder {final} already exists and is not empty (pass --overwrite)"
+        return None
+
+    def start(self, job: Job) -> bool:
+        """Claims `job` as its work starts and judges it again under the claim; False: skipped (another run has it,
+        or finished it meanwhile)."""
+        folder = OutputFolder(self.out, job.name)
+        if not folder.claim(take_over=self.overwrite):
+            return self._skip(job)  # another run is on it
+        with self.lock:
+            self.folders[job.name] = folder
+        reason = self._done_or_refused(job, folder)  # another run may have been here meanwhile
+        if reason == "done":
             return self._skip(job, folder)
-        if folder.final.exists() and not folder.final.is_dir():
-            return self.fail(job, f"output path {folder.final} is a file, not a folder")
-        if is_occupied(folder.final) and not overwrite and not resume:
-            return self.fail(job, f"output folder {folder.final} already exists and is not empty (pass --overwrite)")
-        return True
+        return self.fail(job, reason) if reason else True
 
     def _skip(self, job: Job, folder: OutputFolder | None = None) -> bool:
-        self.report.skipped.append(job.video)
-        if folder is not None:
-            self.folders.pop(job.name).release()
+        with self.lock:
+            self.report.skipped.append(job.video)
+            if folder is not None:
+                self.folders.pop(job.name).release()
         self.bar.update()
         return False
 
     def decode(self, jobs: list[Job]) -> list[tuple[Job, DecodedVideo | str]]:
-        """Each job's decoded video, or why it could not be decoded (run ahead of generation, in a thread)."""
+        """Each job this run claims (`start`): its decoded video, or why it could not be decoded (run ahead of
+        generation, in a thread)."""
         results = []
         for job in jobs:
+            if not self.start(job):
+                continue
             try:
                 results.append((job, self.summarizer.decode(job.video)))
             except VideoDecodingError as error:
                 results.append((job, error.reason))
+            except LimitError as error:
+                results.append((job, str(error)))
         return results
 
     def generate(self, loaded: list[tuple[Job, DecodedVideo | str]]) -> None:
@@ -408,6 +465,8 @@ class _Run:
             summary, first = self.summarizer.summarize_windows(job.video, job.task, job.query)
         except VideoDecodingError as error:
             self.fail(job, error.reason)
+        except LimitError as error:
+            self.fail(job, str(error))
         except (RuntimeError, ValueError) as error:
             self.fail(job, f"summarizing failed: {error}")
         else:
@@ -428,7 +487,7 @@ class _Run:
             self._close(job, "ok", None)
 
     def fail(self, job: Job, reason: str) -> bool:
-        self.report.failures[job.video] = reason
+        self.report.failures[job.label] = reason
         self._close(job, "failed", reason)
         return False
 
@@ -447,15 +506,17 @@ class _Run:
                 "pid": os.getpid(),
             },
         )
-        folder = self.folders.pop(job.name, None)
+        with self.lock:
+            folder = self.folders.pop(job.name, None)
         if folder is not None:
             folder.release()
         self.bar.update()
 
     def release_all(self) -> None:
-        for folder in self.folders.values():
-            folder.release()
-        self.folders.clear()
+        with self.lock:
+            for folder in self.folders.values():
+                folder.release()
+            self.folders.clear()
 
 
 __all__ = [
