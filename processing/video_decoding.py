@@ -12,8 +12,10 @@ timeline. Frames are converted only when wanted, straight to the size the caller
 """
 
 import bisect
+import hashlib
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -204,6 +206,29 @@ def _open(source: str) -> "av.container.InputContainer":
     except av.error.FFmpegError as error:
         what = "cannot open the URL" if url else "not a readable video container"
         raise VideoDecodingError(source, f"{what} ({error})") from error
+
+
+def video_source(value) -> str:
+    """A video as a path or URL, whatever form it is given in: a path or URL as it is; a `datasets.Video` value read
+    without decoding (`{"path": ..., "bytes": ...}`: its path when that file exists, else its bytes, written once
+    to a file named by their hash in the temporary folder)."""
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    if isinstance(value, dict) and ("path" in value or "bytes" in value):
+        path, data = value.get("path"), value.get("bytes")
+        if path and (is_url(path) or os.path.exists(path) or not data):
+            return os.fspath(path)
+        if data:
+            digest = hashlib.sha256(data).hexdigest()[:32]
+            suffix = os.path.splitext(path or "")[1] or ".mp4"
+            target = os.path.join(tempfile.gettempdir(), "v2xum-videos", digest + suffix)
+            if not os.path.isfile(target):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target + ".part", "wb") as f:
+                    f.write(data)
+                os.replace(target + ".part", target)
+            return target
+    raise TypeError(f"not a video: {type(value).__name__} (give a path, a URL or a datasets.Video value)")
 
 
 def check_plain_media(path: str | os.PathLike) -> str:
@@ -720,6 +745,7 @@ __all__ = [
     "output_size",
     "is_url",
     "check_plain_media",
+    "video_source",
     "PLAIN_CONTAINERS",
     "announced_duration",
 ]

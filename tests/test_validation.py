@@ -133,6 +133,32 @@ PREDICTION_CASES = [
     ),
     ({**PREDICTION, "sentences": "x"}, "sentences", "must be a list"),
     ({**PREDICTION, "video": None}, "video", "must be the video's path"),
+    # Self-consistent: what the sentences name, the keyframes' order, seconds that match their frame, each task's
+    # answer present.
+    (
+        {**PREDICTION, "task": "both", "text": "A.", "sentences": [{"text": "A.", "keyframes": [3]}]},
+        "sentences[0].keyframes",
+        "names keyframes not in 'keyframes'",
+    ),
+    (
+        {
+            **PREDICTION,
+            "keyframes": [
+                {"index": 2, "frame_index": 9, "seconds": 1.0},
+                {"index": 1, "frame_index": 5, "seconds": 0.5},
+            ],
+        },
+        "keyframes",
+        "must be increasing, each once",
+    ),
+    (
+        {**PREDICTION, "keyframes": [{"index": 1, "frame_index": 5, "seconds": 3.5}]},
+        "keyframes[0].seconds",
+        "sampled frame 1 is at",
+    ),
+    ({k: v for k, v in PREDICTION.items() if k != "keyframes"}, "keyframes", "a 'video' prediction must give"),
+    ({**{k: v for k, v in PREDICTION.items() if k != "text"}, "task": "text"}, "text", "a 'text' prediction must"),
+    ('{"task": "video", "n": ' + "9" * 5000 + "}", None, "line 1: not a usable JSON row"),
 ]
 
 

@@ -8,18 +8,26 @@ all went well. Anything else is a bug and keeps its traceback.
 
 import argparse
 import json
+import os
+import pickle
 import sys
 import time
 from functools import partial
 from pathlib import Path
 
 import psutil
+from huggingface_hub.errors import EntryNotFoundError
+from huggingface_hub.errors import HTTPError as HubHTTPError
+from safetensors import SafetensorError
 
 from . import __version__
 from .limits import LOCAL_LIMITS
 
 
 DTYPE_CHOICES = ["auto", "bf16", "fp16", "fp32"]
+# What a user's files, arguments or network cause (a bad value, a missing or unreadable file, a pickle refused for
+# holding code, a Hub answer): one `error:` line, exit 2. Anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, OSError, pickle.UnpicklingError, EntryNotFoundError, HubHTTPError, SafetensorError)
 
 
 def _positive_int(text: str) -> int:
@@ -267,11 +275,16 @@ def _add_summarize(commands) -> None:
 
 def _convert_data(args: argparse.Namespace) -> int:
     from .alignment_data import alignment_rows_from_examples, videoxum_alignment_rows
+    from .dataset_folders import ALIGNMENT_FILE, SPLIT_FILES, write_dataset_card
     from .outputs import check_output_dir
     from .training_data import convert_v2xum_conversations, convert_videoxum, find_video, write_jsonl
 
-    out = check_output_dir(args.output, args.overwrite)
-    alignment = args.alignment and check_output_dir(args.alignment, args.overwrite)
+    folder = not args.output.endswith((".jsonl", ".json"))  # a data folder that datasets.load_dataset loads
+    out = Path(args.output) / SPLIT_FILES[args.split] if folder else Path(args.output)
+    check_output_dir(out, args.overwrite)
+    alignment = Path(args.output) / ALIGNMENT_FILE if folder and args.split == "train" else args.alignment
+    if alignment:
+        check_output_dir(alignment, args.overwrite)
     with open(args.input, encoding="utf-8") as f:
         try:
             annotations = json.load(f)
@@ -288,9 +301,17 @@ def _convert_data(args: argparse.Namespace) -> int:
             captions = alignment_rows_from_examples(examples)
     except KeyError as error:
         raise ValueError(f"cannot convert {args.input}: missing field {error}") from error
+    if folder and args.video_root:  # rows name their videos from the folder, as datasets reads them
+        out.parent.mkdir(parents=True, exist_ok=True)
+        for row in [*examples, *captions]:
+            row["video"] = os.path.relpath(os.path.join(args.video_root, row["video"]), out.parent)
+    out.parent.mkdir(parents=True, exist_ok=True)
     print(f"wrote {write_jsonl(examples, out)} training examples to {out}")
     if alignment:
         print(f"wrote {write_jsonl(captions, alignment)} alignment captions (stage 1) to {alignment}")
+    if folder:
+        source = "VideoXum annotations" if args.format == "videoxum" else "the released V2Xum/VTimeLLM conversations"
+        write_dataset_card(out.parent, out.parent.name, f"Converted from {source} by `v2xum convert-data`.")
     return 0
 
 
@@ -300,7 +321,12 @@ def _add_convert_data(commands) -> None:
     )
     parser.add_argument("format", choices=["videoxum", "v2xum"])
     parser.add_argument("input", help="train/val/test_videoxum.json, or the V2Xum conversation JSON")
-    parser.add_argument("output", help="JSONL of training examples")
+    parser.add_argument(
+        "output",
+        help="a data folder (gets <split>.jsonl, align.jsonl for the train split, and a dataset card: "
+        "datasets.load_dataset loads it), or a .jsonl file of training examples",
+    )
+    parser.add_argument("--split", choices=["train", "validation", "test"], default="train", help="with a data folder")
     parser.add_argument("--video-root", help="where the videos are (finds each video's file extension)")
     parser.add_argument("--tasks", nargs="+", choices=["video", "text", "both"], default=["both", "video", "text"])
     parser.add_argument(
@@ -381,6 +407,7 @@ def _add_merge_adapter(commands) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from evaluate_metrics.clip_backends import ClipEmbedder
 
+    from .dataset_folders import SPLIT_FILES, load_dataset_rows, local_dataset_folder
     from .evaluation import markdown_table, run_evaluation, text_corpus
     from .outputs import check_output_dir
     from .summarize import resolve_device
@@ -389,9 +416,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out, args.overwrite)
     if (args.model is None) == (args.predictions is None):
         raise ValueError("give --model (to generate summaries) or --predictions (a predictions JSONL)")
-    data = Path(args.data)
-    data_file = data / f"{args.split}.jsonl" if data.is_dir() else data
-    examples = list(load_training_examples(data_file, args.video_root, args.skip_missing))
+    if args.dataset:
+        folder = local_dataset_folder(args.dataset)
+        examples = list(load_dataset_rows(args.dataset, args.split, None, args.video_root, args.skip_missing))
+        data_file = folder / SPLIT_FILES.get(args.split, f"{args.split}.jsonl")
+    else:
+        data = Path(args.data)
+        data_file = data / f"{args.split}.jsonl" if data.is_dir() else data
+        examples = list(load_training_examples(data_file, args.video_root, args.skip_missing))
     device = resolve_device(args.device)
     try:
         embedder = ClipEmbedder(
@@ -439,7 +471,9 @@ def _add_evaluate(commands) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--model", help="a V2Xum checkpoint to generate summaries with")
     source.add_argument("--predictions", help="a predictions JSONL (VideoSummary dicts with 'video') instead")
-    parser.add_argument("--data", required=True, help="JSONL in the training format, or a folder of <split>.jsonl")
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--data", help="JSONL in the training format, or a folder of <split>.jsonl")
+    data.add_argument("--dataset", help="a data folder or Hub dataset id that datasets.load_dataset loads")
     parser.add_argument("--split", default="test")
     parser.add_argument("--out", required=True)
     parser.add_argument("--video-root")
@@ -476,6 +510,10 @@ def _add_evaluate(commands) -> None:
 
 
 def _push(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from huggingface_hub.utils import validate_repo_id
+
     from . import PACKAGE_REQUIREMENT
     from .hub import METRIC_NAMES, push_app, push_metric, push_model
 
@@ -513,9 +551,14 @@ def _push(args: argparse.Namespace) -> int:
         targets = [
             (space, "Space", partial(push_metric, name, space, **hub_options)) for name, space in spaces.items()
         ]
+    for repo_id, _, _ in targets:  # as the Hub would: `..`, a path or a bad name never reaches the staging folder
+        validate_repo_id(repo_id)
+    staging_root = None
+    if args.dry_run:
+        staging_root = Path(args.staging_dir) if args.staging_dir else Path(tempfile.mkdtemp(prefix="v2xum-staged-"))
     for repo_id, kind, push in targets:
         if args.dry_run:
-            staging = Path(args.staging_dir or "staged") / repo_id.replace("/", "__")
+            staging = staging_root / repo_id.replace("/", "__")
             files = push(dry_run_dir=staging, overwrite=args.overwrite)
             print(f"dry run: would upload {len(files)} files to the {kind} {repo_id} (staged in {staging}):")
             for name, size in files.items():
@@ -552,7 +595,7 @@ def _add_push(commands) -> None:
         target.add_argument(
             "--dry-run", action="store_true", help="only stage the repository and list what would be uploaded"
         )
-        target.add_argument("--staging-dir", help="where --dry-run stages (default: ./staged/<org>__<name>)")
+        target.add_argument("--staging-dir", help="where --dry-run stages (default: a new temporary folder)")
         _overwrite_flag(target)
     parser.set_defaults(handler=_push)
 
@@ -672,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
     args.started = started
     try:
         return args.handler(args)
-    except (ValueError, OSError) as error:
+    except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -254,10 +254,14 @@ def validate_prediction(row, where: str) -> tuple[str, Prediction]:
     video = video.get("path") if isinstance(video, dict) else video
     if not isinstance(video, str) or not video:
         raise RowError(where, "video", row.get("video"), "must be the video's path")
-    check_text(row, "task", where, choices=SUMMARY_TASKS)
+    task = check_text(row, "task", where, choices=SUMMARY_TASKS)
     for key in ("text", "raw_text"):
         if not isinstance(row.get(key, ""), str):
             raise RowError(where, key, row.get(key), "must be a string")
+    # A missing answer is not an empty one: each task's answer must be there to be scored.
+    for key, tasks in (("text", ("text", "both")), ("keyframes", ("video", "both"))):
+        if task in tasks and key not in row:
+            raise RowError(where, key, None, f"a '{task}' prediction must give its '{key}'")
     for n, sentence in enumerate(check_list(row, "sentences", where)):
         if not isinstance(sentence, dict) or not isinstance(sentence.get("text"), str):
             raise RowError(where, f"sentences[{n}]", sentence, "must be an object with a 'text' string")
@@ -269,6 +273,13 @@ def validate_prediction(row, where: str) -> tuple[str, Prediction]:
         check_number(keyframe.get("index"), where, f"keyframes[{n}].index", minimum=0, integer=True)
         check_number(keyframe.get("frame_index", 0), where, f"keyframes[{n}].frame_index", minimum=0, integer=True)
         check_number(keyframe.get("seconds"), where, f"keyframes[{n}].seconds", minimum=0)
+    indices = [keyframe["index"] for keyframe in row.get("keyframes") or []]
+    if indices != sorted(set(indices)):
+        raise RowError(where, "keyframes", indices[:10], "keyframe indices must be increasing, each once")
+    for n, sentence in enumerate(row.get("sentences") or []):
+        unknown = sorted(set(sentence.get("keyframes") or []) - set(indices))
+        if unknown:
+            raise RowError(where, f"sentences[{n}].keyframes", unknown, "names keyframes not in 'keyframes'")
     frames = row.get("frames")
     if frames is not None:
         frames = check_object(frames, f"{where} frames")
@@ -318,6 +329,11 @@ def check_prediction_frames(prediction: Prediction, timeline: SampledFrames) -> 
             f"the video now samples other frames ({list(timeline.frame_indices)[:8]}...): it changed "
             "since the prediction was made",
         )
+    half_frame = (
+        timeline.duration / max(len(timeline), 1) / 2
+        if len(timeline) < 2
+        else float(np.median(np.diff(timeline.timestamps)) / 2)
+    )
     for n, keyframe in enumerate(summary.keyframes):
         if keyframe.index >= len(timeline):
             raise RowError(where, f"keyframes[{n}].index", keyframe.index, f"only {len(timeline)} frames were sampled")
@@ -327,6 +343,14 @@ def check_prediction_frames(prediction: Prediction, timeline: SampledFrames) -> 
                 f"keyframes[{n}].seconds",
                 keyframe.seconds,
                 f"past the end of the video ({timeline.duration:.2f} s)",
+            )
+        sampled_at = timeline.to_seconds(keyframe.index)
+        if abs(keyframe.seconds - sampled_at) > half_frame + 1e-6:
+            raise RowError(
+                where,
+                f"keyframes[{n}].seconds",
+                keyframe.seconds,
+                f"sampled frame {keyframe.index} is at {sampled_at:.3f} s",
             )
     for n, sentence in enumerate(summary.sentences):
         for index in sentence.keyframes:

@@ -5,6 +5,7 @@ config, remote code, the video-summarization pipeline and a model card), and eac
 import json
 import os
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,7 +47,9 @@ def stage_model(
     config = _checkpoint_config(checkpoint_dir)
     staging.mkdir(parents=True, exist_ok=True)
     for path in checkpoint_dir.iterdir():
-        if path.is_file() and not path.name.startswith(_SKIP):
+        if path.is_symlink():  # where a link leads is not the folder's: never uploaded by following it
+            print(f"warning: {path} is a symbolic link; not uploaded", file=sys.stderr)
+        elif path.is_file() and not path.name.startswith(_SKIP):
             shutil.copy2(path, staging / path.name)
     save_remote_code(staging)
     if (staging / "config.json").is_file():

@@ -222,13 +222,14 @@ def training_datasets(
         return train, evaluation
     if not dataset_name:
         raise ValueError("No training data: give --train_file (JSONL) or --dataset_name (a datasets dataset)")
-    import datasets
+    from .alignment_data import prepare_alignment_rows
+    from .dataset_folders import load_dataset_rows
 
-    loaded = datasets.load_dataset(dataset_name, dataset_config)
-    train = prepare(list(loaded[train_split]), video_root, skip_missing, f"{dataset_name}[{train_split}]")
+    config = dataset_config or ("align" if prepare is prepare_alignment_rows else None)
+    train = load_dataset_rows(dataset_name, train_split, config, video_root, skip_missing)
     evaluation = None
-    if eval_split and eval_split in loaded:
-        evaluation = prepare(list(loaded[eval_split]), video_root, skip_missing, f"{dataset_name}[{eval_split}]")
+    if eval_split:
+        evaluation = load_dataset_rows(dataset_name, eval_split, config, video_root, skip_missing)
     return train, evaluation
 
 

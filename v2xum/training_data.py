@@ -34,7 +34,7 @@ from processing.summary import (
     render_answer,
 )
 from processing.timeline import GRID_SIZE, SampledFrames, grid_to_seconds, seconds_to_grid
-from processing.video_decoding import announced_duration
+from processing.video_decoding import video_source, video_timeline
 
 from .collection import VIDEO_SUFFIXES
 from .validation import RowError, check_list, check_number, check_object, check_text, read_rows
@@ -98,7 +98,8 @@ def validate_example(example, where: str | int = "?") -> dict:
 
 
 def check_against_video(example: dict, where: str, video_duration: float | None) -> None:
-    """The row's times against the file's real length (`announced_duration`): a given `duration` must match it,
+    """The row's times against the file's real length (`video_timeline`: its packets, not what its header
+    announces, which a truncated or re-muxed file gets wrong): a given `duration` must match it,
     and no keyframe may lie past its end."""
     if video_duration is None:
         return
@@ -157,6 +158,11 @@ def prepare_rows(
     wheres = wheres or [f"{source} row {n}" for n in range(len(rows))]
     prepared = []
     for where, row in zip(wheres, rows):
+        if isinstance(row, dict) and isinstance(row.get("video"), dict):  # a datasets.Video value
+            try:
+                row = {**row, "video": video_source(row["video"])}
+            except TypeError as error:
+                raise RowError(where, "video", row["video"], str(error)) from error
         row = normalize(row, where)
         row["video"] = resolve_video_path(row["video"], video_root)
         row["source"] = where
@@ -171,7 +177,7 @@ def prepare_rows(
     for row in prepared:
         try:
             if row["video"] not in lengths:
-                lengths[row["video"]] = announced_duration(row["video"])
+                lengths[row["video"]] = video_timeline(row["video"]).duration
         except VideoDecodingError as error:
             raise ValueError(f"{row['source']}: 'video' = {row['video']!r}: {error.reason}") from error
         check(row, row["source"], lengths[row["video"]])

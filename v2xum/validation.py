@@ -21,20 +21,26 @@ def read_rows(path: str | os.PathLike) -> list[tuple[str, object]]:
     """`(where, row)` for each row of a JSON list file or a JSON lines file (blank lines skipped); `where` is
     `"<path> item <n>"` or `"<path> line <n>"`. A line that is not JSON is named with the parser's reason."""
     path = os.fspath(path)
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    if text.lstrip().startswith("["):
+    with open(path, "rb") as f:
+        data = f.read().removeprefix(b"\xef\xbb\xbf")  # a byte-order mark is not part of the first row
+    if data.lstrip().startswith(b"["):
         try:
-            return [(f"{path} item {n}", row) for n, row in enumerate(json.loads(text))]
-        except json.JSONDecodeError:
-            pass  # JSON lines whose first row is a list: read line by line below
+            return [(f"{path} item {n}", row) for n, row in enumerate(json.loads(data.decode("utf-8")))]
+        except ValueError:
+            pass  # JSON lines whose first row is a list (or a broken file): read line by line below
     rows = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, raw in enumerate(data.splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path} line {n}: not UTF-8 text (byte {error.start}): {raw[:40]!r}") from error
         if line.strip():
             try:
                 rows.append((f"{path} line {n}", json.loads(line)))
             except json.JSONDecodeError as error:
                 raise ValueError(f"{path} line {n}: not a JSON object ({error.msg}): {line[:60]!r}") from error
+            except ValueError as error:  # e.g. an integer of thousands of digits
+                raise ValueError(f"{path} line {n}: not a usable JSON row ({error}): {line[:60]!r}") from error
     return rows
 
 

@@ -12,8 +12,10 @@ timeline. Frames are converted only when wanted, straight to the size the caller
 """
 
 import bisect
+import hashlib
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -160,17 +162,89 @@ def is_url(source: str) -> bool:
     return bool(_URL.match(source))
 
 
+def url_timeout() -> float:
+    """Seconds a URL may take to connect, and to answer each read (`V2XUM_URL_TIMEOUT`, default 30)."""
+    return float(os.environ.get("V2XUM_URL_TIMEOUT", "30"))
+
+
+# What FFmpeg may open on the way to the frames: a local file reads only files, a URL only the network (never a
+# `file:` path named inside a remote playlist).
+_PROTOCOLS = {False: "file", True: "http,https,tcp,tls,crypto"}
+# Containers a plain video file is in (FFmpeg demuxer names); playlists (hls), lists of other files (concat) and
+# numbered image sequences (image2) are not plain media: `check_plain_media` refuses them.
+PLAIN_CONTAINERS = frozenset(
+    {
+        "mov,mp4,m4a,3gp,3g2,mj2",
+        "matroska,webm",
+        "avi",
+        "mpegts",
+        "flv",
+        "mpeg",
+        "asf",
+        "ogg",
+        "m4v",
+        "h264",
+        "hevc",
+    }
+)
+
+
 def _open(source: str) -> "av.container.InputContainer":
-    if not is_url(source):
+    url = is_url(source)
+    if url and not source.lower().startswith(("http://", "https://")):
+        raise VideoDecodingError(source, "only http:// and https:// URLs are read")
+    if not url:
         if not os.path.exists(source):
             raise VideoDecodingError(source, "file not found")
         if os.path.isdir(source):
             raise VideoDecodingError(source, "is a directory, not a video file")
+    timeout = url_timeout() if url else None
     try:
-        return av.open(source, timeout=30.0 if is_url(source) else None)
+        return av.open(source, timeout=timeout, options={"protocol_whitelist": _PROTOCOLS[url]})
+    except av.error.ExitError as error:  # the interrupt FFmpeg raises when the timeout runs out
+        raise VideoDecodingError(source, f"timed out after {timeout:g} s (the server did not answer)") from error
     except av.error.FFmpegError as error:
-        what = "cannot open the URL" if is_url(source) else "not a readable video container"
+        what = "cannot open the URL" if url else "not a readable video container"
         raise VideoDecodingError(source, f"{what} ({error})") from error
+
+
+def video_source(value) -> str:
+    """A video as a path or URL, whatever form it is given in: a path or URL as it is; a `datasets.Video` value read
+    without decoding (`{"path": ..., "bytes": ...}`: its path when that file exists, else its bytes, written once
+    to a file named by their hash in the temporary folder)."""
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    if isinstance(value, dict) and ("path" in value or "bytes" in value):
+        path, data = value.get("path"), value.get("bytes")
+        if path and (is_url(path) or os.path.exists(path) or not data):
+            return os.fspath(path)
+        if data:
+            digest = hashlib.sha256(data).hexdigest()[:32]
+            suffix = os.path.splitext(path or "")[1] or ".mp4"
+            target = os.path.join(tempfile.gettempdir(), "v2xum-videos", digest + suffix)
+            if not os.path.isfile(target):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with open(target + ".part", "wb") as f:
+                    f.write(data)
+                os.replace(target + ".part", target)
+            return target
+    raise TypeError(f"not a video: {type(value).__name__} (give a path, a URL or a datasets.Video value)")
+
+
+def check_plain_media(path: str | os.PathLike) -> str:
+    """A file from an untrusted source (an upload) that is plain media: a regular local file whose container is one
+    of `PLAIN_CONTAINERS`, never a playlist, a list of other files or an image pattern, whatever its name says.
+    Returns the container's name; raises `VideoDecodingError` saying what it is otherwise."""
+    path = os.fspath(path)
+    if is_url(path) or not os.path.isfile(path) or os.path.islink(path):
+        raise VideoDecodingError(path, "not a regular local file")
+    with _open(path) as container:
+        name = container.format.name
+    if name not in PLAIN_CONTAINERS:
+        raise VideoDecodingError(
+            path, f"a '{name}' file is not a plain video (playlists, file lists and image sequences are refused)"
+        )
+    return name
 
 
 def _video_stream(container, source: str):
@@ -670,5 +744,8 @@ __all__ = [
     "monotonic_timeline",
     "output_size",
     "is_url",
+    "check_plain_media",
+    "video_source",
+    "PLAIN_CONTAINERS",
     "announced_duration",
 ]

@@ -13,7 +13,7 @@ from transformers.video_processing_utils import BaseVideoProcessor
 from transformers.video_utils import VideoMetadata, make_batched_videos
 
 from .timeline import sample_frame_indices, uniform_frame_indices, window_spans
-from .video_decoding import DecodedVideo, EmptyWindowError, VideoReader, decode_video
+from .video_decoding import DecodedVideo, EmptyWindowError, VideoReader, decode_video, video_source
 
 
 class V2XumVideosKwargs(VideosKwargs, total=False):
@@ -171,12 +171,14 @@ class V2XumVideoProcessor(BaseVideoProcessor):
     def load_video(
         source, num_frames: int, decode_mode: str = "exact", fps: float | None = None, shortest_edge: int | None = None
     ) -> DecodedVideo:
-        """The sampled frames (`sample_frame_indices`) of a path or URL, a `DecodedVideo` or a dict of
-        `DecodedVideo.from_frames` arguments; decoded frames are converted straight to `shortest_edge`."""
-        if isinstance(source, dict):
+        """The sampled frames (`sample_frame_indices`) of a path or URL, a `datasets.Video` value (`{"path",
+        "bytes"}`), a `DecodedVideo` or a dict of `DecodedVideo.from_frames` arguments; decoded frames are converted
+        straight to `shortest_edge`."""
+        if isinstance(source, dict) and not {"path", "bytes"} & source.keys():
             source = DecodedVideo.from_dict(source)
         if isinstance(source, DecodedVideo):
             return source.sample(num_frames, fps)
+        source = video_source(source)  # a path or URL, or a datasets.Video value
         return decode_video(source, num_frames=num_frames, mode=decode_mode, fps=fps, shortest_edge=shortest_edge)
 
     def iter_windows(
