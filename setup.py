@@ -49,9 +49,10 @@ setup(
     python_requires=">=3.11",
     packages=["modeling_v2xum", "processing", "v2xum", "evaluate_metrics"],
     # Files read at run time ship inside the packages (found with importlib.resources): the model card template
-    # (v2xum/model_card.md links to the top-level model_card.md), the StoryBoard demo model, the metric modules.
+    # (modeling_v2xum/model_card.md links to the top-level model_card.md), the StoryBoard demo model, the metrics.
     package_data={
-        "v2xum": ["model_card.md", "storyboard_demo/*"],
+        "modeling_v2xum": ["model_card.md"],
+        "v2xum": ["storyboard_demo/*"],
         "evaluate_metrics": ["*/*.py", "*/README.md"],
     },
     py_modules=["train_sft"],  # importable (tests, benchmarks, accelerate launch) as well as runnable

@@ -19,10 +19,12 @@ Shaped like TRL's `trl/scripts/sft.py`: `make_parser()`, then `main(...)` on the
 """
 
 import os
+import sys
 from dataclasses import dataclass, field
 
 from trl import ModelConfig, ScriptArguments, SFTConfig, SFTTrainer, TrlParser
 
+from modeling_v2xum.model_card import is_hub_id
 from v2xum.alignment_data import prepare_alignment_rows
 from v2xum.collator import V2XumAlignmentCollator, V2XumDataCollator
 from v2xum.feature_cache import open_feature_cache
@@ -31,6 +33,7 @@ from v2xum.training import (
     COMPOSED_BASE_DIR,
     TimeBudget,
     alignment_optimizer,
+    check_reporting,
     freeze_for_alignment,
     freeze_for_training,
     freeze_projector,
@@ -88,6 +91,9 @@ class V2XumArguments:
         metadata={"help": "start from this projector: a stage-1 folder or an mm_projector.bin/.safetensors"},
     )
     freeze_projector: bool = field(default=False, metadata={"help": "stage 2: keep the projector as it starts"})
+    base_model_id: str | None = field(
+        default=None, metadata={"help": "with --push_to_hub of a LoRA on a local base: the base's Hub id (org/name)"}
+    )
 
 
 def make_parser() -> TrlParser:
@@ -107,7 +113,7 @@ ARCHITECTURE_FIELDS = (
 )
 
 
-def _check(args: V2XumArguments, model_args: ModelConfig) -> None:
+def _check(args: V2XumArguments, training_args: SFTConfig, model_args: ModelConfig) -> None:
     if args.stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {args.stage!r}")
     if args.decode_mode not in ("exact", "keyframes"):
@@ -134,6 +140,16 @@ def _check(args: V2XumArguments, model_args: ModelConfig) -> None:
         for name in (*ARCHITECTURE_FIELDS, "chat_template")
         if getattr(args, name) != V2XumArguments.__dataclass_fields__[name].default
     ]
+    if (
+        training_args.push_to_hub
+        and model_args.use_peft
+        and not args.base_model_id
+        and not is_hub_id(model_args.model_name_or_path)
+    ):
+        raise ValueError(
+            "--push_to_hub of a LoRA adapter whose base is local: the pushed adapter could not load. "
+            "Push the base first and give its Hub id: --base_model_id org/base"
+        )
     if changed and model_args.model_name_or_path:
         raise ValueError(
             f"--{' --'.join(changed)} shape a composed model (--vision_model/--language_model); the "
@@ -149,13 +165,16 @@ def main(
     callbacks: list | None = None,
 ) -> SFTTrainer:
     """Trains one stage; `callbacks` (`TrainerCallback`s) are added to the trainer's."""
-    _check(args, model_args)
+    _check(args, training_args, model_args)
     # The collator builds inputs and labels from video files; TRL must neither prepare nor prune the dataset. The
     # Trainer must not push (it would commit its own card without remote code): v2xum.hub pushes once, at the end.
     training_args.dataset_kwargs = {"skip_prepare_dataset": True}
     training_args.remove_unused_columns = False
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+    check_reporting(training_args.report_to)  # a missing tracker is an error now, not after loading everything
     resume = resume_checkpoint(training_args.resume_from_checkpoint, training_args.output_dir)
+    if resume:
+        print(f"resuming from {resume}", file=sys.stderr)
     align = args.stage == "align"
 
     composed = args.vision_model is not None
@@ -302,6 +321,7 @@ def _finish(
             token=training_args.hub_token,
             revision=training_args.hub_revision,
             card=card,
+            base_model_id=args.base_model_id,
         )
 
 

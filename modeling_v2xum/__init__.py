@@ -22,8 +22,9 @@ from processing import V2XumProcessor, V2XumVideoProcessor
 from .composition import compose_v2xum
 from .configuration_v2xum import V2XumConfig
 from .generation_v2xum import KeyframeLogitsProcessor
+from .model_card import write_pipeline_card
 from .modeling_v2xum import V2XumForConditionalGeneration, V2XumModel, V2XumPreTrainedModel
-from .pipeline_v2xum import VideoSummarizationPipeline
+from .pipeline_v2xum import SAVE_HOOKS, VideoSummarizationPipeline
 
 
 AutoConfig.register("v2xum", V2XumConfig, exist_ok=True)
@@ -40,6 +41,8 @@ PIPELINE_REGISTRY.register_pipeline(
     pt_model=AutoModelForImageTextToText,
     type="multimodal",  # no default model: no V2Xum checkpoint is published under a fixed id yet
 )
+
+SAVE_HOOKS.append(write_pipeline_card)  # pipe.save_pretrained writes the folder's model card
 
 V2XumConfig.register_for_auto_class()
 V2XumModel.register_for_auto_class("AutoModel")

@@ -1,6 +1,7 @@
 """Publishing against an in-process mock Hub: the exact files and card metadata that are uploaded."""
 
 import json
+from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
@@ -9,9 +10,13 @@ from v2xum.cli import main as v2xum
 
 
 @pytest.fixture
-def results_dir(tmp_path):
+def results_dir(tmp_path, tiny_dir):
+    """`v2xum evaluate`'s output for the tiny checkpoint (its weights fingerprint recorded)."""
+    from modeling_v2xum.model_card import weights_fingerprint
+
     folder = tmp_path / "eval"
     folder.mkdir()
+    (folder / "results.json").write_text(json.dumps({"model_fingerprint": weights_fingerprint(tiny_dir)}))
     (folder / "model_index.json").write_text(
         json.dumps(
             [
@@ -161,7 +166,8 @@ def test_push_app_stages_a_space_for_the_model(hub):
     assert v2xum(["push", "app", "org/v2xum-demo", "--model", "org/storyboard-demo"]) == 0
     (commit,) = hub.commits
     assert commit["path"] == "/api/spaces/org/v2xum-demo/commit/main"
-    assert set(commit["files"]) == {"README.md", "app.py", "requirements.txt"}
+    wheel = "wheels/v2xum-0.1.0.dev0-py3-none-any.whl"
+    assert set(commit["files"]) == {"README.md", "app.py", "requirements.txt", wheel}
     card = ModelCard(commit["files"]["README.md"].decode())
     assert (card.data.sdk, card.data.sdk_version, card.data.app_file) == ("gradio", GRADIO_VERSION, "app.py")
     assert card.data.models == ["org/storyboard-demo"]
@@ -169,7 +175,7 @@ def test_push_app_stages_a_space_for_the_model(hub):
     compile(app, "app.py", "exec")
     assert 'launch("org/storyboard-demo", host="0.0.0.0", port=7860)' in app
     assert commit["files"]["requirements.txt"].decode().splitlines() == [
-        "v2xum==0.1.0.dev0",
+        f"./{wheel}[app]",  # the package's own wheel: no index serves it
         f"gradio=={GRADIO_VERSION}",
     ]
     assert v2xum(["push", "app", "org/x", "--model", "./not-a-hub-id"]) == 2
@@ -192,7 +198,7 @@ def test_dry_run_stages_and_lists_without_uploading(hub, tiny_dir, tmp_path, cap
     args = ["push", *[part.format(tiny=tiny_dir) for part in command], "--dry-run", "--staging-dir", str(out)]
     assert v2xum(args) == 0
     assert hub.created == [] and hub.commits == []
-    written = {p.name for p in (out / staged).iterdir()}
+    written = {p.relative_to(out / staged).as_posix() for p in (out / staged).rglob("*") if p.is_file()}
     assert files <= written
     printed = capsys.readouterr().out
     assert "dry run: would upload" in printed and all(f"  {name}  (" in printed for name in written)
@@ -225,7 +231,7 @@ def test_space_headers_pin_the_tested_gradio():
 
 
 def test_card_base_models_are_hub_ids_only(tmp_path):
-    from v2xum.model_card import hub_base_models, source_name
+    from modeling_v2xum.model_card import hub_base_models, source_name
 
     local = tmp_path / "llama"
     local.mkdir()
@@ -277,3 +283,145 @@ def test_metric_space_runs_without_this_package(name, tmp_path):
     standalone = json.loads(result.stdout.split("RESULT")[-1])
     local = evaluate.load(str(metric_dir(name))).compute(**APP_EXAMPLES[name])
     assert standalone == json.loads(json.dumps(local, default=str))
+
+
+def test_push_keeps_the_folders_card(tmp_path, tiny_dir, results_dir):
+    """Pushing a folder keeps what its card says (training, results, model-index, datasets, base models), pushed
+    again nothing is lost; results are added only to the model they were measured on."""
+    folder = tmp_path / "trained"
+    import shutil
+
+    shutil.copytree(tiny_dir, folder)
+    from modeling_v2xum.model_card import write_folder_card
+
+    write_folder_card(folder, "Trained for 3 epochs on the cooking set.", base_model="lmsys/vicuna-7b-v1.5")
+    own = ModelCard.load(folder / "README.md")
+    own.data.datasets = ["org/cooking"]
+    own.save(folder / "README.md")
+    first = tmp_path / "first"
+    assert (
+        v2xum(
+            [
+                "push",
+                "model",
+                str(folder),
+                "org/trained",
+                "--dry-run",
+                "--staging-dir",
+                str(first),
+                "--results",
+                str(results_dir),
+            ]
+        )
+        == 0
+    )
+    staged = ModelCard.load(first / "org__trained" / "README.md")
+    assert "Trained for 3 epochs on the cooking set." in staged.text and "| model | 0.8125 |" in staged.text
+    assert staged.data.base_model == ["lmsys/vicuna-7b-v1.5"] and set(staged.data.datasets) == {
+        "org/cooking",
+        "storyboard",
+    }
+    assert [r.metric_value for r in staged.data.eval_results] == [0.8125]
+    assert 'pipeline(model="org/trained", trust_remote_code=True)' in staged.text
+    again = tmp_path / "again"  # the pushed folder pushed again: the same card
+    assert (
+        v2xum(["push", "model", str(first / "org__trained"), "org/trained", "--dry-run", "--staging-dir", str(again)])
+        == 0
+    )
+    second = ModelCard.load(again / "org__trained" / "README.md")
+    assert second.text == staged.text and second.data.to_dict() == staged.data.to_dict()
+    other = tmp_path / "other"  # another model's results are refused
+    shutil.copytree(tiny_dir, other)
+    (other / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
+    assert (
+        v2xum(
+            [
+                "push",
+                "model",
+                str(other),
+                "org/o",
+                "--dry-run",
+                "--staging-dir",
+                str(tmp_path / "x"),
+                "--results",
+                str(results_dir),
+            ]
+        )
+        == 2
+    )
+
+
+def test_an_adapter_on_a_local_base_needs_its_hub_id(tmp_path, tiny_dir, capsys):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    adapter = tmp_path / "adapter"
+    model = get_peft_model(
+        AutoModelForImageTextToText.from_pretrained(tiny_dir), LoraConfig(r=2, target_modules=["q_proj"])
+    )
+    model.save_pretrained(adapter)
+    AutoProcessor.from_pretrained(tiny_dir).save_pretrained(adapter)
+    staging = tmp_path / "staging"
+    assert v2xum(["push", "model", str(adapter), "org/a", "--dry-run", "--staging-dir", str(staging)]) == 2
+    err = capsys.readouterr().err
+    assert "is a LoRA adapter on the local base" in err and "--base-model-id org/base" in err
+    assert (
+        v2xum(
+            [
+                "push",
+                "model",
+                str(adapter),
+                "org/a",
+                "--dry-run",
+                "--staging-dir",
+                str(staging),
+                "--base-model-id",
+                "org/tiny-base",
+            ]
+        )
+        == 0
+    )
+    staged = staging / "org__a"
+    assert json.loads((staged / "adapter_config.json").read_text())["base_model_name_or_path"] == "org/tiny-base"
+    assert ModelCard.load(staged / "README.md").data.base_model == ["org/tiny-base"]
+
+
+def test_a_staged_space_installs_from_its_files_and_imports(tmp_path):
+    """The Space's requirements.txt installs into a fresh environment from the staged files alone (the package's
+    wheel; everything else it names is already there: no index is asked), and its app.py imports."""
+    import subprocess
+    import sys
+
+    staging = tmp_path / "staging"
+    assert v2xum(["push", "app", "org/space", "--model", "org/m", "--dry-run", "--staging-dir", str(staging)]) == 0
+    space = staging / "org__space"
+    import sysconfig
+
+    venv = tmp_path / "space-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)  # pip comes with them
+    python = venv / "bin" / "python"
+    # The libraries this environment already has stand in for the index (gradio, torch, transformers...).
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (Path(purelib) / "libraries.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-index", "-q", "-r", "requirements.txt"],
+        cwd=space,
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr[-2000:]
+    check = (
+        "import importlib.util, sys, v2xum; spec = importlib.util.spec_from_file_location('app', 'app.py'); "
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+        "print(v2xum.__file__, callable(module.launch))"
+    )
+    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([str(python), "-c", check], cwd=space, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    where, imported = result.stdout.split()
+    assert str(venv) in where and imported == "True"  # the Space's own install, not this checkout

@@ -105,6 +105,7 @@ def test_each_package_owns_its_part():
         "convert_v2xum_original",
         "remote_code",
         "projector_weights",
+        "model_card",
     }
     assert {p.stem for p in (ROOT / "processing").glob("*.py")} == {
         "__init__",

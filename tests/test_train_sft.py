@@ -362,11 +362,14 @@ def test_push_to_hub_makes_one_commit_with_remote_code_and_our_card(hub, tiny_di
             "--push_to_hub",
             "--hub_model_id",
             "org/v2xum-run",
+            "--base_model_id",
+            "org/tiny-base",  # the local base's Hub id: what the pushed adapter loads into
         ]
     )
     (commit,) = hub.commits  # the Trainer did not push on its own
     assert commit["path"] == "/api/models/org/v2xum-run/commit/main"
     files = commit["files"]
+    assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] == "org/tiny-base"
     assert {
         "adapter_config.json",
         "adapter_model.safetensors",

@@ -22,7 +22,7 @@ for module in (evaluate_metrics, modeling_v2xum, processing, v2xum):
     assert Path(module.__file__).resolve().is_relative_to(site), module.__file__  # not the source tree
 
 from transformers import AutoConfig
-from v2xum.model_card import render_model_card
+from modeling_v2xum.model_card import render_model_card
 from v2xum.resources import demo_model_dir, metric_dir
 
 card = render_model_card(AutoConfig.from_pretrained(demo_model_dir()), repo_id="org/storyboard-demo", num_frames=32)

@@ -7,6 +7,3 @@ import modeling_v2xum  # noqa: F401  (registers V2Xum with the Auto classes and 
 
 
 __version__ = "0.1.0.dev0"
-# What installs this package (the model card's `pip install` line, a Space's requirements.txt). Override with
-# `--package-requirement` (a git URL, say) until the package is on an index the reader can reach.
-PACKAGE_REQUIREMENT = f"v2xum=={__version__}"

@@ -52,7 +52,8 @@ def _overwrite_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def _init_tiny(args: argparse.Namespace) -> int:
-    from .model_card import write_folder_card
+    from modeling_v2xum.model_card import write_folder_card
+
     from .outputs import check_output_dir
     from .tiny_models import write_tiny_checkpoint
 
@@ -514,7 +515,6 @@ def _push(args: argparse.Namespace) -> int:
 
     from huggingface_hub.utils import validate_repo_id
 
-    from . import PACKAGE_REQUIREMENT
     from .hub import METRIC_NAMES, push_app, push_metric, push_model
 
     hub_options = {"token": args.token, "private": args.private}
@@ -531,12 +531,14 @@ def _push(args: argparse.Namespace) -> int:
                     datasets=args.dataset,
                     base_model=args.base_model,
                     license=args.license,
+                    base_model_id=args.base_model_id,
+                    package_requirement=args.package_requirement,
                     **hub_options,
                 ),
             )
         ]
     elif args.what == "app":
-        requirement = args.package_requirement or PACKAGE_REQUIREMENT
+        requirement = args.package_requirement  # default: the package's own wheel, shipped in the Space
         targets = [
             (
                 args.space,
@@ -579,6 +581,11 @@ def _add_push(commands) -> None:
     model.add_argument("--dataset", nargs="+", help="training/evaluation datasets for the card")
     model.add_argument("--base-model", nargs="+", help="base models for the card (Hub ids)")
     model.add_argument("--license", default="apache-2.0")
+    model.add_argument(
+        "--base-model-id",
+        help="an adapter's base as the Hub knows it (org/name): what the pushed adapter loads into",
+    )
+    model.add_argument("--package-requirement", help="how the card says to install the V2Xum package")
     metric = targets.add_parser("metric", help="a metric as a gradio Space (card, module, app.py)")
     metric.add_argument("name", help="fclip, cross_fclip, video_summary_f1, video_summary_text, or all")
     metric.add_argument("space", help="org/space-name (with 'all': the org, one Space per metric)")
@@ -587,7 +594,7 @@ def _add_push(commands) -> None:
     app.add_argument("--model", required=True, help="the model's Hub id (org/name)")
     app.add_argument(
         "--package-requirement",
-        help="the requirements.txt line that installs this package in the Space (default: v2xum==<this version>)",
+        help="a requirement the Space installs this package by (default: its wheel, built and shipped in the Space)",
     )
     for target in (model, metric, app):
         target.add_argument("--private", action="store_true")

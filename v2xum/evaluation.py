@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from modeling_v2xum.model_card import weights_fingerprint
 from processing import SampledFrames, V2XumVideoProcessor, VideoSummary, decode_video
 from processing.summary import SUMMARY_TASKS, Keyframe, SummarySentence
 
@@ -417,6 +418,8 @@ def run_evaluation(
     results = {task: {name: per_system[name][task] for name in systems} for task in per_system["model"]}
     record = {
         "model": model or predictions_file,
+        # Which weights these results belong to (`push model --results` adds them only to that model's card).
+        "model_fingerprint": weights_fingerprint(model) if model and os.path.isdir(model) else None,
         "dataset": dataset_name,
         "split": split,
         "num_examples": len(examples),

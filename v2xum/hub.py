@@ -5,6 +5,7 @@ config, remote code, the video-summarization pipeline and a model card), and eac
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -12,11 +13,11 @@ from pathlib import Path
 
 import httpx2
 from huggingface_hub import EvalResult, HfApi, ModelCard
+from huggingface_hub.utils import validate_repo_id
 
+from modeling_v2xum.model_card import card_section, is_hub_id, render_model_card, weights_fingerprint
 from modeling_v2xum.remote_code import save_remote_code
 
-from . import PACKAGE_REQUIREMENT
-from .model_card import is_hub_id, render_model_card
 from .outputs import check_output_dir
 from .resources import metric_dir
 
@@ -38,12 +39,15 @@ def stage_model(
     base_model: str | list[str] | None = None,
     license: str = "apache-2.0",
     training_summary: str | None = None,
+    base_model_id: str | None = None,
+    package_requirement: str | None = None,
 ) -> Path:
     """Lays out the model repository in `staging_dir`: the checkpoint's files (a full checkpoint or a LoRA adapter
-    from `train_sft.py`), the remote-code files, the pipeline declared in `config.json` (`custom_pipelines`), and
-    `README.md`: `card`, or one rendered from `model_card.md` with `model-index` from a `v2xum evaluate` output
-    folder (`results_dir`)."""
+    from `train_sft.py`, its base named by `base_model_id` on the Hub), the remote-code files, the pipeline declared
+    in `config.json` (`custom_pipelines`), and `README.md`: `card`, or the folder's own card kept and brought up to
+    date (`merge_card`), with `model-index` from a `v2xum evaluate` output folder (`results_dir`) of this model."""
     checkpoint_dir, staging = Path(checkpoint_dir), Path(staging_dir)
+    adapter_base = _adapter_base(checkpoint_dir, base_model_id)
     config = _checkpoint_config(checkpoint_dir)
     staging.mkdir(parents=True, exist_ok=True)
     for path in checkpoint_dir.iterdir():
@@ -54,9 +58,22 @@ def stage_model(
     save_remote_code(staging)
     if (staging / "config.json").is_file():
         config.save_pretrained(staging)  # declares the remote code and the pipeline, local paths left out
+    if adapter_base is not None:
+        adapter_config = json.loads((staging / "adapter_config.json").read_text())
+        adapter_config["base_model_name_or_path"] = adapter_base
+        (staging / "adapter_config.json").write_text(json.dumps(adapter_config, indent=2) + "\n")
+        base_model = base_model or adapter_base
     if card is None:
-        card = _render_card(
-            checkpoint_dir, config, repo_id, results_dir, datasets, base_model, license, training_summary
+        card = merge_card(
+            checkpoint_dir,
+            config,
+            repo_id,
+            results_dir,
+            datasets,
+            base_model,
+            license,
+            training_summary,
+            package_requirement,
         )
     card.save(staging / "README.md")
     return staging
@@ -80,21 +97,54 @@ def _checkpoint_config(checkpoint_dir: Path):
     return config
 
 
-def _render_card(
-    checkpoint_dir: Path, config, repo_id, results_dir, datasets, base_model, license, training_summary
+def _adapter_base(checkpoint_dir: Path, base_model_id: str | None) -> str | None:
+    """An adapter's base as the Hub repository will name it: `base_model_id`, or the base it records when that is
+    a Hub id; a local base is refused (the pushed adapter could not load) with the way out."""
+    adapter_config = checkpoint_dir / "adapter_config.json"
+    if not adapter_config.is_file():
+        return None
+    recorded = json.loads(adapter_config.read_text()).get("base_model_name_or_path")
+    if base_model_id is not None:
+        validate_repo_id(base_model_id)
+        return base_model_id
+    if is_hub_id(recorded):
+        return recorded
+    raise ValueError(
+        f"{checkpoint_dir} is a LoRA adapter on the local base {recorded}: on the Hub it could not load. Push the "
+        "base first (v2xum push model <base> org/base), then give it: --base-model-id org/base"
+    )
+
+
+def merge_card(
+    checkpoint_dir: Path,
+    config,
+    repo_id,
+    results_dir,
+    datasets,
+    base_model,
+    license,
+    training_summary,
+    package_requirement=None,
 ) -> ModelCard:
-    """The card of a checkpoint folder: its processor's frame count, `peft` for an adapter, and the base models
-    given or those of the folder's own card (a `train_sft.py` output names its real sources)."""
-    eval_results, results_table = [], "No evaluation results yet."
+    """The card of a checkpoint folder, its own card kept: its training section, results, `model-index`, datasets
+    and base models stay, what describes the folder (frame count, repo id in the snippets, `peft` for an adapter)
+    is brought up to date, and `results_dir` (`v2xum evaluate`'s output) is added when those results are this
+    model's (the same weights fingerprint)."""
+    own = ModelCard.load(checkpoint_dir / "README.md") if (checkpoint_dir / "README.md").is_file() else None
+    eval_results = list(own.data.eval_results or []) if own else []
+    results_table = (card_section(own, "Results") if own else None) or "No evaluation results yet."
     if results_dir is not None:
         results_dir = Path(results_dir)
-        entries = json.loads((results_dir / "model_index.json").read_text())
-        eval_results = [EvalResult(**entry) for entry in entries]
-        results_table = (results_dir / "results.md").read_text()
-        datasets = datasets or sorted({entry["dataset_name"] for entry in entries})
-    own_card = checkpoint_dir / "README.md"
-    if base_model is None and own_card.is_file():
-        base_model = ModelCard.load(own_card).data.base_model
+        _check_results_are_this_models(results_dir, checkpoint_dir)
+        new = [EvalResult(**entry) for entry in json.loads((results_dir / "model_index.json").read_text())]
+        eval_results += [r for r in new if r not in eval_results]
+        table = (results_dir / "results.md").read_text().strip()
+        results_table = table if results_table.startswith("No evaluation") else f"{results_table}\n\n{table}"
+        datasets = datasets or sorted({entry.dataset_name for entry in new})
+    if own is not None:
+        datasets = sorted({*(datasets or []), *(own.data.datasets or [])}) or None
+        base_model = base_model or own.data.base_model
+        training_summary = training_summary or card_section(own, "Training")
     processor_config = json.loads((checkpoint_dir / "processor_config.json").read_text())
     return render_model_card(
         config,
@@ -107,7 +157,18 @@ def _render_card(
         adapter=(checkpoint_dir / "adapter_config.json").is_file(),
         license=license,
         eval_results=eval_results,
+        package_requirement=package_requirement,
     )
+
+
+def _check_results_are_this_models(results_dir: Path, checkpoint_dir: Path) -> None:
+    recorded = json.loads((results_dir / "results.json").read_text()).get("model_fingerprint")
+    own = weights_fingerprint(checkpoint_dir)
+    if recorded != own:
+        raise ValueError(
+            f"the results in {results_dir} are not this model's (weights fingerprint {recorded}, {checkpoint_dir} "
+            f"has {own}): evaluate this folder, or push the one they belong to"
+        )
 
 
 def upload_folder(
@@ -289,7 +350,8 @@ SPACE_APP = '''"""The V2Xum demo app for {model} (`v2xum app`), as a Hugging Fac
 from v2xum.app import launch
 
 
-launch("{model}", host="0.0.0.0", port=7860)
+if __name__ == "__main__":  # a Space runs `python app.py`
+    launch("{model}", host="0.0.0.0", port=7860)
 '''
 
 SPACE_CARD = """---
@@ -316,24 +378,57 @@ Upload a video (or generate a StoryBoard sample) and [{model}](https://huggingfa
 keyframes or both ([V2Xum](https://arxiv.org/abs/2404.12353)): sentences with clickable times, the keyframes, a
 timeline, a highlight reel, and the summary as JSON and subtitles to download.
 
-Run it locally: `pip install "{package}[app]"`, then `v2xum app --model {model}`.
+Run it locally with the V2Xum package (its wheel is in this Space: `pip install "{package}[app]"`), then
+`v2xum app --model {model}`.
 """
+
+
+def package_wheel(out_dir: str | os.PathLike) -> Path:
+    """This package as a wheel built from its source (what a Space installs, since no index serves it)."""
+    source = Path(__file__).resolve().parents[1]
+    if not (source / "setup.py").is_file():
+        raise FileNotFoundError(
+            f"the V2Xum source (setup.py) is not beside the installed package ({source}); give "
+            "--package-requirement (a requirement the Space can install) instead"
+        )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "-q",
+        "-w",
+        str(out_dir),
+        str(source),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    wheels = sorted(out_dir.glob("v2xum-*.whl"))
+    if result.returncode != 0 or not wheels:
+        raise OSError(f"building the V2Xum wheel failed: {(result.stderr or result.stdout).strip()[-500:]}")
+    return wheels[-1]
 
 
 def stage_app(
     model: str,
     staging_dir: str | os.PathLike,
-    package_requirement: str = PACKAGE_REQUIREMENT,
+    package_requirement: str | None = None,
     license: str = "apache-2.0",
 ) -> Path:
-    """A gradio Space running `v2xum app` for `model` (a Hub id): `app.py`, `requirements.txt` and the Space card
-    (`README.md`, its header pinning the gradio this package is tested with)."""
+    """A gradio Space running `v2xum app` for `model` (a Hub id): `app.py`, `requirements.txt`, the Space card
+    (`README.md`, its header pinning the gradio this package is tested with) and this package's wheel, which
+    `requirements.txt` installs (or `package_requirement`, a requirement the Space can install from an index)."""
     if not is_hub_id(model):
         raise ValueError(f"a Space loads its model from the Hub: give a Hub id (org/name), not '{model}'")
     staging = Path(staging_dir)
     staging.mkdir(parents=True, exist_ok=True)
     (staging / "app.py").write_text(SPACE_APP.format(model=model))
-    (staging / "requirements.txt").write_text(f"{package_requirement}\ngradio=={GRADIO_VERSION}\n")
+    if package_requirement is None:
+        package_requirement = f"./wheels/{package_wheel(staging / 'wheels').name}"
+    (staging / "requirements.txt").write_text(f"{package_requirement}[app]\ngradio=={GRADIO_VERSION}\n")
     title = f"V2Xum: {model.split('/')[-1]}"
     (staging / "README.md").write_text(
         SPACE_CARD.format(
@@ -353,7 +448,7 @@ def push_app(
     space_id: str,
     token: str | None = None,
     private: bool = False,
-    package_requirement: str = PACKAGE_REQUIREMENT,
+    package_requirement: str | None = None,
     dry_run_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
 ):

@@ -1,6 +1,6 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
 """Files the package ships and reads at run time, found with `importlib.resources` so that they are there after a
-wheel install as in a checkout: the model card template, the metric modules and the StoryBoard demo model."""
+wheel install as in a checkout: the metric modules and the StoryBoard demo model."""
 
 from importlib.resources import files
 from pathlib import Path
@@ -9,11 +9,6 @@ from pathlib import Path
 def _installed_path(package: str, *parts: str) -> Path:
     # pip installs packages unzipped: every shipped file has a real path (evaluate.load and from_pretrained need one).
     return Path(str(files(package).joinpath(*parts)))
-
-
-def model_card_template() -> Path:
-    """`model_card.md`: the Hub model card template (the repository's top-level file, shipped inside `v2xum`)."""
-    return _installed_path("v2xum", "model_card.md")
 
 
 def metric_dir(name: str) -> Path:
@@ -26,4 +21,4 @@ def demo_model_dir() -> Path:
     return _installed_path("v2xum", "storyboard_demo")
 
 
-__all__ = ["model_card_template", "metric_dir", "demo_model_dir"]
+__all__ = ["metric_dir", "demo_model_dir"]

@@ -24,13 +24,13 @@ import torch
 from safetensors import SafetensorError
 from transformers import BitsAndBytesConfig, Pipeline, pipeline
 
+from modeling_v2xum.model_card import is_hub_id
 from processing import DecodedVideo, VideoDecodingError, VideoSummary
 from processing.video_decoding import VideoReader
 
 from .collection import Job, collect_jobs
 from .export import NO_REEL, export_summary
 from .limits import LOCAL_LIMITS, LimitError, Limits
-from .model_card import is_hub_id
 from .outputs import (
     OutputFolder,
     append_index,

@@ -22,10 +22,10 @@ from peft import LoraConfig, PeftModel
 from transformers import AutoModelForImageTextToText, AutoProcessor, TrainerCallback
 
 from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
+from modeling_v2xum.model_card import render_model_card, source_name, write_folder_card
 from modeling_v2xum.projector_weights import load_projector_into, save_released_projector
 from modeling_v2xum.remote_code import save_v2xum_folder
 
-from .model_card import render_model_card, source_name, write_folder_card
 from .outputs import check_output_dir
 from .training_data import load_rows, prepare_examples
 
@@ -364,6 +364,18 @@ def split_learning_rates(optimizer, model, new_parts_learning_rate: float):
     return regroup_parameters(optimizer, new, lr=new_parts_learning_rate, initial_lr=new_parts_learning_rate)
 
 
+def check_reporting(report_to) -> None:
+    """Each `--report_to` tracker can start here (installed, configured), before any model or data loads."""
+    from transformers.integrations import get_reporting_integration_callbacks
+
+    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    for callback in get_reporting_integration_callbacks([name for name in names if name != "none"]):
+        try:
+            callback()
+        except (RuntimeError, ImportError) as error:
+            raise ValueError(f"--report_to: {error}") from error
+
+
 class TimeBudget(TrainerCallback):
     """Stops training after `minutes` of it (checked after each step; the model is then saved as at the end)."""
 
@@ -400,4 +412,5 @@ __all__ = [
     "merge_adapter",
     "split_learning_rates",
     "TimeBudget",
+    "check_reporting",
 ]

@@ -18,12 +18,12 @@ nearest sampled frame (`SampledFrames.nearest`; grid index k means `grid_to_seco
 dropped, and keyframes are kept strictly increasing over the whole answer, as constrained decoding generates them.
 """
 
-import hashlib
 import json
 import os
 import re
 from collections.abc import Iterable
 
+from modeling_v2xum.model_card import file_fingerprint
 from processing import TASK_INSTRUCTIONS, VideoDecodingError
 from processing.summary import (
     SUMMARY_TASKS,
@@ -359,23 +359,10 @@ def convert_v2xum_conversations(
 TRAINING_VIDEOS_FILE = "training_videos.json"
 
 
-def video_fingerprint(path: str | os.PathLike) -> str:
-    """A video file's identity, cheap for big files: sha256 of its size, first and last MiB (a byte-identical copy
-    under another name has the same fingerprint)."""
-    size = os.path.getsize(path)
-    digest = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as f:
-        digest.update(f.read(1 << 20))
-        if size > 2 << 20:
-            f.seek(-(1 << 20), os.SEEK_END)
-            digest.update(f.read())
-    return digest.hexdigest()[:20]
-
-
 def write_training_videos(videos: Iterable[str], out_dir: str | os.PathLike, source: str) -> str:
     """Records which videos a model was trained on (`training_videos.json`: fingerprints), so that evaluating it
     on any of them can be flagged (`training_overlap`)."""
-    fingerprints = sorted({video_fingerprint(v) for v in videos})
+    fingerprints = sorted({file_fingerprint(v) for v in videos})
     path = os.path.join(out_dir, TRAINING_VIDEOS_FILE)
     with open(path, "w", encoding="utf-8") as f:
         json.dump({"source": source, "num_videos": len(fingerprints), "fingerprints": fingerprints}, f)
@@ -389,7 +376,7 @@ def training_overlap(model_dir: str | os.PathLike, videos: Iterable[str]) -> lis
         return None
     with open(path, encoding="utf-8") as f:
         seen = set(json.load(f)["fingerprints"])
-    return [v for v in dict.fromkeys(videos) if video_fingerprint(v) in seen]
+    return [v for v in dict.fromkeys(videos) if file_fingerprint(v) in seen]
 
 
 def write_jsonl(examples: Iterable[dict], path: str | os.PathLike) -> int:
@@ -415,7 +402,6 @@ __all__ = [
     "find_video",
     "convert_v2xum_conversations",
     "write_jsonl",
-    "video_fingerprint",
     "write_training_videos",
     "training_overlap",
 ]

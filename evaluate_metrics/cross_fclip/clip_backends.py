@@ -47,9 +47,11 @@ class ClipEmbedder:
         if backend == "v2xum_tower":
             from transformers import AutoModelForImageTextToText, AutoProcessor
 
-            model = AutoModelForImageTextToText.from_pretrained(model_name_or_path)
+            # A V2Xum checkpoint carries its own code: it loads with or without the V2Xum package installed.
+            model = AutoModelForImageTextToText.from_pretrained(model_name_or_path, trust_remote_code=True)
             self.model = model.model.vision_tower.to(self.device).eval()
-            self.video_processor = AutoProcessor.from_pretrained(model_name_or_path).video_processor
+            processor = AutoProcessor.from_pretrained(model_name_or_path, trust_remote_code=True)
+            self.video_processor = processor.video_processor
         elif backend == "transformers":
             from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
 

@@ -16,6 +16,8 @@ from transformers.pipelines.base import ChunkPipeline
 # its fields, or an indexed file (`processing.video_decoding.VideoReader`, for windows).
 _VIDEO_TYPES = (str, os.PathLike, dict)
 _GENERATION_OPTIONS = frozenset(GenerationConfig().to_dict()) | {"streamer", "logits_processor", "stopping_criteria"}
+# `(pipeline, folder)` callables run after `save_pretrained` (registered by the V2Xum package, when imported).
+SAVE_HOOKS: list = []
 
 
 @dataclass
@@ -298,9 +300,12 @@ class VideoSummarizationPipeline(ChunkPipeline):
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs):
         """Saves model, tokenizer and, unlike `Pipeline.save_pretrained`, the processor (video processor and chat
-        template), so `pipeline("video-summarization", model=save_directory)` works from the saved folder."""
+        template), so `pipeline("video-summarization", model=save_directory)` works from the saved folder; then
+        runs `SAVE_HOOKS` (the V2Xum package adds the folder's model card)."""
         super().save_pretrained(save_directory, **kwargs)
         self.processor.save_pretrained(save_directory, **kwargs)
+        for hook in SAVE_HOOKS:
+            hook(self, save_directory)
 
 
 def _positive(value, name: str) -> float:

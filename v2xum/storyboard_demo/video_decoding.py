@@ -600,7 +600,13 @@ class VideoReader:
         kept = {self._position(timeline, p): image for p, image in found.items()}
         if mode == "exact" and len(found) != len(targets) or not found or None in kept:
             raise _Unreliable(f"{len(targets) - len(found)} of {len(targets)} frames not found by their pts")
-        return self._assemble(timeline, kept, convert, list(self.index.errors))
+        warnings = list(self.index.errors)
+        if len(kept) < len(chosen):  # keyframes mode: several sampled positions share their nearest keyframe
+            warnings.append(
+                f"keyframes mode gave {len(kept)} of the {len(chosen)} frames asked for (only "
+                f"{len(kept)} distinct keyframes lie near them); exact mode gives all of them"
+            )
+        return self._assemble(timeline, kept, convert, warnings)
 
     def _keyframes(self, timeline: list[int]) -> list[int]:
         if self._keyframe_pts is None:

@@ -1,16 +1,25 @@
 # Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
-"""Model cards rendered from the repository's `model_card.md` template (huggingface_hub `ModelCard`)."""
+"""Model cards of V2Xum folders, rendered from the repository's `model_card.md` template (huggingface_hub
+`ModelCard`): what a checkpoint is, how it was trained, its results, and how to use it with or without the V2Xum
+package. A folder's card is kept when its folder is pushed: `merge_model_card` keeps its training section, results
+and metadata."""
 
+import hashlib
 import os
+import re
+from importlib.resources import files
 from pathlib import Path
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from modeling_v2xum.configuration_v2xum import is_hub_id
 from processing import frame_token
 
-from . import PACKAGE_REQUIREMENT
-from .resources import model_card_template
+from .configuration_v2xum import is_hub_id
+
+
+def model_card_template() -> Path:
+    """`model_card.md`: the Hub model card template (the repository's top-level file, shipped inside this package)."""
+    return Path(str(files("modeling_v2xum").joinpath("model_card.md")))
 
 
 def hub_base_models(sources) -> list[str] | None:
@@ -42,6 +51,7 @@ def render_model_card(
     license: str = "apache-2.0",
     eval_results: list | None = None,
     template_path: str | os.PathLike | None = None,
+    package_requirement: str | None = None,
 ) -> ModelCard:
     """A card for a V2Xum checkpoint with `config` whose processor samples `num_frames` frames: metadata (Hub base
     models, datasets, licence, pipeline tag, `library_name: peft` for a LoRA adapter, and `model-index` from
@@ -62,7 +72,7 @@ def render_model_card(
         template_path=os.fspath(template_path or model_card_template()),
         model_name=repo_id.split("/")[-1],
         repo_id=repo_id,
-        package_requirement=PACKAGE_REQUIREMENT,
+        package_install=_package_install(package_requirement),
         temporal_prompt_example=f"{frame_token(0, style)} <frame> {frame_token(1, style)} <frame> ...",
         vision_model=vision_model or source_name(config.vision_config._name_or_path, config.vision_config.model_type),
         vision_tower_state="fine-tuned" if vision_tower_trained else "frozen",
@@ -97,4 +107,67 @@ def write_folder_card(folder: str | os.PathLike, training_summary: str, base_mod
     return card
 
 
-__all__ = ["write_folder_card", "render_model_card", "hub_base_models", "is_hub_id", "source_name"]
+def _package_install(requirement: str | None) -> str:
+    """How the card tells readers to install the V2Xum package: the requirement it can really be installed by
+    (given when pushing), else from its source."""
+    if requirement:
+        return f'pip install "{requirement}"   # the V2Xum package'
+    return "pip install .   # in a checkout of the V2Xum source: the V2Xum package"
+
+
+def card_section(card: ModelCard, title: str) -> str | None:
+    """The text of a card's `## title` section (up to the next `## `), or None."""
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", card.text, flags=re.S | re.M)
+    return match.group(1).strip() if match else None
+
+
+def file_fingerprint(path: str | os.PathLike) -> str:
+    """A file's identity, cheap for big files: sha256 of its size, first and last MiB (a byte-identical copy under
+    another name has the same fingerprint)."""
+    size = os.path.getsize(path)
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        digest.update(f.read(1 << 20))
+        if size > 2 << 20:
+            f.seek(-(1 << 20), os.SEEK_END)
+            digest.update(f.read())
+    return digest.hexdigest()[:20]
+
+
+# The files that hold a folder's weights (a full checkpoint, sharded or not, or an adapter).
+_WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json")
+
+
+def weights_fingerprint(folder: str | os.PathLike) -> str | None:
+    """A checkpoint folder's weights as one fingerprint (`file_fingerprint` of each weight file, in name order), or
+    None for a folder without weights (a Hub id)."""
+    folder = Path(folder)
+    weights = sorted({p for pattern in _WEIGHT_FILES for p in folder.glob(pattern) if p.name != "training_args.bin"})
+    if not weights:
+        return None
+    digest = hashlib.sha256()
+    for path in weights:
+        digest.update(f"{path.name}:{file_fingerprint(path)}".encode())
+    return digest.hexdigest()[:20]
+
+
+def write_pipeline_card(pipe, save_directory) -> None:
+    """`pipe.save_pretrained`'s card (registered by this package): the folder's own, when it has none yet."""
+    folder = Path(save_directory)
+    if not (folder / "README.md").is_file() and (folder / "processor_config.json").is_file():
+        write_folder_card(folder, 'Saved with `pipeline("video-summarization", ...).save_pretrained`.')
+
+
+__all__ = [
+    "write_folder_card",
+    "render_model_card",
+    "hub_base_models",
+    "is_hub_id",
+    "source_name",
+    "model_card_template",
+    "card_section",
+    "write_pipeline_card",
+    "file_fingerprint",
+    "weights_fingerprint",
+    "EvalResult",
+]
