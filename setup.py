@@ -34,10 +34,12 @@ EXTRAS_REQUIRE = {
     "app": ["gradio==6.31.0"],  # v2xum app (the Space header pins the same version: v2xum.hub.GRADIO_VERSION)
     # benchmarks/bench_real_lm.py: reads SmolLM2 from a GGUF, draws its learning curves
     "real-lm": ["gguf==0.19.0", "matplotlib==3.11.2"],
+    "docs": ["mkdocs==1.6.1", "mkdocs-material==9.8.2"],  # mkdocs build: the site in docs/
     # selenium drives Debian's chromium + chromium-driver (installed by .ci/run) for the app's browser test
     "dev": ["pytest", "pytest-timeout", "selenium==4.51.0", "ruff==0.17.6"],
 }
-EXTRAS_REQUIRE["dev"] += EXTRAS_REQUIRE["metrics"] + EXTRAS_REQUIRE["ray"] + EXTRAS_REQUIRE["app"]
+for _extra in ("metrics", "ray", "app", "docs"):
+    EXTRAS_REQUIRE["dev"] += EXTRAS_REQUIRE[_extra]
 
 setup(
     name="v2xum",

@@ -26,6 +26,7 @@ from trl import ModelConfig, ScriptArguments, SFTConfig, SFTTrainer, TrlParser
 
 from modeling_v2xum.model_card import is_hub_id
 from v2xum.alignment_data import prepare_alignment_rows
+from v2xum.cli import USER_ERRORS
 from v2xum.collator import V2XumAlignmentCollator, V2XumDataCollator
 from v2xum.feature_cache import open_feature_cache
 from v2xum.hub import push_model
@@ -335,5 +336,16 @@ def run(argv: list[str] | None = None, callbacks: list | None = None) -> SFTTrai
     return main(*make_parser().parse_args_and_config(args=argv), callbacks=callbacks)
 
 
+def cli() -> int:
+    """`run` from the command line: a user's mistake (a bad value, a missing file, a refused row) is one `error:`
+    line and exit 2, as in the `v2xum` command; anything else keeps its traceback."""
+    try:
+        run()
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    run()
+    sys.exit(cli())

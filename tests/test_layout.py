@@ -11,13 +11,13 @@ from modeling_v2xum.remote_code import REMOTE_CODE_MODULES
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("processing", "modeling_v2xum", "v2xum", "evaluate_metrics")
 # What each part of the repository may import from the others (v2xum -> modeling_v2xum -> processing;
-# v2xum -> evaluate_metrics; train_sft.py -> v2xum; evaluate_metrics stands alone).
+# v2xum -> evaluate_metrics; train_sft.py sits above v2xum; evaluate_metrics stands alone).
 ALLOWED = {
     "processing": set(),
     "modeling_v2xum": {"processing"},
     "v2xum": {"modeling_v2xum", "processing", "evaluate_metrics"},
     "evaluate_metrics": set(),
-    "train_sft": {"v2xum"},
+    "train_sft": {"v2xum", "modeling_v2xum", "processing"},
 }
 
 

@@ -269,3 +269,19 @@ def test_card_snippets_run_as_printed(written):
         printed = dict(json.loads(line.split(" ", 1)[1]) for line in out.splitlines() if line.startswith("SNIPPET"))
         assert set(printed) == set(names)
         assert all("'task': 'both'" in text for text in printed.values()), printed
+
+
+def test_written_configs_and_cards_name_no_local_path(written):
+    """Folders travel (copied, pushed): no config, card or processor file names the machine's folders. A LoRA on a
+    local base is the one exception the user's own machine needs (`adapter_config.json`'s base, for `PeftModel`)."""
+    local = re.compile(r"(/tmp/|/home/|/root/|/private/var/|[A-Za-z]:\\\\|" + re.escape(str(written)) + ")")
+    found = []
+    for folder in FOLDERS:
+        for path in sorted((written / folder).glob("*")):
+            if path.suffix not in (".json", ".md", ".jinja") or path.name == "training_videos.json":
+                continue
+            text = path.read_text()
+            if path.name == "adapter_config.json":
+                text = json.dumps({k: v for k, v in json.loads(text).items() if k != "base_model_name_or_path"})
+            found += [f"{folder}/{path.name}: {m.group(0)}" for m in local.finditer(text)]
+    assert not found, found

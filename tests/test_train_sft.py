@@ -294,7 +294,9 @@ def test_composed_model_is_saved_as_the_adapter_base(train_file, tmp_path):
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.parametrize("name", ["paper_v2xum_llama7b_lora.yaml", "full_finetune_v2xum_llama7b.yaml"])
+@pytest.mark.parametrize(
+    "name", ["paper_v2xum_llama7b_align.yaml", "paper_v2xum_llama7b_lora.yaml", "full_finetune_v2xum_llama7b.yaml"]
+)
 def test_gpu_configs_name_only_known_fields(name):
     import dataclasses
 
@@ -320,6 +322,11 @@ def test_paper_config_is_the_released_recipe():
     assert config["per_device_train_batch_size"] * config["gradient_accumulation_steps"] == 128
     assert config["bf16"] and config["activation_checkpointing"] and config["max_length"] == 2048
     assert config["num_frames"] == 100 and config["language_model"] == "lmsys/vicuna-7b-v1.5"
+    # stage 2 starts from the stage-1 projector and keeps it frozen
+    align = yaml.safe_load(open(os.path.join(REPO, "configs", "paper_v2xum_llama7b_align.yaml")))
+    assert config["projector_from"] == align["output_dir"] and config["freeze_projector"] is True
+    assert (align["stage"], align["learning_rate"], align["num_train_epochs"]) == ("align", 1e-3, 1)
+    assert align["language_model"] == config["language_model"] and align["vision_model"] == config["vision_model"]
 
 
 def test_tiny_cpu_config_trains(tiny_dir, train_file, tmp_path):
