@@ -336,11 +336,11 @@ def run(argv: list[str] | None = None, callbacks: list | None = None) -> SFTTrai
     return main(*make_parser().parse_args_and_config(args=argv), callbacks=callbacks)
 
 
-def cli() -> int:
+def cli(argv: list[str] | None = None) -> int:
     """`run` from the command line: a user's mistake (a bad value, a missing file, a refused row) is one `error:`
     line and exit 2, as in the `v2xum` command; anything else keeps its traceback."""
     try:
-        run()
+        run(argv)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -389,3 +389,20 @@ def test_released_projector_files_round_trip_and_refuse_strangers(tmp_path):
     torch.save({"model.mm_projector.weight": torch.zeros(2, 2)}, tmp_path / "small.bin")
     with pytest.raises(ProjectorWeightsError, match="does not fit this model's projector"):
         load_model_and_processor(str(base), projector_from=str(tmp_path / "small.bin"))
+
+
+def test_stage1_refuses_lora_in_one_line(tiny_dir, align_file, capsys):
+    argv = [
+        "--stage",
+        "align",
+        "--use_peft",
+        "--bf16",
+        "false",
+        "--model_name_or_path",
+        str(tiny_dir),
+        "--train_file",
+        str(align_file),
+    ]
+    assert train_sft.cli(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --use_peft: not for --stage align") and "Traceback" not in err
