@@ -17,9 +17,11 @@ from .video_decoding import DecodedVideo, EmptyWindowError, VideoReader, decode_
 
 
 class V2XumVideosKwargs(VideosKwargs, total=False):
-    """`decode_mode`: `"exact"` frames (default) or the nearest `"keyframes"` (fast, approximate)."""
+    """`decode_mode`: `"exact"` frames (default) or the nearest `"keyframes"` (fast, approximate). `decode_threads`:
+    threads per video decode (default: the cores this process may use)."""
 
     decode_mode: str
+    decode_threads: int
 
 
 @dataclass
@@ -102,6 +104,7 @@ class V2XumVideoProcessor(BaseVideoProcessor):
     # The one default frame count of the package: everything that samples frames asks the video processor.
     num_frames = 100
     decode_mode = "exact"
+    decode_threads = None
     return_metadata = True
     valid_kwargs = V2XumVideosKwargs
     model_input_names = ["pixel_values_videos", "video_frame_mask"]
@@ -125,7 +128,8 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         and size options), then preprocessed as decoded frames; plain arrays take the base class's way."""
         items = flatten_videos(videos)
         if items and all(_is_video_source(item) for item in items):
-            options = {key: kwargs.get(key) for key in ("num_frames", "fps", "decode_mode", "size", "do_resize")}
+            options = ("num_frames", "fps", "decode_mode", "decode_threads", "size", "do_resize")
+            options = {key: kwargs.get(key) for key in options}
             videos, metadata = self.fetch_videos(items, **options)
             kwargs |= {"do_sample_frames": False, "video_metadata": metadata}
         return super().preprocess(videos, **kwargs)
@@ -138,6 +142,7 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         num_frames: int | None = None,
         fps: float | None = None,
         decode_mode: str | None = None,
+        decode_threads: int | None = None,
         size=None,
         do_resize=None,
     ):
@@ -152,7 +157,8 @@ class V2XumVideoProcessor(BaseVideoProcessor):
             raise ValueError(f"decode_mode must be 'exact' or 'keyframes', got {decode_mode!r}")
         shortest_edge = self.resize_edge(size, do_resize)
         sources = flatten_videos(video_url_or_urls)
-        decoded = [self.load_video(s, num_frames, decode_mode, fps, shortest_edge) for s in sources]
+        threads = decode_threads or self.decode_threads
+        decoded = [self.load_video(s, num_frames, decode_mode, fps, shortest_edge, threads) for s in sources]
         frames = [video.frames for video in decoded]
         metadata = [V2XumVideoMetadata.from_decoded(video) for video in decoded]
         if isinstance(video_url_or_urls, (list, tuple)):
@@ -169,7 +175,12 @@ class V2XumVideoProcessor(BaseVideoProcessor):
 
     @staticmethod
     def load_video(
-        source, num_frames: int, decode_mode: str = "exact", fps: float | None = None, shortest_edge: int | None = None
+        source,
+        num_frames: int,
+        decode_mode: str = "exact",
+        fps: float | None = None,
+        shortest_edge: int | None = None,
+        decode_threads: int | None = None,
     ) -> DecodedVideo:
         """The sampled frames (`sample_frame_indices`) of a path or URL, a `datasets.Video` value (`{"path",
         "bytes"}`), a `DecodedVideo` or a dict of `DecodedVideo.from_frames` arguments; decoded frames are converted
@@ -179,7 +190,9 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         if isinstance(source, DecodedVideo):
             return source.sample(num_frames, fps)
         source = video_source(source)  # a path or URL, or a datasets.Video value
-        return decode_video(source, num_frames=num_frames, mode=decode_mode, fps=fps, shortest_edge=shortest_edge)
+        return decode_video(
+            source, num_frames, decode_mode, fps, shortest_edge=shortest_edge, decode_threads=decode_threads
+        )
 
     def iter_windows(
         self,
@@ -201,7 +214,7 @@ class V2XumVideoProcessor(BaseVideoProcessor):
         if isinstance(source, DecodedVideo):
             reader = None
         else:
-            reader = source if isinstance(source, VideoReader) else VideoReader(source)
+            reader = source if isinstance(source, VideoReader) else VideoReader(source, self.decode_threads)
         duration = source.duration if reader is None else reader.timeline.duration
         shortest_edge = self.resize_edge()
         spans = window_spans(duration, window_seconds)

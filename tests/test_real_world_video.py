@@ -15,7 +15,7 @@ import pytest
 
 from processing import VideoDecodingError, decode_video
 from processing.timeline import sample_frame_indices
-from processing.video_decoding import monotonic_timeline, output_size
+from processing.video_decoding import VideoReader, monotonic_timeline, output_size
 from v2xum.testing import (
     concatenate_files,
     read_frame_number,
@@ -23,6 +23,19 @@ from v2xum.testing import (
     truncate_file,
     write_numbered_video,
 )
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["slice-threads", "frame-threads"])
+def forced_threading(request, monkeypatch):
+    """Every test here twice: frame threading forced off, then on (two threads: its output comes late, and frames
+    must still be identified by pts or output order, never by when they come out)."""
+    init = VideoReader.__init__
+
+    def forced(self, path, decode_threads=None, frame_threading=None):
+        init(self, path, decode_threads=2, frame_threading=request.param)
+
+    monkeypatch.setattr(VideoReader, "__init__", forced)
+    return request.param
 
 
 def assert_exact(video, path, damaged_last=False):

@@ -121,3 +121,80 @@ def test_bad_inputs_raise_one_error_type(tmp_path, videos):
         with pytest.raises(VideoDecodingError, match=reason) as info:
             decode_video(path, num_frames=8)
         assert info.value.path == str(path)
+
+
+def test_thread_counts_never_exceed_the_cores():
+    from processing.video_decoding import cpu_cores, decode_thread_count
+
+    cores = cpu_cores()
+    assert decode_thread_count() == cores and decode_thread_count(10_000) == cores
+    assert decode_thread_count(1) == 1 and decode_thread_count(workers=cores * 4) == 1
+    assert decode_thread_count(workers=2) == max(1, cores // 2)
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="decode_threads must be a positive integer"):
+            decode_thread_count(bad)
+
+
+def test_thread_count_follows_the_affinity(videos):
+    """A process pinned to one core decodes with one thread, whatever it asks for."""
+    import subprocess
+    import sys
+
+    path = str(videos["long"])
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
+        "from processing.video_decoding import VideoReader;"
+        f"print(VideoReader({path!r}, decode_threads=8).threads, VideoReader({path!r}).threads)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "1"]
+
+
+def test_threading_is_chosen_by_the_work(tmp_path, monkeypatch):
+    """Frame threading for reads that decode long runs in order, slice threading where every frame needs a seek;
+    both give the same frames."""
+    import processing.video_decoding as decoding
+
+    seen = []
+    open_stream = decoding._video_stream
+
+    def recording(container, source, threads=decoding._Threads()):
+        stream = open_stream(container, source, threads)
+        seen.append((stream.thread_count, stream.thread_type.name))
+        return stream
+
+    monkeypatch.setattr(decoding, "_video_stream", recording)
+    long_gop = write_numbered_video(tmp_path / "long.mp4", 120, fps=30, gop=120)
+    intra = write_numbered_video(tmp_path / "intra.mp4", 120, fps=30, gop=1)
+    runs = decode_video(long_gop, num_frames=10, decode_threads=2)
+    assert seen[-1] == (2, "AUTO") and numbers(runs) == runs.frame_indices
+    seeks = decode_video(intra, num_frames=10, decode_threads=2)
+    assert seen[-1] == (2, "SLICE") and numbers(seeks) == seeks.frame_indices
+    decode_video(long_gop, num_frames=10, decode_threads=1)
+    assert seen[-1] == (1, "SLICE")
+
+
+ONE_ARRAY_SCRIPT = """
+import resource, sys
+from processing import decode_video
+decode_video(sys.argv[1], num_frames=2)  # warm up: codec tables, first allocations
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+video = decode_video(sys.argv[1], num_frames=60)
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+print(grown / video.frames.nbytes, video.frames.shape, video.frames.flags.c_contiguous)
+"""
+
+
+def test_frames_are_converted_into_one_array(tmp_path):
+    """The decoded frames are allocated once, at their final shape: the peak grows by the output, not by the output
+    plus the frames it was stacked from (2x). Measured in a fresh process (peak RSS)."""
+    import subprocess
+    import sys
+
+    path = write_numbered_video(tmp_path / "v.mp4", 60, fps=30, width=1280, height=720, gop=30)
+    out = subprocess.run(
+        [sys.executable, "-c", ONE_ARRAY_SCRIPT, str(path)], capture_output=True, text=True, check=True
+    )
+    ratio, shape = out.stdout.split(" ", 1)
+    assert shape.strip() == "(60, 720, 1280, 3) True"
+    assert float(ratio) < 1.25, ratio  # stacked from a list of frames: 1.5

@@ -81,10 +81,13 @@ def summarize_dataset(
     import ray.data
 
     todo = ray.data.from_items([asdict(job) for job in jobs if not job.error])
+    # Each decoding task reserves the CPUs its decoder's threads use, so Ray never runs more threads than cores.
+    decode_threads = settings.decode_threads or 1
     decoded = todo.map(
         _decode_row,
+        num_cpus=decode_threads,
         fn_kwargs={
-            "settings": asdict(settings),
+            "settings": asdict(replace(settings, decode_threads=decode_threads)),
             "shortest_edge": processor.video_processor.resize_edge(),
             "limits": asdict(limits),
         },

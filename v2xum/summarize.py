@@ -26,7 +26,7 @@ from transformers import BitsAndBytesConfig, Pipeline, pipeline
 
 from modeling_v2xum.model_card import is_hub_id
 from processing import DecodedVideo, VideoDecodingError, VideoSummary
-from processing.video_decoding import VideoReader
+from processing.video_decoding import VideoReader, decode_thread_count
 
 from .collection import Job, collect_jobs
 from .export import NO_REEL, export_summary
@@ -52,7 +52,9 @@ class SummarizeSettings:
     video processor's; with `fps`, frames are sampled one per `1 / fps` seconds, at most `num_frames`. With
     `window_seconds`, each video is summarized by consecutive time windows (sampled as above, each on its own,
     batches of `batch_size` windows) merged into one summary. `prefetch`: batches decoded ahead of generation
-    (0: decode, then generate, in turn). `stream`: print each answer as it is generated (batch size 1)."""
+    (0: decode, then generate, in turn). `stream`: print each answer as it is generated (batch size 1).
+    `decode_threads`: threads per video decode (default: the cores this process may use, shared among the processes
+    of a multi-process run on this machine; one per Ray decoding task)."""
 
     task: str = "both"
     num_frames: int | None = None
@@ -65,6 +67,7 @@ class SummarizeSettings:
     window_seconds: float | None = None
     prefetch: int = 2
     stream: bool = False
+    decode_threads: int | None = None
 
 
 @dataclass
@@ -145,7 +148,7 @@ def decode_for_model(
     `settings.num_frames` frames (or `fps`) straight at the model's input size (`shortest_edge`,
     `V2XumVideoProcessor.resize_edge()`), once the file's real length is within `limits`. The Ray runner's CPU
     stage calls it without a model."""
-    reader = VideoReader(video)
+    reader = VideoReader(video, settings.decode_threads)
     limits.check_video(reader.timeline.duration, settings.num_frames)
     return reader.sample(settings.num_frames, settings.decode_mode, settings.fps, shortest_edge)
 
@@ -160,7 +163,12 @@ class VideoSummarizer:
     def __init__(self, pipe: Pipeline, settings: SummarizeSettings | None = None, limits: Limits = LOCAL_LIMITS):
         settings = settings or SummarizeSettings()
         self.pipe, self.limits = pipe, limits
-        self.settings = replace(settings, num_frames=settings.num_frames or pipe.processor.video_processor.num_frames)
+        self.settings = replace(
+            settings,
+            num_frames=settings.num_frames or pipe.processor.video_processor.num_frames,
+            # processes of one run on this machine share its cores
+            decode_threads=decode_thread_count(settings.decode_threads, int(os.environ.get("LOCAL_WORLD_SIZE", 1))),
+        )
         pipe.processor.check_frame_count(self.settings.num_frames)
         limits.check_request(self.settings.fps, self.settings.window_seconds)
         if self.settings.stream and self.settings.batch_size != 1:
@@ -204,7 +212,7 @@ class VideoSummarizer:
         turn comes, `batch_size` windows at a time), with a progress bar over the windows. The file is indexed
         once; returns the summary and its first frame (what the exports need: size, rate, length)."""
         s = self.settings
-        reader = VideoReader(video)
+        reader = VideoReader(video, s.decode_threads)
         self.limits.check_video(reader.timeline.duration, s.num_frames, s.window_seconds)
         first = reader.sample(num_frames=1, shortest_edge=self.shortest_edge)
         output = self.pipe(
@@ -294,7 +302,8 @@ def summarize_videos(
 
 def outputs_digest(model: str | None, settings: SummarizeSettings, exports: ExportOptions) -> str:
     """What makes two runs' outputs the same: the model, the settings but how work is batched, the exports."""
-    same_outputs = {k: v for k, v in asdict(settings).items() if k not in ("batch_size", "prefetch", "stream")}
+    how_work_runs = ("batch_size", "prefetch", "stream", "decode_threads")
+    same_outputs = {k: v for k, v in asdict(settings).items() if k not in how_work_runs}
     return settings_hash({"model": model, "exports": asdict(exports), "settings": same_outputs})
 
 

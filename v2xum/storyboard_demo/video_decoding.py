@@ -8,10 +8,18 @@ frame, whatever the container header claims. Wanted frames are then decoded by s
 wanted. What a seek returns is verified: a container that seeks past its target (MPEG-TS with B-frames) is read
 forward instead, and a stream whose timestamps cannot identify its frames (duplicated, reordered or restarting pts,
 frames that do not decode) is decoded sequentially, frames identified by their output order, on one monotonic
-timeline. Frames are converted only when wanted, straight to the size the caller needs, all to one size.
+timeline. Frames are converted only when wanted, straight to the size the caller needs, all to one size, into one
+preallocated array (what `DecodedVideo.frames` is).
+
+Threads: frame threading pipelines whole frames across threads, which is what speeds up ordinary footage (one slice
+per frame, where slice threading does nothing), but it refills its pipeline after every seek; so it is chosen by the
+work: for reads that decode long runs in order (sequential passes, reading forward, many frames per seek), slice
+threading where seeks dominate. The thread count comes from the cores this process may run on
+(`decode_thread_count`). Frames are identified by their pts or their output order, never by when they come out.
 """
 
 import bisect
+import contextlib
 import hashlib
 import os
 import re
@@ -31,6 +39,35 @@ _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 # A timestamp this many frame steps below the running maximum starts a new segment (concatenated files), where a
 # smaller step back is B-frame reordering.
 _RESTART_STEPS = 16
+# Frame threading pays from this many frames decoded per seek, per thread (a seek costs a pipeline refill).
+FRAME_THREADING_RUN = 8
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (its CPU affinity), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def decode_thread_count(requested: int | None = None, workers: int = 1) -> int:
+    """Threads one decoder uses: `requested` (at most `cpu_cores()`), else the cores shared evenly among `workers`
+    decoders that run at once (several processes or a prefetch pool), at least one."""
+    cores = cpu_cores()
+    if requested is not None:
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+            raise ValueError(f"decode_threads must be a positive integer, got {requested!r}")
+        return min(requested, cores)
+    return max(1, cores // max(1, workers))
+
+
+@dataclass(frozen=True)
+class _Threads:
+    """How one read decodes: `count` threads, frame threading or slice threading."""
+
+    count: int = 1
+    frame: bool = False
 
 
 class EmptyWindowError(ValueError):
@@ -247,11 +284,12 @@ def check_plain_media(path: str | os.PathLike) -> str:
     return name
 
 
-def _video_stream(container, source: str):
+def _video_stream(container, source: str, threads: _Threads = _Threads()):
     if not container.streams.video:
         raise VideoDecodingError(source, "contains no video stream (audio-only or data file)")
     stream = container.streams.video[0]
-    stream.thread_type = "SLICE"  # frame threading was measured slower for seek-heavy decoding
+    stream.thread_count = threads.count
+    stream.thread_type = "AUTO" if threads.frame and threads.count > 1 else "SLICE"
     return stream
 
 
@@ -337,6 +375,8 @@ class _Converter:
         self.upright: tuple[int, int] | None = None  # the source's upright width, height
         self.rotation = 0
         self.damaged = 0  # frames the decoder flagged as corrupt
+        self.frame_threaded = False  # whether the read converted from is frame-threaded
+        self.redecoded = 0  # damaged frames already replaced by a plain decode's (`VideoReader.frames`)
 
     def __call__(self, frame: "av.VideoFrame") -> np.ndarray:
         self.damaged += bool(frame.is_corrupt)
@@ -359,6 +399,31 @@ class _Converter:
         return image
 
 
+class _FrameArray:
+    """Converted frames written straight into one array of the final shape, allocated at the first frame (whose size
+    every frame takes), in the order they come: no list of frames, no stack, no copy for the caller."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.array: np.ndarray | None = None
+        self.indices: list[int] = []
+
+    def add(self, index: int, image: np.ndarray) -> None:
+        if self.array is None:
+            self.array = np.empty((self.capacity, *image.shape), dtype=np.uint8)
+        self.array[len(self.indices)] = image
+        self.indices.append(index)
+
+    def take(self, indices: list[int]) -> tuple[np.ndarray | None, list[int]]:
+        """The frames of `indices` that were added, and their indices: a view of the array itself when they are all
+        of it, in order (no copy); None when there is none."""
+        if indices == self.indices or self.array is None:
+            return (self.array[: len(self.indices)] if self.indices else None), list(self.indices)
+        position = {index: i for i, index in enumerate(self.indices)}
+        present = [i for i in indices if i in position]
+        return self.array[[position[i] for i in present]], present
+
+
 # -- decoding ---------------------------------------------------------------------------------------------------------
 
 
@@ -370,8 +435,33 @@ class _Unreliable(Exception):
         self.seek = seek
 
 
+def _seeks_to(keyframes: list[int], target: int, position: int | None) -> int | None:
+    """The keyframe a read at `position` seeks to for `target`: only when one lies between them, or the target is
+    behind; None: read on."""
+    keyframe = keyframes[max(bisect.bisect_right(keyframes, target) - 1, 0)]
+    return keyframe if position is None or position >= target or keyframe > position else None
+
+
+def _frames_per_seek(timeline: list[int], keyframes: list[int], targets: list[int]) -> float:
+    """Frames a seeking read of `targets` decodes per seek (what decides between frame and slice threading)."""
+    seeks, decoded, position = 0, 0, None
+    for target in targets:
+        start = _seeks_to(keyframes, target, position)
+        seeks += start is not None
+        start = position if start is None else start
+        decoded += bisect.bisect_right(timeline, target) - bisect.bisect_left(timeline, start)
+        position = target
+    return decoded / max(seeks, 1)
+
+
 def _stream_by_pts(
-    source: str, targets: list[int], keyframes: list[int], convert: _Converter, seek: bool, mode: DecodeMode = "exact"
+    source: str,
+    targets: list[int],
+    keyframes: list[int],
+    convert: _Converter,
+    seek: bool,
+    mode: DecodeMode = "exact",
+    threads: _Threads = _Threads(),
 ):
     """`(pts, image)` of the frames whose pts are `targets` (sorted), in order, by seeking (or reading forward when
     `seek` is False). Raises `_Unreliable` when a seek lands after its target or on a damaged frame, or output pts
@@ -380,7 +470,8 @@ def _stream_by_pts(
     wanted = set(targets)
     container = _open(source)
     try:
-        stream = _video_stream(container, source)
+        stream = _video_stream(container, source, threads)
+        convert.frame_threaded = threads.frame and threads.count > 1
         codec = stream.codec_context
         if mode == "keyframes":
             codec.skip_frame = "NONKEY"
@@ -388,9 +479,8 @@ def _stream_by_pts(
         for target in targets:
             if target in found:
                 continue
-            keyframe = keyframes[max(bisect.bisect_right(keyframes, target) - 1, 0)]
-            # Seek only when a keyframe lies between the decoder's position and the target, or it is past it.
-            if frames is None or (seek and (position is None or position >= target or keyframe > position)):
+            keyframe = _seeks_to(keyframes, target, position)
+            if frames is None or (seek and keyframe is not None):  # (a first read has no position: a keyframe)
                 if seek and not (frames is None and keyframe == keyframes[0]):  # no seek to where reading starts
                     container.seek(keyframe, stream=stream, backward=True)
                     codec.flush_buffers()
@@ -432,17 +522,21 @@ class _Sequential:
     """A plain sequential decode: every output frame's pts (in output order) and the kept frames."""
 
     pts: list[int | None]
-    kept: dict[int, np.ndarray]
+    kept: _FrameArray
     error: str | None
 
 
-def _stream_in_order(source: str, keep: Callable[[int], bool], convert: _Converter | None, errors: list[str]):
+def _stream_in_order(
+    source: str, keep: Callable[[int], bool], convert: _Converter | None, errors: list[str], threads: _Threads
+):
     """`(index, pts, image or None)` for every frame a sequential decode outputs; images only where `keep(index)`.
     A decoding error ends the stream and is appended to `errors`."""
     count = 0
     container = _open(source)
     try:
-        stream = _video_stream(container, source)
+        stream = _video_stream(container, source, threads)
+        if convert is not None:
+            convert.frame_threaded = threads.frame and threads.count > 1
         try:
             for frame in container.decode(stream):
                 yield count, frame.pts, convert(frame) if convert is not None and keep(count) else None
@@ -453,12 +547,14 @@ def _stream_in_order(source: str, keep: Callable[[int], bool], convert: _Convert
         container.close()
 
 
-def _decode_in_order(source: str, keep: Callable[[int], bool], convert: _Converter | None) -> _Sequential:
-    pts, kept, errors = [], {}, []
-    for index, frame_pts, image in _stream_in_order(source, keep, convert, errors):
+def _decode_in_order(
+    source: str, keep: set[int], convert: _Converter | None, threads: _Threads = _Threads()
+) -> _Sequential:
+    pts, kept, errors = [], _FrameArray(len(keep)), []
+    for index, frame_pts, image in _stream_in_order(source, keep.__contains__, convert, errors, threads):
         pts.append(frame_pts)
         if image is not None:
-            kept[index] = image
+            kept.add(index, image)
     return _Sequential(pts, kept, errors[0] if errors else None)
 
 
@@ -496,8 +592,14 @@ class VideoReader:
     time windows of it) and decoded frame by frame. Every way in (`decode_video`, `video_timeline`, `iter_frames`)
     goes through it."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(
+        self, path: str | os.PathLike, decode_threads: int | None = None, frame_threading: bool | None = None
+    ):
+        """`decode_threads`: threads per decode (default: `decode_thread_count()`); `frame_threading`: force frame
+        threading on or off (default: chosen per read by the work, see the module's docstring)."""
         self.source = os.fspath(path)
+        self.threads = decode_thread_count(decode_threads)
+        self.frame_threading = frame_threading
         self.index = _index_packets(self.source)
         self.pts_reliable = self.index.pts_identify_frames()
         self._sorted_pts = sorted(self.index.pts) if self.pts_reliable else None
@@ -511,9 +613,18 @@ class VideoReader:
         if self.pts_reliable:
             return self._sorted_pts
         if self._order is None:
-            decoded = _decode_in_order(self.source, lambda _: False, None)
+            decoded = _decode_in_order(self.source, set(), None, self._threads(in_order=True))
             self._order = self._repair(decoded)
         return self._order[0]
+
+    def _threads(self, in_order: bool) -> _Threads:
+        """Frame threading for reads that decode long runs in order, unless forced either way."""
+        frame = in_order if self.frame_threading is None else self.frame_threading
+        return _Threads(self.threads, frame)
+
+    def _seek_threads(self, timeline: list[int], keyframes: list[int], targets: list[int], seek: bool) -> _Threads:
+        runs = _frames_per_seek(timeline, keyframes, targets) >= FRAME_THREADING_RUN * self.threads
+        return self._threads(in_order=not seek or runs)
 
     def _repair(self, decoded: "_Sequential") -> tuple[list[int], list[str]]:
         if not decoded.pts:
@@ -578,15 +689,32 @@ class VideoReader:
             raise ValueError(f"mode must be 'exact' or 'keyframes', got {mode!r}")
         if num_frames is None and fps is None:
             raise ValueError("Give num_frames or fps")
+        video, convert = self._sample(num_frames, mode, fps, shortest_edge, start, end)
+        if convert.damaged and convert.frame_threaded:
+            with self._plain_threading():  # concealed damage differs by threading: the plain decode's is the reference
+                video, _ = self._sample(num_frames, mode, fps, shortest_edge, start, end)
+        return video
+
+    @contextlib.contextmanager
+    def _plain_threading(self):
+        previous, self.frame_threading = self.frame_threading, False
+        try:
+            yield
+        finally:
+            self.frame_threading = previous
+
+    def _sample(self, num_frames, mode, fps, shortest_edge, start, end) -> tuple[DecodedVideo, _Converter]:
         if self.pts_reliable:
             for seek in (True, False):
+                convert = _Converter(shortest_edge)
                 try:
-                    return self._sample_by_pts(num_frames, fps, mode, _Converter(shortest_edge), seek, start, end)
+                    return self._sample_by_pts(num_frames, fps, mode, convert, seek, start, end), convert
                 except _Unreliable as reason:
                     if not reason.seek:
                         self.pts_reliable = False
                         break
-        return self._sample_in_order(num_frames, fps, _Converter(shortest_edge), start, end)
+        convert = _Converter(shortest_edge)
+        return self._sample_in_order(num_frames, fps, convert, start, end), convert
 
     def _sample_by_pts(self, num_frames, fps, mode, convert, seek: bool, start, end) -> DecodedVideo:
         timeline = self._timeline
@@ -596,17 +724,25 @@ class VideoReader:
             targets = sorted({_nearest(keyframes, timeline[i]) for i in chosen})
         else:
             targets = [timeline[i] for i in chosen]
-        found = dict(_stream_by_pts(self.source, targets, keyframes, convert, seek, mode))
-        kept = {self._position(timeline, p): image for p, image in found.items()}
-        if mode == "exact" and len(found) != len(targets) or not found or None in kept:
-            raise _Unreliable(f"{len(targets) - len(found)} of {len(targets)} frames not found by their pts")
+        threads = (
+            self._seek_threads(timeline, keyframes, targets, seek) if mode == "exact" else self._threads(not seek)
+        )
+        kept = _FrameArray(len(targets))
+        for pts, image in _stream_by_pts(self.source, targets, keyframes, convert, seek, mode, threads):
+            index = self._position(timeline, pts)
+            if index is None:
+                raise _Unreliable(f"decoded pts {pts} is not a frame of the index")
+            kept.add(index, image)
+        found = len(kept.indices)
+        if mode == "exact" and found != len(targets) or not found:
+            raise _Unreliable(f"{len(targets) - found} of {len(targets)} frames not found by their pts")
         warnings = list(self.index.errors)
-        if len(kept) < len(chosen):  # keyframes mode: several sampled positions share their nearest keyframe
+        if found < len(chosen):  # keyframes mode: several sampled positions share their nearest keyframe
             warnings.append(
-                f"keyframes mode gave {len(kept)} of the {len(chosen)} frames asked for (only "
-                f"{len(kept)} distinct keyframes lie near them); exact mode gives all of them"
+                f"keyframes mode gave {found} of the {len(chosen)} frames asked for (only "
+                f"{found} distinct keyframes lie near them); exact mode gives all of them"
             )
-        return self._assemble(timeline, kept, convert, warnings)
+        return self._assemble(timeline, *kept.take(kept.indices), convert, warnings)
 
     def _keyframes(self, timeline: list[int]) -> list[int]:
         if self._keyframe_pts is None:
@@ -619,22 +755,25 @@ class VideoReader:
         """Every frame decoded in order, frames identified by output order. Without a known timeline the frames to
         keep are guessed from the packet count; when the decoder outputs another count, a second pass keeps the
         right ones."""
+        threads = self._threads(in_order=True)
         if self._order is None:
             count = len(self.index.pts)
             guess = set(uniform_frame_indices(count, num_frames)) if fps is None and start is None else set()
-            decoded = _decode_in_order(self.source, guess.__contains__, convert)
+            decoded = _decode_in_order(self.source, guess, convert, threads)
             self._order = self._repair(decoded)
         else:
-            decoded = _Sequential([], {}, None)
+            decoded = _Sequential([], _FrameArray(0), None)
         timeline = self._order[0]
         chosen = self._choose(timeline, num_frames, fps, start, end)
-        if not set(chosen) <= set(decoded.kept):
-            decoded = _decode_in_order(self.source, set(chosen).__contains__, convert)
-        kept = {i: decoded.kept[i] for i in chosen if i in decoded.kept}
-        return self._assemble(timeline, kept, convert, list(self.index.errors) + self._order[1])
+        if not set(chosen) <= set(decoded.kept.indices):
+            decoded = _decode_in_order(self.source, set(chosen), convert, threads)
+        frames, order = decoded.kept.take(chosen)
+        if frames is None:
+            raise VideoDecodingError(self.source, "none of the sampled frames could be decoded")
+        return self._assemble(timeline, frames, order, convert, list(self.index.errors) + self._order[1])
 
     def _assemble(
-        self, timeline: list[int], kept: dict[int, np.ndarray], convert: _Converter, warnings: list[str]
+        self, timeline: list[int], frames: np.ndarray, order: list[int], convert: _Converter, warnings: list[str]
     ) -> DecodedVideo:
         duration = self._duration(timeline)
         announced = self.index.container_duration
@@ -646,8 +785,6 @@ class VideoReader:
             )
         if convert.damaged:
             warnings.append(f"{convert.damaged} sampled frame(s) decoded with errors (damaged data, concealed)")
-        order = sorted(kept)
-        frames = np.stack([kept[i] for i in order])
         seconds = self._seconds(timeline)
         return DecodedVideo(
             frames=frames,
@@ -672,25 +809,35 @@ class VideoReader:
         remaining = sorted(set(indices))
         if self.pts_reliable:
             timeline = self._timeline
+            keyframes = self._keyframes(timeline)
             for seek in (True, False):
+                targets = [timeline[i] for i in remaining]
+                threads = self._seek_threads(timeline, keyframes, targets, seek)
                 try:
-                    for pts, image in _stream_by_pts(
-                        self.source, [timeline[i] for i in remaining], self._keyframes(timeline), convert, seek
-                    ):
+                    for pts, image in _stream_by_pts(self.source, targets, keyframes, convert, seek, "exact", threads):
                         index = self._position(timeline, pts)
                         remaining.remove(index)
-                        yield index, image
+                        yield index, self._plain_if_damaged(index, image, convert, shortest_edge)
                     if not remaining:
                         return
                 except _Unreliable as reason:
                     if not reason.seek:
                         break
         wanted = set(remaining)
-        for frame_index, _, image in _stream_in_order(self.source, wanted.__contains__, convert, []):
+        stream = _stream_in_order(self.source, wanted.__contains__, convert, [], self._threads(in_order=True))
+        for frame_index, _, image in stream:
             if image is not None:
-                yield frame_index, image
+                yield frame_index, self._plain_if_damaged(frame_index, image, convert, shortest_edge)
             if frame_index >= remaining[-1]:
                 return
+
+    def _plain_if_damaged(self, index: int, image: np.ndarray, convert: _Converter, shortest_edge) -> np.ndarray:
+        """`image`, or, when it was concealed under frame threading, the frame as a plain decode gives it."""
+        if convert.frame_threaded and convert.damaged > convert.redecoded:
+            convert.redecoded = convert.damaged
+            with self._plain_threading():
+                return next(self.frames([index], shortest_edge))[1]
+        return image
 
 
 def decode_video(
@@ -699,6 +846,9 @@ def decode_video(
     mode: DecodeMode = "exact",
     fps: float | None = None,
     shortest_edge: int | None = None,
+    *,
+    decode_threads: int | None = None,
+    frame_threading: bool | None = None,
 ) -> DecodedVideo:
     """Samples frames of a video file or URL (http, https, anything FFmpeg opens).
 
@@ -712,12 +862,14 @@ def decode_video(
         fps: sample the frame showing at every `1 / fps` seconds instead, at most `num_frames` of them.
         shortest_edge: convert frames straight to this shortest edge (never enlarged): what a caller that resizes
             anyway needs, without holding full-size frames.
+        decode_threads, frame_threading: see `VideoReader` (default: the cores this process may use, the threading
+            the work calls for).
 
     Raises:
         VideoDecodingError: missing file, failing URL, directory, not a video, no video stream, no decodable frame.
         A truncated or damaged file is decoded as far as it goes: `DecodedVideo.warnings` says so.
     """
-    return VideoReader(path).sample(num_frames, mode, fps, shortest_edge)
+    return VideoReader(path, decode_threads, frame_threading).sample(num_frames, mode, fps, shortest_edge)
 
 
 def video_timeline(path: str | os.PathLike) -> VideoTimeline:
@@ -754,4 +906,6 @@ __all__ = [
     "video_source",
     "PLAIN_CONTAINERS",
     "announced_duration",
+    "cpu_cores",
+    "decode_thread_count",
 ]
