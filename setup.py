@@ -30,11 +30,13 @@ EXTRAS_REQUIRE = {
         "scipy==1.17.1",
         "scikit-learn==1.9.1",
     ],
-    "ray": ["ray[data]==2.60.0"],  # v2xum summarize --engine ray, v2xum.ray_summarize
+    # v2xum summarize --engine ray (Ray Data), v2xum serve (Ray Serve; multipart uploads need python-multipart)
+    "ray": ["ray[data,serve]==2.60.0", "python-multipart==0.0.34"],
     "app": ["gradio==6.31.0"],  # v2xum app (the Space header pins the same version: v2xum.hub.GRADIO_VERSION)
     # benchmarks/bench_real_lm.py: reads SmolLM2 from a GGUF, draws its learning curves
     "real-lm": ["gguf==0.19.0", "matplotlib==3.11.2"],
     "docs": ["mkdocs==1.6.1", "mkdocs-material==9.8.2"],  # mkdocs build: the site in docs/
+    "bench": ["decord2==3.4.0"],  # benchmarks/bench_decode.py compares against it (benchmarks only)
     # selenium drives Debian's chromium + chromium-driver (installed by .ci/run) for the app's browser test
     "dev": ["pytest", "pytest-timeout", "selenium==4.51.0", "ruff==0.17.6"],
 }

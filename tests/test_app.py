@@ -169,9 +169,9 @@ def test_request_folders_are_removed_once_delivered(app_url, client):
     stale = Path(tempfile.gettempdir()) / "v2xum-app" / "requests-999999999" / "abc"
     stale.mkdir(parents=True, exist_ok=True)
     SummaryApp.__new__(SummaryApp)  # nothing started yet
-    from v2xum.app import _remove_stale_requests
+    from v2xum.uploads import remove_stale_requests
 
-    _remove_stale_requests(stale.parents[1])
+    remove_stale_requests(stale.parents[1])
     assert not stale.parent.exists()
 
 

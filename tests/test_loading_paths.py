@@ -285,3 +285,18 @@ def test_written_configs_and_cards_name_no_local_path(written):
                 text = json.dumps({k: v for k, v in json.loads(text).items() if k != "base_model_name_or_path"})
             found += [f"{folder}/{path.name}: {m.group(0)}" for m in local.finditer(text)]
     assert not found, found
+
+
+def test_init_tiny_head_dim_for_serving_kernels(tmp_path, capsys):
+    """`init-tiny --head-dim 32` makes a checkpoint whose attention heads vLLM's CPU kernels accept; it loads and
+    summarizes like any other. An odd size is one error line."""
+    from transformers import pipeline
+
+    assert v2xum(["init-tiny", str(tmp_path / "tiny32"), "--head-dim", "32"]) == 0
+    config = json.loads((tmp_path / "tiny32" / "config.json").read_text())["text_config"]
+    assert (config["head_dim"], config["hidden_size"], config["num_attention_heads"]) == (32, 64, 2)
+    video = write_numbered_video(tmp_path / "clip.mp4", 24, width=64, height=48)
+    summary = pipeline("video-summarization", model=str(tmp_path / "tiny32"), device="cpu")(str(video), task="both")
+    assert summary["task"] == "both" and isinstance(summary["keyframes"], list)
+    assert v2xum(["init-tiny", str(tmp_path / "odd"), "--head-dim", "31"]) == 2
+    assert "error: head_dim must be a positive even number" in capsys.readouterr().err

@@ -6,16 +6,13 @@ summary: sentences whose times seek the player, the keyframe gallery, the timeli
 import html
 import math
 import os
-import shutil
 import tempfile
 import threading
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
-import psutil
 from PIL import Image, ImageDraw
 
 from modeling_v2xum.configuration_v2xum import is_hub_id
@@ -27,6 +24,7 @@ from .limits import PUBLIC_LIMITS, Limits
 from .resources import demo_model_dir
 from .storyboard import make_video_example
 from .summarize import ExportOptions, SummarizeSettings, load_pipeline, summarize_videos
+from .uploads import RequestFolders, without_paths
 
 
 TASKS = {"Both (text and keyframes)": "both", "Text": "text", "Keyframes (video)": "video"}
@@ -78,9 +76,7 @@ class SummaryApp:
         self.pipe = load_pipeline(self.model, device=device)
         self.limits = limits.with_overrides(max_video_minutes=max_minutes)
         self.work_dir = Path(work_dir or Path(tempfile.gettempdir()) / "v2xum-app")
-        self.requests = self.work_dir / f"requests-{os.getpid()}"
-        _remove_stale_requests(self.work_dir)
-        self.requests.mkdir(parents=True, exist_ok=True)
+        self.requests = RequestFolders(self.work_dir)
 
     @property
     def model_name(self) -> str:
@@ -125,7 +121,7 @@ class SummaryApp:
             fps=fps or None,
             window_seconds=window_seconds or None,
         )
-        out = self.requests / uuid.uuid4().hex
+        out = self.requests.new()
         try:
             check_plain_media(video)
             self.limits.check_upload(os.path.getsize(video))
@@ -146,8 +142,8 @@ class SummaryApp:
             if report.failures:
                 raise ValueError(next(iter(report.failures.values())))
         except (ValueError, OSError) as error:
-            shutil.rmtree(out, ignore_errors=True)
-            message = _without_paths(str(error), video, self.work_dir)
+            self.requests.release(out)
+            message = without_paths(str(error), Path(video).parent, self.work_dir)
             name = Path(video).name
             raise ValueError(message if name in message else f"{name}: {message}") from error
         record = report.records[0]
@@ -171,28 +167,12 @@ class SummaryApp:
     def release(self, folder: str | None) -> None:
         """Removes a request's folder once the response is delivered (gradio serves its own copies of the files):
         right after it in the page, and `RELEASE_AFTER_SECONDS` after the summary in any case (API clients)."""
-        if folder and Path(folder).resolve().parent == self.requests.resolve():
-            shutil.rmtree(folder, ignore_errors=True)
+        self.requests.release(folder)
 
     def release_later(self, folder: str) -> None:
         timer = threading.Timer(RELEASE_AFTER_SECONDS, self.release, [folder])
         timer.daemon = True
         timer.start()
-
-
-def _remove_stale_requests(work_dir: Path) -> None:
-    """Request folders of app processes that are gone (a crash, a restart): nobody will deliver them."""
-    for folder in work_dir.glob("requests-*"):
-        pid = folder.name.removeprefix("requests-")
-        if not pid.isdigit() or not psutil.pid_exists(int(pid)) or int(pid) == os.getpid():
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _without_paths(message: str, video: str, work_dir: Path) -> str:
-    """A message for the page: the upload named by its file name, no server folder."""
-    for folder in sorted({str(Path(video).parent), str(work_dir), tempfile.gettempdir()}, key=len, reverse=True):
-        message = message.replace(folder + os.sep, "")
-    return message
 
 
 def _file(folder: Path, record: dict, key: str) -> str | None:

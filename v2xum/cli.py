@@ -65,6 +65,7 @@ def _init_tiny(args: argparse.Namespace) -> int:
         projector_type=args.projector,
         num_frames=args.num_frames,
         seed=args.seed,
+        head_dim=args.head_dim,
     )
     write_folder_card(
         out, "Random weights from `v2xum init-tiny`: the real layout for tests and CI; it says random things."
@@ -80,6 +81,11 @@ def _add_init_tiny(commands) -> None:
     parser.add_argument("--projector", choices=["linear", "mlp2x_gelu"], default="linear")
     parser.add_argument("--num-frames", type=int, default=8, help="frames the saved video processor samples")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--head-dim",
+        type=_positive_int,
+        help="the LM's attention head size (default 8; vLLM's CPU kernels need >= 32)",
+    )
     _overwrite_flag(parser)
     parser.set_defaults(handler=_init_tiny)
 
@@ -119,6 +125,7 @@ def _summarize(args: argparse.Namespace) -> int:
         window_seconds=args.window_seconds,
         prefetch=2 if args.prefetch is None else args.prefetch,
         stream=args.stream,
+        decode_threads=args.decode_threads,
     )
     exports = ExportOptions(args.highlights, args.highlight_before, args.highlight_after)
     quantization = "4bit" if args.load_in_4bit else "8bit" if args.load_in_8bit else None
@@ -235,6 +242,11 @@ def _add_summarize(commands) -> None:
         help="'keyframes' decodes the nearest keyframes: much faster, approximate positions",
     )
     parser.add_argument("--batch-size", type=_positive_int, default=1, help="videos (or windows) per batch")
+    parser.add_argument(
+        "--decode-threads",
+        type=_positive_int,
+        help="threads per video decode (default: the cores this process may use; with --engine ray, 1 per task)",
+    )
     parser.add_argument(
         "--stream",
         action="store_true",
@@ -691,6 +703,66 @@ def _add_app(commands) -> None:
     parser.set_defaults(handler=_app)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from .serve import ServerOptions, serve_forever
+    except ImportError as error:
+        raise ValueError(f"the server needs Ray Serve: pip install 'v2xum[ray]' ({error})") from error
+    from .resources import demo_model_dir
+
+    if args.allow_local_media and not os.path.isdir(args.allow_local_media):
+        raise ValueError(f"--allow-local-media {args.allow_local_media}: not a folder")
+    options = ServerOptions(
+        model=args.model or str(demo_model_dir()),
+        **{name: getattr(args, name) for name in SERVE_OPTIONS if getattr(args, name) is not None},
+    )
+    serve_forever(options, address=args.address)
+    return 0
+
+
+SERVE_OPTIONS = (
+    "host",
+    "port",
+    "replicas",
+    "gpus_per_replica",
+    "cpus_per_replica",
+    "device",
+    "dtype",
+    "max_batch_size",
+    "batch_wait_ms",
+    "max_ongoing_requests",
+    "max_queued_requests",
+    "allow_local_media",
+    "max_minutes",
+    "max_upload_mb",
+)
+
+
+def _add_serve(commands) -> None:
+    parser = commands.add_parser("serve", help="an HTTP server on Ray Serve (summaries and OpenAI chat completions)")
+    parser.add_argument("--model", help="checkpoint folder or Hub id (default: the StoryBoard demo model)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=_positive_int, default=8000)
+    parser.add_argument("--address", help="a running Ray cluster to join (default: start a local Ray)")
+    parser.add_argument("--replicas", type=_positive_int, help="copies of the model (default 1)")
+    parser.add_argument("--gpus-per-replica", type=float, help="GPUs each replica holds (default 0)")
+    parser.add_argument("--cpus-per-replica", type=_positive_float, help="CPUs each replica holds (default 1)")
+    parser.add_argument("--device", help="auto (default), cpu or cuda")
+    parser.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"])
+    parser.add_argument("--max-batch-size", type=_positive_int, help="videos generated together (default 8)")
+    parser.add_argument("--batch-wait-ms", type=float, help="how long a batch waits to fill (default 20)")
+    parser.add_argument(
+        "--max-ongoing-requests", type=_positive_int, help="requests a replica works on at once (default 8)"
+    )
+    parser.add_argument(
+        "--max-queued-requests", type=_positive_int, help="requests waiting beyond those; more get 503 (default 32)"
+    )
+    parser.add_argument("--allow-local-media", metavar="DIR", help="let requests name videos inside DIR by path")
+    parser.add_argument("--max-minutes", type=_positive_float, help="longest video accepted (default 60)")
+    parser.add_argument("--max-upload-mb", type=_positive_float, help="largest upload accepted (default 1024)")
+    parser.set_defaults(handler=_serve)
+
+
 COMMANDS = (
     _add_init_tiny,
     _add_summarize,
@@ -702,6 +774,7 @@ COMMANDS = (
     _add_storyboard,
     _add_demo,
     _add_app,
+    _add_serve,
 )
 
 

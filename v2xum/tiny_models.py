@@ -100,16 +100,28 @@ def write_tiny_checkpoint(
     num_frames: int = 8,
     seed: int = 0,
     num_frame_tokens: int = 100,
+    head_dim: int | None = None,
 ) -> Path:
     """Writes a tiny V2Xum checkpoint (model, generation config, processor, tokenizer) to `out_dir`.
 
     It is composed from a tiny CLIP vision tower and a tiny Llama through `compose_v2xum`, the same path a real
     checkpoint takes; weights are random (seeded). The video processor samples `num_frames` frames of 32x32.
+    `head_dim`: the language model's attention head size (default 8); serving engines' kernels accept only some
+    (vLLM's CPU attention: 32, 64, 80, 96, 112, 128 and up), so a checkpoint for them is made with e.g. 32: two
+    heads of it, one key-value head.
     """
+    if head_dim is not None and (head_dim <= 0 or head_dim % 2):
+        raise ValueError(
+            f"head_dim must be a positive even number (rotary embeddings pair dimensions), got {head_dim}"
+        )
+    text = None
+    if head_dim is not None:
+        text = {"hidden_size": 2 * head_dim, "intermediate_size": 4 * head_dim}
+        text |= {"num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": head_dim}
     torch.manual_seed(seed)
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory() as parts:
-        vision_dir, text_dir = write_tiny_parts(parts)
+        vision_dir, text_dir = write_tiny_parts(parts, text=text)
         model, tokenizer = compose_v2xum(
             str(vision_dir),
             str(text_dir),

@@ -1,0 +1,51 @@
+# Copyright 2026 The V2Xum Authors. Licensed under the Apache License, Version 2.0.
+"""Files that requests from other people bring (the app's and the server's uploads): one folder per request under
+this process's own folder, removed once the response is delivered; folders of processes that are gone are swept at
+start; messages sent back name no folder of this machine."""
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import psutil
+
+
+class RequestFolders:
+    """`work_dir/requests-<pid>/<request id>` folders: `new()` makes one, `release(folder)` removes it (only a folder
+    this object made: a request can never name another path to remove)."""
+
+    def __init__(self, work_dir: str | os.PathLike):
+        self.work_dir = Path(work_dir)
+        self.root = self.work_dir / f"requests-{os.getpid()}"
+        remove_stale_requests(self.work_dir)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def new(self) -> Path:
+        folder = self.root / uuid.uuid4().hex
+        folder.mkdir()
+        return folder
+
+    def release(self, folder: str | os.PathLike | None) -> None:
+        if folder and Path(folder).resolve().parent == self.root.resolve():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_stale_requests(work_dir: Path) -> None:
+    """Request folders of processes that are gone (a crash, a restart): nobody will deliver them."""
+    for folder in work_dir.glob("requests-*"):
+        pid = folder.name.removeprefix("requests-")
+        if not pid.isdigit() or not psutil.pid_exists(int(pid)) or int(pid) == os.getpid():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def without_paths(message: str, *folders: str | os.PathLike) -> str:
+    """`message` for the person who sent the request: files named by their names, no folder of this machine (the
+    given ones and the temporary folder)."""
+    for folder in sorted({*map(os.fspath, folders), tempfile.gettempdir()}, key=len, reverse=True):
+        message = message.replace(folder + os.sep, "")
+    return message
+
+
+__all__ = ["RequestFolders", "remove_stale_requests", "without_paths"]
