@@ -205,7 +205,7 @@ def test_page_in_a_real_browser(app_url, client, tmp_path):
     browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         browser.get(app_url)
-        wait = WebDriverWait(browser, 90)
+        wait = WebDriverWait(browser, 180)  # a loaded 2-core machine
         wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "#v2xum-run")))
         browser.find_element(By.CSS_SELECTOR, "#v2xum-video input[type=file]").send_keys(video)
         wait.until(shown.presence_of_element_located((By.CSS_SELECTOR, "#v2xum-video video")))

@@ -180,7 +180,9 @@ def test_concurrent_runs_each_take_a_share(keyframe_model_dir, clips, tmp_path):
     lines = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
     assert sorted(line["output"] for line in lines) == sorted(output_names(clips))  # each video exactly once
     shares = [sum(line["pid"] == run.pid for line in lines) for run in runs]
-    assert min(shares) >= 2, shares  # claimed when work starts: both runs work, neither takes everything
+    # Claimed when work starts, not at admission: both runs work (a run that claimed all at admission leaves the
+    # other nothing), however unevenly a loaded machine lets them start.
+    assert min(shares) >= 1, shares
 
 
 def test_a_killed_run_leaves_nothing_behind_the_next_one(keyframe_model_dir, clips, tmp_path):
