@@ -237,6 +237,8 @@ def test_bad_bodies_are_a_4xx(server):
     )
     answer = _post(url, "/v1/summarize", files={"other": ("a.txt", b"x")})
     assert answer.status_code == 400 and "file field named 'video'" in answer.json()["error"]
+    answer = _post(url, "/v1/summarize", files={"video": ("../notes.txt", b"not a video")})
+    assert answer.status_code == 400 and "'notes.txt': not a readable video container" in answer.json()["error"]
     answer = _post(url, "/v1/chat/completions", json={"messages": []})
     assert answer.status_code == 400 and "exactly one video_url content part" in answer.json()["error"]
 

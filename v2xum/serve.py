@@ -40,6 +40,7 @@ from processing.processing_v2xum import QUERY_TEMPLATE
 from processing.video_decoding import check_plain_media, is_url
 
 from .limits import PUBLIC_LIMITS, LimitError, Limits
+from .outputs import safe_name
 from .summarize import SummarizeSettings, VideoSummarizer, load_pipeline
 from .uploads import RequestFolders, without_paths
 
@@ -230,8 +231,9 @@ class SummaryService:
         return str(path)
 
     async def save_upload(self, upload, folder: Path) -> str:
-        """A multipart upload, copied into the request's folder while its size stays within the limit."""
-        path, size = folder / "video", 0
+        """A multipart upload, copied into the request's folder (under its own file name, made safe, so messages
+        name it) while its size stays within the limit."""
+        path, size = folder / safe_name(Path(upload.filename or "").name), 0
         with open(path, "wb") as out:
             while chunk := await upload.read(UPLOAD_CHUNK):
                 size += len(chunk)
