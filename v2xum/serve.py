@@ -401,10 +401,15 @@ def start(options: ServerOptions, address: str | None = None) -> str:
     return f"http://{options.host}:{options.port}"
 
 
-def stop() -> None:
+def stop(address: str | None = None) -> None:
+    """Stops what `start` started: on a cluster that was joined (`address`), only this application (other Serve
+    applications there keep running); on the local Ray it started, Serve and Ray."""
     import ray
 
-    serve.shutdown()
+    if address:
+        serve.delete("v2xum")
+    else:
+        serve.shutdown()
     ray.shutdown()
 
 
@@ -420,7 +425,7 @@ def serve_forever(options: ServerOptions, address: str | None = None) -> None:
     except KeyboardInterrupt:
         print("stopping", flush=True)
     finally:
-        stop()
+        stop(address)
 
 
 __all__ = [
