@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import LlamaForCausalLM
 
 import train_sft
 from modeling_v2xum.convert_v2xum_original import ConversionError, load_projector
@@ -26,7 +27,7 @@ from v2xum.cli import main as v2xum
 from v2xum.collator import V2XumAlignmentCollator
 from v2xum.storyboard import ALIGNMENT_FILE, FILLER_CAPTION, make_storyboard
 from v2xum.testing import read_frame_number, write_numbered_video
-from v2xum.tiny_models import write_tiny_checkpoint
+from v2xum.tiny_models import write_tiny_checkpoint, write_tiny_parts
 from v2xum.training import load_model_and_processor
 from v2xum.validation import RowError
 
@@ -221,6 +222,37 @@ def test_stage2_starts_from_the_stage1_projector(align_file, tiny_dir, tmp_path)
     )
     trained = trainer.model.model.multi_modal_projector.state_dict()
     assert not torch.equal(trained["linear_1.weight"], aligned["linear_1.weight"])
+
+
+def test_stage1_composes_from_pretrained_parts_and_stage2_continues(align_file, tmp_path):
+    """The documented recipe for a pretrained LM: stage 1 composes the CLIP and the LM (architecture flags) and
+    aligns; stage 2 continues from its folder with LoRA. The LM is unchanged by stage 1, the projector is not."""
+    vision_dir, text_dir = write_tiny_parts(tmp_path / "parts")
+    stage1 = tmp_path / "stage1"
+    compose = ["--vision_model", str(vision_dir), "--language_model", str(text_dir), "--vision_feature_mode"]
+    compose += ["patch_pooled", "--projector_type", "mlp2x_gelu", "--frame_token_init", "spelled"]
+    train = ["--train_file", str(align_file), "--learning_rate", "0.05", "--max_steps", "2", *COMMON]
+    train_sft.run(["--stage", "align", *compose, "--output_dir", str(stage1), *train])
+    model, _ = load_model_and_processor(str(stage1))
+    assert model.config.vision_feature_mode == "patch_pooled" and model.config.projector_type == "mlp2x_gelu"
+    pretrained = LlamaForCausalLM.from_pretrained(text_dir).model.state_dict()
+    aligned = model.model.language_model.state_dict()
+    own_rows = len(pretrained["embed_tokens.weight"])  # the LM's own rows; the new [fNN] rows follow
+    assert torch.equal(aligned.pop("embed_tokens.weight")[:own_rows], pretrained.pop("embed_tokens.weight"))
+    assert all(torch.equal(aligned[k], v) for k, v in pretrained.items())
+    assert (stage1 / "mm_projector.bin").is_file()
+    rows = [
+        {
+            "video": str(align_file.parent / "v0.mp4"),
+            "task": "both",
+            "sentences": [{"text": "A square.", "seconds": [0.5]}],
+        }
+    ]
+    (tmp_path / "train.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    out = tmp_path / "stage2"
+    argv = ["--model_name_or_path", str(stage1), "--use_peft", "--lora_r", "4", "--output_dir", str(out)]
+    train_sft.run([*argv, "--train_file", str(tmp_path / "train.jsonl"), "--max_steps", "1", *COMMON])
+    assert (out / "adapter_config.json").is_file()
 
 
 def test_stage_options_are_checked(align_file, tiny_dir, tmp_path):
