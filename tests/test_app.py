@@ -152,7 +152,6 @@ def test_requests_over_the_limits_are_refused_at_once(client, fps, window, messa
 
 
 def test_request_folders_are_removed_once_delivered(app_url, client):
-    from v2xum.app import SummaryApp
 
     video, _ = _sample(client, 4)
     import tempfile
@@ -160,19 +159,21 @@ def test_request_folders_are_removed_once_delivered(app_url, client):
     from v2xum.app import RELEASE_AFTER_SECONDS
 
     client.predict(handle_file(video), "Text", "", 8, 0, 0, api_name="/summarize")
-    requests = Path(tempfile.gettempdir()) / "v2xum-app" / f"requests-{os.getpid()}"
+    (requests,) = (Path(tempfile.gettempdir()) / "v2xum-app").glob(f"requests-{os.getpid()}-*")
     deadline = time.monotonic() + RELEASE_AFTER_SECONDS + 5
     while any(requests.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert list(requests.iterdir()) == []
-    # Folders of an app process that is gone are removed when an app starts.
-    stale = Path(tempfile.gettempdir()) / "v2xum-app" / "requests-999999999" / "abc"
+    # Folders of an app process that is gone, or of a dead process whose pid this one reuses, are removed; this
+    # process's own folder is kept while it serves.
+    stale = Path(tempfile.gettempdir()) / "v2xum-app" / "requests-999999999-1" / "abc"
     stale.mkdir(parents=True, exist_ok=True)
-    SummaryApp.__new__(SummaryApp)  # nothing started yet
+    reused = Path(tempfile.gettempdir()) / "v2xum-app" / f"requests-{os.getpid()}-1"
+    reused.mkdir(parents=True, exist_ok=True)
     from v2xum.uploads import remove_stale_requests
 
     remove_stale_requests(stale.parents[1])
-    assert not stale.parent.exists()
+    assert not stale.parent.exists() and not reused.exists() and requests.is_dir()
 
 
 def test_page_in_a_real_browser(app_url, client, tmp_path):

@@ -13,18 +13,19 @@ import psutil
 
 
 class RequestFolders:
-    """`work_dir/requests-<pid>/<request id>` folders: `new()` makes one, `release(folder)` removes it (only a folder
-    this object made: a request can never name another path to remove)."""
+    """`work_dir/requests-<pid>-<process start>/<request id>` folders: `new()` makes one, `release(folder)` removes it
+    (only a folder this object made: a request can never name another path to remove). The process's start time in
+    the name tells this process's folder from a dead one's that had the same pid."""
 
     def __init__(self, work_dir: str | os.PathLike):
         self.work_dir = Path(work_dir)
-        self.root = self.work_dir / f"requests-{os.getpid()}"
+        self.root = self.work_dir / f"requests-{os.getpid()}-{_process_start(os.getpid())}"
         remove_stale_requests(self.work_dir)
         self.root.mkdir(parents=True, exist_ok=True)
 
     def new(self) -> Path:
         folder = self.root / uuid.uuid4().hex
-        folder.mkdir()
+        folder.mkdir(parents=True)
         return folder
 
     def release(self, folder: str | os.PathLike | None) -> None:
@@ -32,11 +33,20 @@ class RequestFolders:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _process_start(pid: int) -> int | None:
+    try:
+        return int(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None
+
+
 def remove_stale_requests(work_dir: Path) -> None:
-    """Request folders of processes that are gone (a crash, a restart): nobody will deliver them."""
+    """Request folders of processes that are gone (a crash, a restart): nobody will deliver them. A folder is a
+    live process's when its pid runs and started when the name says (a reused pid is another process)."""
     for folder in work_dir.glob("requests-*"):
-        pid = folder.name.removeprefix("requests-")
-        if not pid.isdigit() or not psutil.pid_exists(int(pid)) or int(pid) == os.getpid():
+        pid, _, start = folder.name.removeprefix("requests-").partition("-")
+        alive = pid.isdigit() and start.isdigit() and _process_start(int(pid)) == int(start)
+        if not alive:
             shutil.rmtree(folder, ignore_errors=True)
 
 
