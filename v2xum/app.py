@@ -15,7 +15,6 @@ import gradio as gr
 import numpy as np
 from PIL import Image, ImageDraw
 
-from modeling_v2xum.configuration_v2xum import is_hub_id
 from processing.video_decoding import check_plain_media, iter_frames
 
 from .collection import collect_jobs
@@ -24,7 +23,7 @@ from .limits import PUBLIC_LIMITS, Limits
 from .resources import demo_model_dir
 from .storyboard import make_video_example
 from .summarize import ExportOptions, SummarizeSettings, load_pipeline, summarize_videos
-from .uploads import RequestFolders, without_paths
+from .uploads import RequestFolders, model_name, without_paths
 
 
 TASKS = {"Both (text and keyframes)": "both", "Text": "text", "Keyframes (video)": "video"}
@@ -81,7 +80,7 @@ class SummaryApp:
     @property
     def model_name(self) -> str:
         """The model as a reader knows it: its Hub id, or its folder's name (never this server's paths)."""
-        return self.model if is_hub_id(self.model) else Path(self.model).name
+        return model_name(self.model)
 
     @property
     def num_frames(self) -> int:

@@ -34,7 +34,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from ray import serve
 
-from modeling_v2xum.configuration_v2xum import is_hub_id
 from processing import SUMMARY_TASKS, TASK_INSTRUCTIONS
 from processing.processing_v2xum import QUERY_TEMPLATE
 from processing.video_decoding import check_plain_media, is_url
@@ -42,7 +41,7 @@ from processing.video_decoding import check_plain_media, is_url
 from .limits import PUBLIC_LIMITS, LimitError, Limits
 from .outputs import safe_name
 from .summarize import SummarizeSettings, VideoSummarizer, load_pipeline
-from .uploads import RequestFolders, without_paths
+from .uploads import RequestFolders, model_name, without_paths
 
 
 MAX_NEW_TOKENS = 1024  # the most one request may ask to generate
@@ -188,8 +187,7 @@ class SummaryService:
 
     @property
     def model_name(self) -> str:
-        model = self.options.model
-        return model if is_hub_id(model) else Path(model).name
+        return model_name(self.options.model)
 
     def video_source(self, url: str, folder: Path) -> str:
         """A request's video as this server reads it: http(s) URLs as they are; `data:` URLs written into the
@@ -416,7 +414,7 @@ def stop(address: str | None = None) -> None:
 def serve_forever(options: ServerOptions, address: str | None = None) -> None:
     """`v2xum serve`: starts, prints the URL, serves until Ctrl+C or SIGTERM, then stops Serve and Ray."""
     url = start(options, address)
-    print(f"V2Xum server on {url} (model {Path(options.model).name}, {options.replicas} replica(s)); Ctrl+C to stop")
+    print(f"V2Xum server on {url} (model {model_name(options.model)}, {options.replicas} replica(s)); Ctrl+C to stop")
     print(f"  POST {url}/v1/summarize, POST {url}/v1/chat/completions, GET {url}/readyz", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
     try:

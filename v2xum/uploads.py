@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psutil
 
+from modeling_v2xum.model_card import is_hub_id
+
 
 class RequestFolders:
     """`work_dir/requests-<pid>-<process start>/<request id>` folders: `new()` makes one, `release(folder)` removes it
@@ -58,4 +60,10 @@ def without_paths(message: str, *folders: str | os.PathLike) -> str:
     return message
 
 
-__all__ = ["RequestFolders", "remove_stale_requests", "without_paths"]
+def model_name(model: str | os.PathLike) -> str:
+    """A served model as the people who send requests know it: its Hub id, or its folder's name (never a path of
+    this machine)."""
+    return os.fspath(model) if is_hub_id(model) else Path(model).name
+
+
+__all__ = ["RequestFolders", "model_name", "remove_stale_requests", "without_paths"]
