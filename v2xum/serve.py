@@ -404,6 +404,8 @@ def stop(address: str | None = None) -> None:
     applications there keep running); on the local Ray it started, Serve and Ray."""
     import ray
 
+    if not ray.is_initialized():  # stopped before it started (serve.shutdown would start a Ray to find nothing)
+        return
     if address:
         serve.delete("v2xum")
     else:
@@ -412,12 +414,15 @@ def stop(address: str | None = None) -> None:
 
 
 def serve_forever(options: ServerOptions, address: str | None = None) -> None:
-    """`v2xum serve`: starts, prints the URL, serves until Ctrl+C or SIGTERM, then stops Serve and Ray."""
-    url = start(options, address)
-    print(f"V2Xum server on {url} (model {model_name(options.model)}, {options.replicas} replica(s)); Ctrl+C to stop")
-    print(f"  POST {url}/v1/summarize, POST {url}/v1/chat/completions, GET {url}/readyz", flush=True)
+    """`v2xum serve`: starts, prints the URL, serves until Ctrl+C or SIGTERM, then stops Serve and Ray. A stop that
+    comes while it is still starting (the replicas can answer before `start` returns) stops it the same way."""
     signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
     try:
+        url = start(options, address)
+        print(
+            f"V2Xum server on {url} (model {model_name(options.model)}, {options.replicas} replica(s)); Ctrl+C to stop"
+        )
+        print(f"  POST {url}/v1/summarize, POST {url}/v1/chat/completions, GET {url}/readyz", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
