@@ -14,7 +14,7 @@ from transformers import (
 )
 from transformers.cache_utils import Cache
 from transformers.modeling_outputs import BaseModelOutputWithPast, BaseModelOutputWithPooling, ModelOutput
-from transformers.modeling_utils import PreTrainedModel, slice_logits_to_keep
+from transformers.modeling_utils import PreTrainedModel
 from transformers.models.auto.modeling_auto import MODEL_MAPPING
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple, logging
@@ -25,6 +25,14 @@ from .remote_code import save_remote_code
 
 
 logger = logging.get_logger(__name__)
+
+try:
+    from transformers.modeling_utils import slice_logits_to_keep
+except ImportError:  # transformers < 5.20 (the one vLLM 0.32 pins, where the vLLM plugin imports this file)
+
+    def slice_logits_to_keep(hidden_states: torch.Tensor, logits_to_keep: int | torch.Tensor) -> torch.Tensor:
+        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        return hidden_states[:, keep, :]
 
 
 @dataclass
@@ -104,6 +112,20 @@ def vision_tower_class(vision_feature_mode: str, vision_config: PreTrainedConfig
     return MODEL_MAPPING[type(vision_config)]
 
 
+def frame_features(vision_tower: nn.Module, config: V2XumConfig, frames: torch.Tensor) -> torch.Tensor:
+    """`(N, 3, H, W)` frames -> `(N, tokens_per_frame, vision_feature_dim)` features before the projector (the
+    tower's `image_embeds`, or layer `vision_feature_layer`'s patches pooled to `pooled_patch_grid`^2)."""
+    frames = frames.to(vision_tower.dtype)
+    if config.vision_feature_mode == "image_embeds":
+        return vision_tower(pixel_values=frames, return_dict=True).image_embeds[:, None, :]
+    outputs = vision_tower(pixel_values=frames, output_hidden_states=True, return_dict=True)
+    patches = outputs.hidden_states[config.vision_feature_layer][:, 1:]  # drop CLS
+    side = int(patches.shape[1] ** 0.5)
+    grid = patches.transpose(1, 2).reshape(patches.shape[0], patches.shape[2], side, side)
+    pooled = nn.functional.adaptive_avg_pool2d(grid, config.pooled_patch_grid)
+    return pooled.flatten(2).transpose(1, 2)
+
+
 class V2XumModel(V2XumPreTrainedModel):
     """The vision tower, projector and decoder, without the language modeling head."""
 
@@ -115,18 +137,6 @@ class V2XumModel(V2XumPreTrainedModel):
         self.multi_modal_projector = V2XumMultiModalProjector(config)
         self.language_model = AutoModel.from_config(config.text_config)
         self.post_init()
-
-    def _frame_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """`(N, 3, H, W)` frames -> `(N, tokens_per_frame, vision_feature_dim)` features before the projector."""
-        frames = frames.to(self.vision_tower.dtype)
-        if self.config.vision_feature_mode == "image_embeds":
-            return self.vision_tower(pixel_values=frames, return_dict=True).image_embeds[:, None, :]
-        outputs = self.vision_tower(pixel_values=frames, output_hidden_states=True, return_dict=True)
-        patches = outputs.hidden_states[self.config.vision_feature_layer][:, 1:]  # drop CLS
-        side = int(patches.shape[1] ** 0.5)
-        grid = patches.transpose(1, 2).reshape(patches.shape[0], patches.shape[2], side, side)
-        pooled = nn.functional.adaptive_avg_pool2d(grid, self.config.pooled_patch_grid)
-        return pooled.flatten(2).transpose(1, 2)
 
     @can_return_tuple
     def get_video_features(
@@ -154,7 +164,8 @@ class V2XumModel(V2XumPreTrainedModel):
                 f"got {tuple(pixel_values_videos.shape)}"
             )
         mask = self._frame_mask(pixel_values_videos, video_frame_mask)
-        features = self._frame_features(pixel_values_videos[mask])  # only real frames reach the tower
+        # Only real frames reach the tower.
+        features = frame_features(self.vision_tower, self.config, pixel_values_videos[mask])
         return self._project(features, mask.sum(dim=1).tolist())
 
     def get_video_tower_features(
@@ -163,7 +174,11 @@ class V2XumModel(V2XumPreTrainedModel):
         """The frozen tower's output per video, `(real_frames, tokens_per_frame, vision_feature_dim)`, before the
         projector: what `v2xum cache-features` stores, so training can skip the tower."""
         mask = self._frame_mask(pixel_values_videos, video_frame_mask)
-        return list(torch.split(self._frame_features(pixel_values_videos[mask]), mask.sum(dim=1).tolist()))
+        return list(
+            torch.split(
+                frame_features(self.vision_tower, self.config, pixel_values_videos[mask]), mask.sum(dim=1).tolist()
+            )
+        )
 
     def project_video_tower_features(
         self, video_tower_features: torch.Tensor, video_frame_mask: torch.Tensor | None = None
@@ -408,5 +423,6 @@ __all__ = [
     "V2XumModel",
     "V2XumForConditionalGeneration",
     "V2XumMultiModalProjector",
+    "frame_features",
     "vision_tower_class",
 ]

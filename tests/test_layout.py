@@ -45,6 +45,16 @@ def test_dependencies_point_one_way(owner):
     assert {f: names for f, names in offending.items() if names} == {}
 
 
+def test_the_vllm_plugin_stands_alone():
+    """`v2xum-vllm` is its own distribution, installed in vLLM's environment: it imports none of this repository's
+    packages (what it needs of them, it carries in `checkpoint_code`)."""
+    files = sorted((ROOT / "v2xum-vllm" / "v2xum_vllm").rglob("*.py"))
+    assert files
+    forbidden = set(PACKAGES) | {"train_sft"}
+    offending = {str(f.relative_to(ROOT)): sorted(imported_modules(f) & forbidden) for f in files}
+    assert {f: names for f, names in offending.items() if names} == {}
+
+
 def test_product_code_never_imports_test_helpers():
     """Test helpers (`v2xum.testing`, `tests`) serve tests; nothing the package runs depends on them."""
     product = [p for package in PACKAGES for p in (ROOT / package).rglob("*.py") if p.name != "testing.py"]
@@ -69,9 +79,11 @@ def test_shipped_folders_hold_current_copies():
     from modeling_v2xum.remote_code import remote_code_files
     from v2xum.resources import demo_model_dir
 
-    demo = demo_model_dir()
-    for name, source in remote_code_files().items():
-        assert not (demo / name).is_symlink() and (demo / name).read_bytes() == source.read_bytes(), name
+    carried = ROOT / "v2xum-vllm" / "v2xum_vllm" / "checkpoint_code"
+    for folder in (demo_model_dir(), carried):
+        for name, source in remote_code_files().items():
+            copy = folder / name
+            assert not copy.is_symlink() and copy.read_bytes() == source.read_bytes(), copy
     for module, names in SHARED_FILES.items():
         for name in names:
             copy = ROOT / "evaluate_metrics" / module / name

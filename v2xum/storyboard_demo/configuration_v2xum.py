@@ -8,8 +8,14 @@ from typing import Literal
 
 from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
-from transformers.configuration_utils import SubConfigSpec
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from transformers.utils import logging
+
+
+try:
+    from transformers.configuration_utils import SubConfigSpec
+except ImportError:  # transformers < 5.20 (the one vLLM 0.32 pins) declares sub-configs as `sub_configs`
+    SubConfigSpec = None
 
 
 logger = logging.get_logger(__name__)
@@ -30,6 +36,8 @@ CUSTOM_PIPELINES = {
         "type": "multimodal",
     }
 }
+# Sub-config -> the model type a dict without one (or None) gets: a CLIP vision tower and a Llama decoder.
+SUB_CONFIG_TYPES = {"vision_config": "clip_vision_model", "text_config": "llama"}
 # The classes a V2Xum folder declares for `trust_remote_code=True` users (files shipped by `remote_code.py`).
 AUTO_MAP = {
     "AutoConfig": "configuration_v2xum.V2XumConfig",
@@ -113,10 +121,16 @@ class V2XumConfig(PreTrainedConfig):
 
     model_type = "v2xum"
     attribute_map = {"video_token_id": "video_token_index", "image_token_id": "video_token_index"}
-    sub_configs_defaults = {
-        "vision_config": SubConfigSpec(config_class=AutoConfig, model_type="clip_vision_model"),
-        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama"),
-    }
+    if SubConfigSpec is not None:
+        sub_configs_defaults = {
+            key: SubConfigSpec(config_class=AutoConfig, model_type=model_type)
+            for key, model_type in SUB_CONFIG_TYPES.items()
+        }
+    else:
+        sub_configs = dict.fromkeys(SUB_CONFIG_TYPES, AutoConfig)
+    # `V2XumConfig()` alone is not valid (a `special` model needs its [f00] id): transformers < 5.20 must not build
+    # one to find the defaults when it saves.
+    has_no_defaults_at_init = True
 
     vision_config: dict | PreTrainedConfig | None = None
     text_config: dict | PreTrainedConfig | None = None
@@ -133,6 +147,11 @@ class V2XumConfig(PreTrainedConfig):
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
+        for key, default_type in SUB_CONFIG_TYPES.items():  # what transformers >= 5.20 does itself, for older ones
+            value = getattr(self, key)
+            if not isinstance(value, PreTrainedConfig):
+                value = dict(value or {})
+                setattr(self, key, CONFIG_MAPPING[value.setdefault("model_type", default_type)](**value))
         super().__post_init__(**kwargs)
         # Llama-family checkpoints keep `tie_word_embeddings` in the text config.
         if not self.tie_word_embeddings and getattr(self.text_config, "tie_word_embeddings", False):
