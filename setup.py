@@ -3,20 +3,21 @@
 from setuptools import setup
 
 
-# Exact pins: the stack below is the one verified together. torch is pinned explicitly because
-# torchvision 0.29.1 only asks for torch>=2.14.0, which would otherwise pull a newer CUDA build.
+# The ranges the package supports. Their lower ends are the oldest set the tests pass with (constraints-lowest.txt,
+# installed by .ci/run in a second environment for a fast subset); the newest tested set is constraints.txt. torch
+# starts at 2.14: torchvision (needed by transformers' video processors) has no build for an older torch here.
 INSTALL_REQUIRES = [
-    "torch==2.14.1",
-    "torchvision==0.29.1",
-    "transformers==5.23.0",
-    "trl==1.16.0",
-    "peft==0.21.2",
-    "datasets==5.2.0",
-    "evaluate==0.4.6",
-    "huggingface_hub==2.4.0",
-    "accelerate==1.15.0",
-    "open_clip_torch==3.3.0",
-    "av==18.1.0",
+    "torch>=2.14,<3",
+    "torchvision>=0.29",
+    "transformers>=5.19,<6",
+    "trl>=1.16,<2",
+    "peft>=0.21,<1",
+    "datasets>=5.2,<6",
+    "evaluate>=0.4.6,<0.5",
+    "huggingface_hub>=2.4,<3",
+    "accelerate>=1.10.1,<2",
+    "open_clip_torch>=3.3,<4",
+    "av>=18.1",
     "pillow",
     "psutil",  # a run's own start time (v2xum summarize: concurrent runs on one output folder)
 ]

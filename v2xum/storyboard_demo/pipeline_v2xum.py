@@ -266,7 +266,7 @@ class VideoSummarizationPipeline(ChunkPipeline):
             summary_task=task,
             max_keyframes=max_keyframes,
             constrain_keyframes=constrain_keyframes,
-            **self._prepare_generate_kwargs(generate_kwargs),
+            **self._generate_kwargs_for_call(generate_kwargs),
         )
         outputs = {
             "generated": generated[:, prompt_length:],
@@ -277,6 +277,14 @@ class VideoSummarizationPipeline(ChunkPipeline):
         if window is not None:
             outputs["window"] = window if isinstance(window, list) else [window]
         return outputs
+
+    def _generate_kwargs_for_call(self, generate_kwargs: dict) -> dict:
+        """The call's generation parameters on top of the pipeline's, as transformers' own pipelines combine them
+        (`_prepare_generate_kwargs` from transformers 5.20; before it, the pipeline's `generation_config` unless the
+        call passes one)."""
+        if hasattr(self, "_prepare_generate_kwargs"):
+            return self._prepare_generate_kwargs(generate_kwargs)
+        return {"generation_config": self.generation_config} | generate_kwargs
 
     def postprocess(self, model_outputs, task: str = "both", window_seconds=None, max_keyframes=None):
         # Per chunk, a list of one (unbatched run) or the entry itself (unrolled from a batch).

@@ -57,6 +57,7 @@ CHAT_TEMPLATE = (
 
 class V2XumProcessorKwargs(ProcessingKwargs, total=False):
     videos_kwargs: V2XumVideosKwargs
+    _defaults = {}  # transformers < 5.20 reads it in `apply_chat_template`
 
 
 class V2XumProcessor(ProcessorMixin):
