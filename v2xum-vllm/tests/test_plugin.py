@@ -174,16 +174,23 @@ def test_the_openai_server_gives_the_pipelines_keyframes(server, media, tmp_path
     assert len(served[-1]["keyframes"]) == 1
 
 
-def test_the_server_refuses_bad_rule_arguments(server, media):
-    body = {
-        "model": str(DEMO_MODEL),
-        "messages": [{"role": "user", "content": [{"type": "text", "text": "hello"}]}],
-        "vllm_xargs": {"max_keyframes": -1},
-    }
+def _refusal(server: str, content: list[dict], **extra) -> tuple[int, str]:
+    body = {"model": str(DEMO_MODEL), "messages": [{"role": "user", "content": content}], **extra}
     request = urllib.request.Request(
         f"{server}/v1/chat/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=60)
-    assert refused.value.code == 400
-    assert "max_keyframes must be a whole number >= 0, got -1" in refused.value.read().decode()
+    return refused.value.code, refused.value.read().decode()
+
+
+def test_the_server_refuses_bad_requests_with_a_message(server, media):
+    text = [{"type": "text", "text": "hello"}]
+    code, message = _refusal(server, text, vllm_xargs={"max_keyframes": -1})
+    assert code == 400 and "max_keyframes must be a whole number >= 0, got -1" in message
+    code, message = _refusal(server, text, vllm_xargs={"v2xum_task": "poem"})
+    assert code == 400 and "v2xum_task must be one of video, text, both, got 'poem'" in message
+    (media / "notes.mp4").write_text("not a video\n")
+    video = {"type": "video_url", "video_url": {"url": (media / "notes.mp4").as_uri()}}
+    code, message = _refusal(server, [video, *text])
+    assert code == 400 and "not a readable video container" in message, message

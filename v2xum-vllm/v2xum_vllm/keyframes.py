@@ -11,7 +11,7 @@ Per request, through `SamplingParams.extra_args` (the OpenAI server: `vllm_xargs
 import torch
 from transformers import AutoTokenizer
 from vllm import SamplingParams
-from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
+from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
 
 from .checkpoint_code.generation_v2xum import KeyframeLogitsProcessor
 from .checkpoint_code.processing_v2xum import TASK_INSTRUCTIONS
@@ -44,9 +44,8 @@ class KeyframeRule(LogitsProcessor):
         if not self.active:
             return
         self.config = config
-        eos = vllm_config.model_config.hf_text_config.eos_token_id
-        self.eos_token_id = eos
         tokenizer = AutoTokenizer.from_pretrained(vllm_config.model_config.tokenizer)
+        self.eos_token_id = vllm_config.model_config.hf_text_config.eos_token_id or tokenizer.eos_token_id
         self.instructions = {
             task: tokenizer(text, add_special_tokens=False)["input_ids"] for task, text in TASK_INSTRUCTIONS.items()
         }
@@ -92,7 +91,7 @@ class KeyframeRule(LogitsProcessor):
                 self.rows[index] = (rule, list(prompt or []), output)
         for source, target, directionality in batch_update.moved:
             moving = self.rows.pop(source, None)
-            if directionality.name == "SWAP":
+            if directionality == MoveDirectionality.SWAP:
                 if (other := self.rows.pop(target, None)) is not None:
                     self.rows[source] = other
             if moving is not None:
