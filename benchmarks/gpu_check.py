@@ -8,14 +8,17 @@ Llama-2-7B decoder, linear projector, 100 frame tokens) with random weights, bui
    and lm_head trained, AdamW at 1e-4), one example of 100 frames: peak memory and samples/s (after one warm-up step).
 
 Random weights say random things: the figures are time and memory, not quality. `--tiny` runs the same code with
-tiny shapes on the CPU in a few seconds (to check the script where no GPU is).
+tiny shapes on the CPU in a few seconds (to check the script where no GPU is). `--keep DIR` also writes the model
+(`DIR/model`, a loadable V2Xum folder) and the video (`DIR/video.mp4`) for vLLM's check
+(`v2xum-vllm/gpu_check.py DIR`, in vLLM's environment).
 
-    python benchmarks/gpu_check.py [--tiny] [--skip-4bit] [--out gpu_check.json]
+    python benchmarks/gpu_check.py [--tiny] [--skip-4bit] [--keep DIR] [--out gpu_check.json]
 """
 
 import argparse
 import importlib.util
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +29,7 @@ from transformers import pipeline
 
 from modeling_v2xum import V2XumConfig, V2XumForConditionalGeneration
 from modeling_v2xum.composition import compose_v2xum, v2xum_processor_for
+from modeling_v2xum.remote_code import save_v2xum_folder
 from v2xum.collator import V2XumDataCollator
 from v2xum.testing import write_natural_video
 from v2xum.tiny_models import write_tiny_parts
@@ -157,6 +161,7 @@ def main():
     parser.add_argument("--skip-4bit", action="store_true")
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--video-seconds", type=float, default=300.0)
+    parser.add_argument("--keep", help="also write the model (DIR/model) and the video (DIR/video.mp4) here")
     parser.add_argument("--out", default="gpu_check.json")
     args = parser.parse_args()
     device = "cpu" if args.tiny else "cuda"
@@ -175,6 +180,9 @@ def main():
         model, processor = released_shapes(args.tiny, device, dtype)
         results["parameters"] = sum(p.numel() for p in model.parameters())
         results["built_in_s"] = round(time.perf_counter() - start, 1)
+        if args.keep:
+            save_v2xum_folder(Path(args.keep) / "model", model, processor)
+            shutil.copyfile(video, Path(args.keep) / "video.mp4")
         results["bf16_summary"] = summarize_video(model, processor, video, device, args.max_new_tokens)
         print(json.dumps(results, indent=2), flush=True)
         results["lora_step"] = lora_step(model, processor, video, device)

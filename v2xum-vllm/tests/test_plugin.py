@@ -194,3 +194,17 @@ def test_the_server_refuses_bad_requests_with_a_message(server, media):
     video = {"type": "video_url", "video_url": {"url": (media / "notes.mp4").as_uri()}}
     code, message = _refusal(server, [video, *text])
     assert code == 400 and "not a readable video container" in message, message
+
+
+def test_the_gpu_check_script_runs_on_the_cpu(media, tmp_path):
+    """`gpu_check.py`, kept ready for GPU machines, on the demo model in float32: vLLM's log-probabilities equal the
+    package model's on the same tokens."""
+    out = tmp_path / "check.json"
+    command = [
+        sys.executable, str(REFERENCE.parents[1] / "gpu_check.py"), "--model", str(DEMO_MODEL),
+        "--video", str(media / "story_0.mp4"), "--cpu", "--requests", "4", "--max-tokens", "32", "--out", str(out),
+    ]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True, timeout=600)
+    results = json.loads(out.read_text())
+    assert results["throughput"]["videos_per_s"] > 0 and results["parity"]["tokens"] > 0
+    assert results["parity"]["argmax_agreement"] == 1.0 and results["parity"]["max_abs_logprob_diff"] < 1e-3
