@@ -60,7 +60,7 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     for mode in ("image_embeds", "patch_pooled"):
         models[mode] = folder / mode
         run_package("-m", "v2xum.cli", "init-tiny", str(models[mode]), "--feature-mode", mode, "--head-dim", "32")
-        run_package(str(REFERENCE), "boost", str(models[mode]), "40")
+        run_package(str(REFERENCE), "boost", str(models[mode]), "1000")
     return models
 
 

@@ -60,8 +60,13 @@ def answers(model_dir: str, cases: list[dict]) -> list[dict]:
             logits_processor=[rule] if rule else None,
             do_sample=False,
             max_new_tokens=case["max_tokens"],
+            output_scores=True,
+            return_dict_in_generate=True,
         )
-        results.append({"prompt_ids": inputs["input_ids"][0].tolist(), "answer_ids": generated[0, length:].tolist()})
+        # How clear each greedy choice was: the gap between the best and the second-best score.
+        margins = [float(step[0].topk(2).values.diff().abs()) for step in generated.scores]
+        answer = generated.sequences[0, length:].tolist()
+        results.append({"prompt_ids": inputs["input_ids"][0].tolist(), "answer_ids": answer, "margins": margins})
     return results
 
 
@@ -97,8 +102,9 @@ def client(url: str, cases: list[dict]) -> list[dict]:
 
 def boost(model_dir: str, factor: str) -> None:
     model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.float32)
+    frames = model.config.frame_token_ids
     with torch.no_grad():
-        model.lm_head.weight[model.config.frame_token_ids] *= float(factor)
+        model.lm_head.weight[frames.start : frames.stop].mul_(float(factor))  # a view: changed in place
     model.save_pretrained(model_dir)
 
 

@@ -24,6 +24,7 @@ from v2xum_vllm.processing import pixel_values
 register()  # in this process too: the tests build requests with the plugin's processor
 TASKS = ("video", "text", "both")
 RULE_VARIANTS = ({}, {"max_keyframes": 1}, {"min_keyframes": 2})
+TIE = 1e-3  # two best scores closer than this: float rounding may pick either
 
 
 @pytest.fixture(scope="module")
@@ -75,14 +76,24 @@ def test_greedy_answers_equal_the_package_token_for_token(media, processor, tmp_
     assert prompts_equal == answers_equal == len(cases) == 54
 
 
+def _first_difference(ours: list[int], theirs: list[int]) -> int | None:
+    """The first step where two answers differ (one ending earlier counts), or None."""
+    for step, (a, b) in enumerate(zip(ours, theirs)):
+        if a != b:
+            return step
+    return None if len(ours) == len(theirs) else min(len(ours), len(theirs))
+
+
 def test_the_keyframe_rule_equals_the_package_where_it_changes_the_answer(media, tiny_models, tmp_path):
-    """Random tiny models (both feature modes) name frame tokens freely: with the rule, vLLM's answers equal the
-    package's constrained ones; the cases where the rule changed the answer are counted and must exist."""
+    """Random tiny models (both feature modes) whose frame tokens are made likely: with the rule, vLLM's answers
+    equal the package's constrained ones (and without it, the unconstrained ones); the cases where the rule changed
+    the answer are counted and must exist. A random model's scores can tie to float precision, where two correct
+    implementations may pick differently: an answer may leave the package's only at a step whose two best scores
+    are within `TIE` of each other (how often is printed)."""
     base = [
         {"video": str(media / f"story_{v}.mp4"), "task": task, "num_frames": 8, "max_tokens": 24, **rule}
         for v, task, rule in product(range(3), TASKS, RULE_VARIANTS)
     ]
-    changed_total = 0
     for mode, model in tiny_models.items():
         cases = base + [{**case, "constrain": False} for case in base]
         expected = package_reference("answers", model, cases, tmp_path)
@@ -94,11 +105,12 @@ def test_the_keyframe_rule_equals_the_package_where_it_changes_the_answer(media,
             _shutdown(llm)
         constrained, free = expected[: len(base)], expected[len(base) :]
         changed = [i for i in range(len(base)) if constrained[i]["answer_ids"] != free[i]["answer_ids"]]
-        equal = [i for i in range(len(cases)) if served[i]["answer_ids"] == expected[i]["answer_ids"]]
-        print(f"{mode}: the rule changed {len(changed)}/{len(base)} answers; equal {len(equal)}/{len(cases)}")
-        assert len(equal) == len(cases), [cases[i] for i in range(len(cases)) if i not in equal][:3]
-        changed_total += len(changed)
-    assert changed_total >= 6
+        differences = [_first_difference(s["answer_ids"], e["answer_ids"]) for s, e in zip(served, expected)]
+        at_ties = [(i, p, expected[i]["margins"][p]) for i, p in enumerate(differences) if p is not None]
+        print(f"{mode}: the rule changed {len(changed)}/{len(base)} answers; equal {differences.count(None)}/"
+              f"{len(cases)}; left at a tie: {at_ties}")  # fmt: skip
+        assert all(margin < TIE for _, _, margin in at_ties), at_ties
+        assert len(changed) >= 6, mode
 
 
 def test_pixels_equal_the_package_video_processor(processor, tmp_path):
