@@ -4,8 +4,9 @@ the plain pipeline with batching, in one run, on the same StoryBoard videos with
 40 generated StoryBoard videos; the pipeline summarizes them in batches of `--batch-size` in this process (its
 videos/s is the baseline); each server gets the same 40 as requests from `--clients` concurrent clients (`v2xum
 serve`: JSON bodies naming the files, `--allow-local-media`; vLLM: OpenAI chat requests with `file://` video parts,
-parsed by `v2xum.vllm_client`), after one warm-up request. Prints videos/s, p50 and p95 request latency, the ratio
-to the pipeline, and how many answers equal the pipeline's (keyframes and sentences).
+parsed by `v2xum.vllm_client`), after one warm-up request; vLLM also runs them offline (one `LLM.generate`).
+Prints videos/s, p50 and p95 request latency, the ratio to the pipeline, and how many answers equal the pipeline's
+(keyframes and sentences).
 
     python benchmarks/bench_serving.py [--videos 40] [--clients 8] [--replicas 1 2] [--vllm-python PY]
 
@@ -14,6 +15,7 @@ runs the demo model in float32, as the pipeline does.
 """
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -27,10 +29,11 @@ import requests
 from transformers import pipeline
 
 from processing import VideoSummary
+from processing.summary import parse_summary
 from v2xum.resources import demo_model_dir
 from v2xum.serve import ServerOptions, deployment, start, stop
 from v2xum.storyboard import make_video_example
-from v2xum.vllm_client import summarize_with_vllm
+from v2xum.vllm_client import sampled_frames, summarize_with_vllm
 
 
 def make_videos(folder: Path, count: int) -> list[str]:
@@ -106,6 +109,21 @@ def start_vllm(python: str, folder: Path, port: int) -> subprocess.Popen:
     raise RuntimeError(f"the vLLM server did not start (exit code {process.poll()})")
 
 
+def vllm_offline_row(python: str, paths: list[str], expected: list[dict]):
+    """vLLM without HTTP (`v2xum-vllm/bench_offline.py`: decode, then one `LLM.generate` for all videos)."""
+    script = Path(__file__).resolve().parents[1] / "v2xum-vllm" / "bench_offline.py"
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}
+    with tempfile.TemporaryDirectory() as work:
+        out = Path(work) / "offline.json"
+        command = [python, str(script), str(demo_model_dir()), *paths, "--out", str(out)]
+        subprocess.run(command, capture_output=True, env=env, check=True)
+        result = json.loads(out.read_text())
+    answers = [parse_summary(text.strip(), sampled_frames(path, 32), "both").to_dict()
+               for text, path in zip(result["answers"], paths)]  # fmt: skip
+    equal = sum(summary_content(a) == summary_content(e) for a, e in zip(answers, expected))
+    return "vLLM offline (LLM.generate, no HTTP)", result["videos_per_s"], None, None, equal
+
+
 def vllm_row(python: str, folder: Path, paths: list[str], clients: int, port: int, expected: list[dict]):
     process = start_vllm(python, folder, port)
     try:
@@ -162,6 +180,7 @@ def main():
             stop()
     if args.vllm_python:
         rows.append(vllm_row(args.vllm_python, folder, paths, args.clients, args.port + 1, expected))
+        rows.append(vllm_offline_row(args.vllm_python, paths, expected))
 
     print(f"\n{len(paths)} StoryBoard videos, {args.clients} concurrent clients, the demo model, CPU")
     print("| system | videos/s | vs pipeline | p50 latency | p95 latency | answers equal to the pipeline's |")
