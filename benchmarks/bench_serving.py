@@ -29,11 +29,10 @@ import requests
 from transformers import pipeline
 
 from processing import VideoSummary
-from processing.summary import parse_summary
 from v2xum.resources import demo_model_dir
 from v2xum.serve import ServerOptions, deployment, start, stop
 from v2xum.storyboard import make_video_example
-from v2xum.vllm_client import sampled_frames, summarize_with_vllm
+from v2xum.vllm_client import DEFAULT_NUM_FRAMES, summarize_with_vllm, summary_of_answer
 
 
 def make_videos(folder: Path, count: int) -> list[str]:
@@ -90,6 +89,16 @@ def summary_content(answer: dict | None) -> tuple | None:
     )
 
 
+def equal_count(answers: list[dict | None], expected: list[dict]) -> int:
+    return sum(summary_content(a) == summary_content(e) for a, e in zip(answers, expected))
+
+
+def served_row(name: str, wall: float, latencies: list[float], answers: list, expected: list[dict]) -> tuple:
+    """A table row for a server: videos/s, p50 and p95 latency, answers equal to the pipeline's."""
+    p50, p95 = statistics.median(latencies), statistics.quantiles(latencies, n=20)[18]
+    return name, len(answers) / wall, p50, p95, equal_count(answers, expected)
+
+
 def start_vllm(python: str, folder: Path, port: int) -> subprocess.Popen:
     command = [
         python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(demo_model_dir()),
@@ -118,10 +127,11 @@ def vllm_offline_row(python: str, paths: list[str], expected: list[dict]):
         command = [python, str(script), str(demo_model_dir()), *paths, "--out", str(out)]
         subprocess.run(command, capture_output=True, env=env, check=True)
         result = json.loads(out.read_text())
-    answers = [parse_summary(text.strip(), sampled_frames(path, 32), "both").to_dict()
-               for text, path in zip(result["answers"], paths)]  # fmt: skip
-    equal = sum(summary_content(a) == summary_content(e) for a, e in zip(answers, expected))
-    return "vLLM offline (LLM.generate, no HTTP)", result["videos_per_s"], None, None, equal
+    answers = [
+        summary_of_answer(text, path, "both", DEFAULT_NUM_FRAMES).to_dict()
+        for text, path in zip(result["answers"], paths)
+    ]
+    return "vLLM offline (LLM.generate, no HTTP)", result["videos_per_s"], None, None, equal_count(answers, expected)
 
 
 def vllm_row(python: str, folder: Path, paths: list[str], clients: int, port: int, expected: list[dict]):
@@ -131,9 +141,7 @@ def vllm_row(python: str, folder: Path, paths: list[str], clients: int, port: in
     finally:
         process.terminate()
         process.wait(timeout=60)
-    equal = sum(summary_content(a) == summary_content(e) for a, e in zip(answers, expected))
-    p50, p95 = statistics.median(latencies), statistics.quantiles(latencies, n=20)[18]
-    return "vLLM + v2xum-vllm plugin", len(paths) / wall, p50, p95, equal
+    return served_row("vLLM + v2xum-vllm plugin", wall, latencies, answers, expected)
 
 
 def main():
@@ -172,9 +180,7 @@ def main():
 
                 serve.run(deployment(options), name="v2xum", route_prefix="/")
             wall, latencies, answers = served_run(url, paths, args.clients)
-            equal = sum(summary_content(a) == summary_content(e) for a, e in zip(answers, expected))
-            p50, p95 = statistics.median(latencies), statistics.quantiles(latencies, n=20)[18]
-            rows.append((f"v2xum serve, {replicas} replica(s)", len(paths) / wall, p50, p95, equal))
+            rows.append(served_row(f"v2xum serve, {replicas} replica(s)", wall, latencies, answers, expected))
     finally:
         if url is not None:
             stop()

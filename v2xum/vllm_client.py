@@ -68,6 +68,11 @@ def sampled_frames(video: str | os.PathLike, num_frames: int) -> SampledFrames:
     return SampledFrames(tuple(timeline.timestamps[i] for i in indices), tuple(indices), timeline.duration)
 
 
+def summary_of_answer(answer: str, video: str | os.PathLike, task: str, num_frames: int) -> VideoSummary:
+    """A vLLM answer (with its `[fNN]`) for `video` sampled at `num_frames`, parsed by the package's parser."""
+    return parse_summary(answer.strip(), sampled_frames(video, num_frames), task)
+
+
 def summarize_with_vllm(
     base_url: str,
     video: str | os.PathLike,
@@ -98,8 +103,16 @@ def summarize_with_vllm(
             completion = json.load(answer)
     except urllib.error.HTTPError as error:
         raise ValueError(f"{video}: the server refused the request ({error.code}): {error.read().decode()}") from None
-    text = completion["choices"][0]["message"]["content"].strip()
-    return parse_summary(text, sampled_frames(video, num_frames or server_num_frames), task)
+    answer = completion["choices"][0]["message"]["content"]
+    return summary_of_answer(answer, video, task, num_frames or server_num_frames)
 
 
-__all__ = ["DEFAULT_NUM_FRAMES", "chat_request", "sampled_frames", "served_model", "summarize_with_vllm", "video_url"]
+__all__ = [
+    "DEFAULT_NUM_FRAMES",
+    "chat_request",
+    "sampled_frames",
+    "served_model",
+    "summarize_with_vllm",
+    "summary_of_answer",
+    "video_url",
+]
