@@ -109,14 +109,31 @@ def test_written_sets_follow_the_plan_and_share_videos_across_sizes(storyboard, 
             assert digest(video) == digest(tmp_path / "small" / "videos" / f"{split}_{index:05d}.mp4")
 
 
-def test_a_few_recipe_steps_lower_the_loss(storyboard, tmp_path):
+def test_a_few_steps_of_the_demo_recipe_lower_the_loss(storyboard, tmp_path):
+    """The demo model's two configs, in order: stage 1 on StoryBoard's align.jsonl, then stage 2 from its output."""
     import os
 
     import train_sft
     from v2xum.cli import main as v2xum
 
+    configs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
     train_file = str(storyboard / "a" / "train.jsonl")
     assert v2xum(["storyboard", "init-model", str(tmp_path / "base")]) == 0
+    stage1 = train_sft.run(
+        [
+            "--config",
+            os.path.join(configs, "storyboard_tiny_align.yaml"),
+            "--model_name_or_path",
+            str(tmp_path / "base"),
+            "--train_file",
+            str(storyboard / "a" / "align.jsonl"),
+            "--output_dir",
+            str(tmp_path / "align"),
+            "--max_steps",
+            "4",
+        ]
+    )
+    assert stage1.state.global_step == 4 and (tmp_path / "align" / "mm_projector.safetensors").is_file()
     assert (
         v2xum(
             [
@@ -133,15 +150,12 @@ def test_a_few_recipe_steps_lower_the_loss(storyboard, tmp_path):
         )
         == 0
     )
-    config = os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "storyboard_tiny.yaml"
-    )
     trainer = train_sft.run(
         [
             "--config",
-            config,
+            os.path.join(configs, "storyboard_tiny.yaml"),
             "--model_name_or_path",
-            str(tmp_path / "base"),
+            str(tmp_path / "align"),
             "--train_file",
             train_file,
             "--feature_cache",
