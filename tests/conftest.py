@@ -8,6 +8,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import base64  # noqa: E402
 import json  # noqa: E402
+import signal  # noqa: E402
 
 import httpx2  # noqa: E402
 import pytest  # noqa: E402
@@ -17,6 +18,13 @@ from huggingface_hub.utils import set_client_factory  # noqa: E402
 import modeling_v2xum  # noqa: E402,F401  (registers the Auto classes)
 from v2xum.testing import write_numbered_video  # noqa: E402
 from v2xum.tiny_models import write_tiny_checkpoint  # noqa: E402
+
+
+# Tests press Ctrl+C (SIGINT) on the processes they start. A shell that starts the suite in the background ignores
+# SIGINT, and an ignored signal stays ignored in every child process: restore it, so children get Ctrl+C as a user's
+# programs do.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class MockHub:
