@@ -732,6 +732,7 @@ SERVE_OPTIONS = (
     "batch_wait_ms",
     "max_ongoing_requests",
     "max_queued_requests",
+    "retry_after_s",
     "allow_local_media",
     "max_minutes",
     "max_upload_mb",
@@ -756,6 +757,12 @@ def _add_serve(commands) -> None:
     )
     parser.add_argument(
         "--max-queued-requests", type=_positive_int, help="requests waiting beyond those; more get 503 (default 32)"
+    )
+    parser.add_argument(
+        "--retry-after",
+        dest="retry_after_s",
+        type=_positive_float,
+        help="seconds a refused (503) client is told to wait in its Retry-After header (default 1)",
     )
     parser.add_argument("--allow-local-media", metavar="DIR", help="let requests name videos inside DIR by path")
     parser.add_argument("--max-minutes", type=_positive_float, help="longest video accepted (default 60)")

@@ -15,7 +15,9 @@ Routes (JSON in and out; errors are `{"error": message}` with a 4xx status, neve
 Every request goes through the one engine (`v2xum.summarize.VideoSummarizer`): decoded as `pipe(video)` decodes it,
 under the public limits (`v2xum.limits.PUBLIC_LIMITS`), then generated in batches gathered across concurrent
 requests (`@serve.batch`) that ask for the same generation options. Each replica holds `max_ongoing_requests`
-requests; beyond `max_queued_requests` waiting ones, Serve answers 503 at once.
+requests; beyond `max_queued_requests` waiting ones, Serve answers 503 at once, with a `Retry-After` header.
+Serve counts a request as waiting until it is routed to a replica, so a sudden burst can be refused before the
+queue holds that many; a client retries after `Retry-After` seconds.
 """
 
 import asyncio
@@ -74,6 +76,7 @@ class ServerOptions:
     batch_wait_ms: float = 20.0
     max_ongoing_requests: int = 8
     max_queued_requests: int = 32
+    retry_after_s: float = 1.0
     allow_local_media: str | None = None
     max_minutes: float = 60.0
     max_upload_mb: float = 1024.0
@@ -383,6 +386,7 @@ def deployment(options: ServerOptions):
         ray_actor_options={"num_cpus": options.cpus_per_replica, "num_gpus": options.gpus_per_replica},
         max_ongoing_requests=options.max_ongoing_requests,
         max_queued_requests=options.max_queued_requests,
+        backpressure_config={"status_code": 503, "retry_after_s": options.retry_after_s},
     ).bind(options)
 
 
